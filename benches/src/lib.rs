@@ -1,0 +1,1 @@
+//! tt_bench (in progress).

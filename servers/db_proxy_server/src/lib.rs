@@ -1,0 +1,1 @@
+//! db_proxy_server (in progress).

@@ -1,0 +1,1 @@
+//! http_msg_server (in progress).

@@ -1,0 +1,1 @@
+//! msfs (in progress).
