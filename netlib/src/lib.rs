@@ -1,1 +1,28 @@
-//! netlib (in progress).
+//! The reactor every teamtalk-rs server runs on: a port of the original single-threaded netlib
+//! to mio, plus the pieces all servers share.
+//!
+//! - [`event_loop`]: `EventLoop`, the `Handler` callbacks, `Ctx`, stop handles.
+//! - [`conn`]: connection handles, the slab, per-connection options and close reasons.
+//! - [`timer`]: one-shot and repeating timers.
+//! - [`link`]: outbound server links with the reconnect back-off.
+//! - [`worker`]: worker threads and the response queue that wakes the loop.
+//! - [`http`]: the minimal HTTP request parser and response writer.
+//! - [`conf`]: the original `*.conf` format.
+//! - [`logging`], [`process`]: logging set-up, `-v`, `server.pid`.
+
+pub mod conf;
+pub mod conn;
+pub mod event_loop;
+pub mod http;
+pub mod link;
+pub mod logging;
+pub mod process;
+pub mod timer;
+pub mod worker;
+
+pub use conf::{Conf, ConfError};
+pub use conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnTable, Framing, ListenerTag};
+pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, StopHandle};
+pub use link::{Dialer, Link, LinkState};
+pub use timer::TimerId;
+pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

@@ -1,0 +1,814 @@
+//! The single-threaded reactor every server runs: a port of the original netlib on mio.
+//!
+//! The loop owns all state. A server implements [`Handler`]; the loop calls it for accepts,
+//! completed or failed connects, whole PDUs (or raw bytes for HTTP), closes, timers, wake-ups
+//! from other threads and once per loop turn. Handlers act through [`Ctx`]: send, close,
+//! connect, timers. Rules kept from the original and the mio readiness contract:
+//! - sockets are edge-triggered: read and write until `WouldBlock`, retry `Interrupted`, and treat
+//!   spurious events as normal;
+//! - a close requested while handling an event is carried out after that event, and the
+//!   handler hears about it once, through `on_close`, with the connection's data;
+//! - every 1 s tick, each connection with a heartbeat sends IMHeartBeat when it sent nothing for
+//!   the interval, and each connection with an idle timeout is closed when it received nothing
+//!   for that long (PROTOCOL §6);
+//! - nothing a peer sends can panic the loop: framing errors close that one connection.
+
+use std::io::{self, Read, Write};
+use std::mem;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use slab::Slab;
+use teamtalk_proto::{CommandId, Pdu};
+
+use crate::conn::{
+    CloseReason, Conn, ConnHandle, ConnOptions, ConnState, ConnTable, Framing, ListenerTag,
+};
+use crate::timer::{TimerId, Timers};
+
+/// Token of the cross-thread waker (stop requests and worker responses).
+const WAKER_TOKEN: Token = Token(usize::MAX);
+/// Listener `i` uses token `LISTENER_TOKEN_BASE - i`; connection keys stay far below it.
+const LISTENER_TOKEN_BASE: usize = usize::MAX - 1;
+/// Most listeners one loop may have (tokens above `LISTENER_TOKEN_BASE - MAX_LISTENERS`).
+const MAX_LISTENERS: usize = 1024;
+/// Size of one socket read.
+const READ_CHUNK: usize = 64 * 1024;
+/// Reads per readiness event before yielding to other connections (fairness under load).
+const READS_PER_TURN: usize = 16;
+/// Period of the heartbeat / idle-timeout sweep, as the original's 1-s timer.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Errors that stop a loop or a listener from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// A listen address could not be parsed.
+    #[error("invalid listen address {addr}")]
+    BadAddress {
+        /// The text given.
+        addr: String,
+    },
+    /// Binding a listener failed.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The poller failed.
+    #[error("event loop failure")]
+    Poll(#[source] io::Error),
+}
+
+/// What a server does with the loop's events. Every method has a no-op default.
+pub trait Handler: Send + 'static {
+    /// Per-connection data stored with each connection.
+    type ConnData: Default + Send + 'static;
+
+    /// A connection was accepted on the listener tagged `listener`.
+    fn on_accept(
+        &mut self,
+        ctx: &mut Ctx<Self::ConnData>,
+        conn: ConnHandle,
+        listener: ListenerTag,
+    ) {
+        let _ = (ctx, conn, listener);
+    }
+
+    /// An outbound connection completed.
+    fn on_connect(&mut self, ctx: &mut Ctx<Self::ConnData>, conn: ConnHandle) {
+        let _ = (ctx, conn);
+    }
+
+    /// A whole PDU arrived on a PDU-framed connection.
+    fn on_pdu(&mut self, ctx: &mut Ctx<Self::ConnData>, conn: ConnHandle, pdu: Pdu) {
+        let _ = (ctx, conn, pdu);
+    }
+
+    /// Bytes arrived on a raw connection; drain from `input` what was consumed.
+    fn on_data(&mut self, ctx: &mut Ctx<Self::ConnData>, conn: ConnHandle, input: &mut Vec<u8>) {
+        let _ = (ctx, conn);
+        input.clear();
+    }
+
+    /// A connection ended (including failed connects); `data` is what it carried.
+    fn on_close(
+        &mut self,
+        ctx: &mut Ctx<Self::ConnData>,
+        conn: ConnHandle,
+        data: Self::ConnData,
+        reason: CloseReason,
+    ) {
+        let _ = (ctx, conn, data, reason);
+    }
+
+    /// A timer added with [`Ctx::add_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<Self::ConnData>, timer: TimerId) {
+        let _ = (ctx, timer);
+    }
+
+    /// Another thread woke the loop (see [`crate::worker::ResponseQueue`]).
+    fn on_wake(&mut self, ctx: &mut Ctx<Self::ConnData>) {
+        let _ = ctx;
+    }
+
+    /// Runs once per loop turn, after events and timers (the original's loop hooks).
+    fn on_loop(&mut self, ctx: &mut Ctx<Self::ConnData>) {
+        let _ = ctx;
+    }
+
+    /// A stop was requested; return `false` to finish work first and call [`Ctx::exit`] later.
+    fn on_stop(&mut self, ctx: &mut Ctx<Self::ConnData>) -> bool {
+        let _ = ctx;
+        true
+    }
+}
+
+/// Requests a loop to stop from any thread.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    requested: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    /// Asks the loop to stop; it calls `Handler::on_stop` on its own thread.
+    pub fn stop(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            warn!("cannot wake event loop for stop: err={e}");
+        }
+    }
+
+    /// Stops the loop on SIGTERM or SIGINT (a thread waits for the signal).
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
+        let stop = self.clone();
+        thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    info!("signal received, stopping: signal={sig}");
+                    stop.stop();
+                }
+            })?;
+        Ok(())
+    }
+}
+
+/// A loop running on its own thread.
+#[derive(Debug)]
+pub struct LoopHandle {
+    stop: StopHandle,
+    thread: Option<JoinHandle<Result<(), NetError>>>,
+}
+
+impl LoopHandle {
+    /// A handle to stop the loop from elsewhere.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
+    /// Stops the loop and waits for its thread.
+    pub fn shutdown(mut self) -> Result<(), NetError> {
+        self.stop.stop();
+        self.join()
+    }
+
+    /// Waits for the loop's thread to end by itself.
+    pub fn join(&mut self) -> Result<(), NetError> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(NetError::Poll(io::Error::other(
+                "event loop thread panicked",
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LoopHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop.stop();
+            let _ = self.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Listener {
+    socket: TcpListener,
+    tag: ListenerTag,
+    options: ConnOptions,
+}
+
+/// What handlers act through: connections, timers, the waker.
+#[derive(Debug)]
+pub struct Ctx<D> {
+    registry: Registry,
+    conns: ConnTable<D>,
+    timers: Timers,
+    waker: Arc<Waker>,
+    stop_requested: Arc<AtomicBool>,
+    exit: bool,
+    now: Instant,
+    pending_close: Vec<(ConnHandle, CloseReason)>,
+    /// Connections that still had input to read when their read budget ran out.
+    read_again: Vec<ConnHandle>,
+}
+
+impl<D> Ctx<D> {
+    /// The loop's clock, read once per event batch.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// All connections.
+    pub fn conns(&self) -> &ConnTable<D> {
+        &self.conns
+    }
+
+    /// One connection, if it exists.
+    pub fn conn(&self, h: ConnHandle) -> Option<&Conn<D>> {
+        self.conns.get(h)
+    }
+
+    /// The handler's data for `h`.
+    pub fn data(&self, h: ConnHandle) -> Option<&D> {
+        self.conns.get(h).map(|c| &c.data)
+    }
+
+    /// The handler's data for `h`, mutably.
+    pub fn data_mut(&mut self, h: ConnHandle) -> Option<&mut D> {
+        self.conns.get_mut(h).map(|c| &mut c.data)
+    }
+
+    /// Whether `h` is established and not closing.
+    pub fn is_open(&self, h: ConnHandle) -> bool {
+        self.conns.get(h).is_some_and(Conn::is_open)
+    }
+
+    /// Changes the idle timeout of a connection (e.g. after a client logs in).
+    pub fn set_idle_timeout(&mut self, h: ConnHandle, timeout: Option<Duration>) {
+        if let Some(conn) = self.conns.get_mut(h) {
+            conn.options.idle_timeout = timeout;
+        }
+    }
+
+    /// Encodes and sends a PDU. Returns `false` if the connection is gone or was closed.
+    pub fn send_pdu(&mut self, h: ConnHandle, pdu: &Pdu) -> bool {
+        if !self.conns.contains(h) {
+            return false;
+        }
+        let mut bytes = Vec::with_capacity(pdu.len());
+        pdu.encode_into(&mut bytes);
+        self.send(h, &bytes)
+    }
+
+    /// Sends bytes: written now as far as the socket takes them, the rest queued and flushed
+    /// on writability. Returns `false` if the connection is gone, closing, or went over its
+    /// output cap (it is then closed).
+    pub fn send(&mut self, h: ConnHandle, bytes: &[u8]) -> bool {
+        let Some(conn) = self.conns.get_mut(h) else {
+            return false;
+        };
+        if conn.state == ConnState::Draining {
+            return false;
+        }
+        conn.last_send = self.now;
+        let mut written = 0;
+        if conn.state == ConnState::Open && conn.pending_output() == 0 {
+            match write_some(&mut conn.stream, bytes) {
+                Ok(n) => written = n,
+                Err(e) => {
+                    self.close_with(h, CloseReason::Io(e));
+                    return false;
+                }
+            }
+        }
+        if written == bytes.len() {
+            return true;
+        }
+        if conn.pending_output() + bytes.len() - written > conn.options.max_write_buf {
+            warn!(
+                "closing stalled peer: handle={h} peer={:?} queued={}",
+                conn.peer,
+                conn.pending_output()
+            );
+            self.close_with(h, CloseReason::WriteOverflow);
+            return false;
+        }
+        conn.output.extend_from_slice(&bytes[written..]);
+        true
+    }
+
+    /// Closes a connection after the current event; the handler's `on_close` follows.
+    pub fn close(&mut self, h: ConnHandle) {
+        self.close_with(h, CloseReason::Local);
+    }
+
+    /// Closes once everything queued was written (used after a final answer or a kick).
+    pub fn close_after_flush(&mut self, h: ConnHandle) {
+        let Some(conn) = self.conns.get_mut(h) else {
+            return;
+        };
+        if conn.state == ConnState::Open && conn.pending_output() > 0 {
+            conn.state = ConnState::Draining;
+        } else {
+            self.close(h);
+        }
+    }
+
+    fn close_with(&mut self, h: ConnHandle, reason: CloseReason) {
+        if self.conns.contains(h) && !self.pending_close.iter().any(|(p, _)| *p == h) {
+            self.pending_close.push((h, reason));
+        }
+    }
+
+    /// Starts a non-blocking connect; `Handler::on_connect` or `on_close` tells the outcome.
+    /// A synchronous failure is returned here (callers treat it like an asynchronous one).
+    pub fn connect(
+        &mut self,
+        addr: SocketAddr,
+        options: ConnOptions,
+        data: D,
+    ) -> io::Result<ConnHandle> {
+        let mut stream = TcpStream::connect(addr)?;
+        let entry = self.conns.vacant_key();
+        self.registry.register(
+            &mut stream,
+            Token(entry),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let mut conn = Conn::new(stream, ConnState::Connecting, options, data);
+        conn.peer = Some(addr);
+        let h = self.conns.insert(conn);
+        debug_assert_eq!(h.0, entry);
+        Ok(h)
+    }
+
+    /// Adds a timer; `repeat` makes it fire every `after`.
+    pub fn add_timer(&mut self, after: Duration, repeat: bool) -> TimerId {
+        self.timers.add(self.now, after, repeat)
+    }
+
+    /// Cancels a timer.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.timers.cancel(id);
+    }
+
+    /// The loop's waker, for threads that hand results back (`Handler::on_wake` runs).
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    /// A handle that stops this loop.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            requested: Arc::clone(&self.stop_requested),
+            waker: Arc::clone(&self.waker),
+        }
+    }
+
+    /// Ends the loop after the current turn.
+    pub fn exit(&mut self) {
+        self.exit = true;
+    }
+}
+
+/// Writes until done or `WouldBlock`; returns the bytes written.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match stream.write(&bytes[written..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(written)
+}
+
+/// The reactor: a poller, listeners, connections and a handler.
+#[derive(Debug)]
+pub struct EventLoop<H: Handler> {
+    poll: Poll,
+    listeners: Slab<Listener>,
+    handler: H,
+    ctx: Ctx<H::ConnData>,
+    read_buf: Vec<u8>,
+}
+
+impl<H: Handler> EventLoop<H> {
+    /// A loop with no listeners yet.
+    pub fn new(handler: H) -> Result<Self, NetError> {
+        let poll = Poll::new().map_err(NetError::Poll)?;
+        let registry = poll.registry().try_clone().map_err(NetError::Poll)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(NetError::Poll)?);
+        Ok(Self {
+            poll,
+            listeners: Slab::new(),
+            handler,
+            ctx: Ctx {
+                registry,
+                conns: ConnTable::new(),
+                timers: Timers::default(),
+                waker,
+                stop_requested: Arc::new(AtomicBool::new(false)),
+                exit: false,
+                now: Instant::now(),
+                pending_close: Vec::new(),
+                read_again: Vec::new(),
+            },
+            read_buf: vec![0; READ_CHUNK],
+        })
+    }
+
+    /// Listens on `ip:port` (port 0 picks one); accepted connections get `options` and report
+    /// `tag`. Returns the bound address.
+    pub fn listen(
+        &mut self,
+        ip: &str,
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+    ) -> Result<SocketAddr, NetError> {
+        let text = format!("{ip}:{port}");
+        let addr: SocketAddr = text
+            .parse()
+            .map_err(|_| NetError::BadAddress { addr: text.clone() })?;
+        let mut socket =
+            TcpListener::bind(addr).map_err(|source| NetError::Listen { addr, source })?;
+        let local = socket
+            .local_addr()
+            .map_err(|source| NetError::Listen { addr, source })?;
+        let entry = self.listeners.vacant_key();
+        if entry >= MAX_LISTENERS {
+            return Err(NetError::BadAddress { addr: text });
+        }
+        self.poll
+            .registry()
+            .register(
+                &mut socket,
+                Token(LISTENER_TOKEN_BASE - entry),
+                Interest::READABLE,
+            )
+            .map_err(|source| NetError::Listen { addr, source })?;
+        self.listeners.insert(Listener {
+            socket,
+            tag,
+            options,
+        });
+        info!("listening: addr={local} tag={}", tag.0);
+        Ok(local)
+    }
+
+    /// Listens on every IP of a list (the conf's `;`-separated form, already split).
+    pub fn listen_all(
+        &mut self,
+        ips: &[String],
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+    ) -> Result<Vec<SocketAddr>, NetError> {
+        ips.iter()
+            .map(|ip| self.listen(ip, port, tag, options))
+            .collect()
+    }
+
+    /// The context, for set-up before the loop runs (connects, timers).
+    pub fn ctx_mut(&mut self) -> &mut Ctx<H::ConnData> {
+        &mut self.ctx
+    }
+
+    /// The handler and the context together, for set-up that needs both.
+    pub fn parts_mut(&mut self) -> (&mut H, &mut Ctx<H::ConnData>) {
+        (&mut self.handler, &mut self.ctx)
+    }
+
+    /// A handle that stops this loop.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.ctx.stop_handle()
+    }
+
+    /// Runs the loop on a new thread named `name`.
+    pub fn spawn(self, name: &str) -> io::Result<LoopHandle> {
+        let stop = self.stop_handle();
+        let thread = thread::Builder::new()
+            .name(name.to_owned())
+            .spawn(move || self.run())?;
+        Ok(LoopHandle {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs until stopped. Consumes the loop; connections close when it returns.
+    pub fn run(mut self) -> Result<(), NetError> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let timeout = if self.ctx.read_again.is_empty() {
+                let deadline = self
+                    .ctx
+                    .timers
+                    .next_deadline()
+                    .map_or(next_tick, |t| t.min(next_tick));
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(NetError::Poll(e));
+                }
+            }
+            self.ctx.now = Instant::now();
+
+            for handle in mem::take(&mut self.ctx.read_again) {
+                self.readable(handle);
+                self.process_closes();
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER_TOKEN => self.woken(),
+                    Token(t) if t > LISTENER_TOKEN_BASE - MAX_LISTENERS => {
+                        self.accept(LISTENER_TOKEN_BASE - t);
+                    }
+                    Token(t) => {
+                        let h = ConnHandle(t);
+                        if event.is_writable() || event.is_write_closed() || event.is_error() {
+                            self.writable(h);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.readable(h);
+                        }
+                    }
+                }
+                self.process_closes();
+            }
+
+            while let Some(id) = self.ctx.timers.pop_due(self.ctx.now) {
+                self.handler.on_timer(&mut self.ctx, id);
+                self.process_closes();
+            }
+            if self.ctx.now >= next_tick {
+                next_tick = self.ctx.now + TICK;
+                self.tick();
+                self.process_closes();
+            }
+            self.handler.on_loop(&mut self.ctx);
+            self.process_closes();
+            if self.ctx.exit {
+                info!("event loop exiting: conns={}", self.ctx.conns.len());
+                return Ok(());
+            }
+        }
+    }
+
+    fn woken(&mut self) {
+        if self.ctx.stop_requested.swap(false, Ordering::SeqCst)
+            && self.handler.on_stop(&mut self.ctx)
+        {
+            self.ctx.exit = true;
+        }
+        self.handler.on_wake(&mut self.ctx);
+    }
+
+    fn accept(&mut self, index: usize) {
+        loop {
+            let Some(listener) = self.listeners.get(index) else {
+                return;
+            };
+            let (tag, options) = (listener.tag, listener.options);
+            let (mut stream, peer) = match listener.socket.accept() {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: the pending connection stays in the backlog.
+                    warn!("accept failed: tag={} err={e}", tag.0);
+                    return;
+                }
+            };
+            if let Err(e) = stream.set_nodelay(true) {
+                debug!("set_nodelay failed: peer={peer} err={e}");
+            }
+            let entry = self.ctx.conns.vacant_key();
+            if let Err(e) = self.ctx.registry.register(
+                &mut stream,
+                Token(entry),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                warn!("cannot register accepted connection: peer={peer} err={e}");
+                continue;
+            }
+            let mut conn = Conn::new(stream, ConnState::Open, options, H::ConnData::default());
+            conn.listener = Some(tag);
+            conn.peer = Some(peer);
+            let h = self.ctx.conns.insert(conn);
+            debug!("accepted: handle={h} peer={peer} tag={}", tag.0);
+            self.handler.on_accept(&mut self.ctx, h, tag);
+            self.process_closes();
+        }
+    }
+
+    fn writable(&mut self, h: ConnHandle) {
+        let Some(conn) = self.ctx.conns.get_mut(h) else {
+            return;
+        };
+        if conn.state == ConnState::Connecting {
+            match conn.stream.take_error() {
+                Ok(Some(e)) | Err(e) => {
+                    self.ctx.close_with(h, CloseReason::ConnectFailed(e));
+                    return;
+                }
+                Ok(None) => {}
+            }
+            match conn.stream.peer_addr() {
+                Ok(peer) => conn.peer = Some(peer),
+                // Spurious wake-up: the connect is still in progress.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => {
+                    self.ctx.close_with(h, CloseReason::ConnectFailed(e));
+                    return;
+                }
+            }
+            if let Err(e) = conn.stream.set_nodelay(true) {
+                debug!("set_nodelay failed: handle={h} err={e}");
+            }
+            conn.state = ConnState::Open;
+            conn.last_recv = self.ctx.now;
+            debug!("connected: handle={h} peer={:?}", conn.peer);
+            self.handler.on_connect(&mut self.ctx, h);
+        }
+        self.flush(h);
+    }
+
+    fn flush(&mut self, h: ConnHandle) {
+        let Some(conn) = self.ctx.conns.get_mut(h) else {
+            return;
+        };
+        if conn.state == ConnState::Connecting || conn.pending_output() == 0 {
+            return;
+        }
+        match write_some(&mut conn.stream, &conn.output[conn.output_pos..]) {
+            Ok(n) => {
+                conn.output_pos += n;
+                if conn.pending_output() == 0 {
+                    // Release the memory: idle connections must cost no buffer.
+                    conn.output = Vec::new();
+                    conn.output_pos = 0;
+                    if conn.state == ConnState::Draining {
+                        self.ctx.close_with(h, CloseReason::Local);
+                    }
+                } else if conn.output_pos > conn.output.len() / 2 {
+                    conn.output.drain(..conn.output_pos);
+                    conn.output_pos = 0;
+                }
+            }
+            Err(e) => self.ctx.close_with(h, CloseReason::Io(e)),
+        }
+    }
+
+    fn readable(&mut self, h: ConnHandle) {
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.ctx.conns.get_mut(h) else {
+                return;
+            };
+            if conn.state == ConnState::Connecting {
+                return;
+            }
+            match conn.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    self.ctx.close_with(h, CloseReason::PeerClosed);
+                    return;
+                }
+                Ok(n) => {
+                    conn.last_recv = self.ctx.now;
+                    if conn.state == ConnState::Draining {
+                        continue;
+                    }
+                    conn.input.extend_from_slice(&self.read_buf[..n]);
+                    self.deliver(h);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.ctx.close_with(h, CloseReason::Io(e));
+                    return;
+                }
+            }
+            if self.ctx.pending_close.iter().any(|(p, _)| *p == h) {
+                return;
+            }
+        }
+        // Budget used up with data possibly still waiting: come back next turn.
+        self.ctx.read_again.push(h);
+    }
+
+    /// Hands buffered input to the handler: whole PDUs one by one, or raw bytes.
+    fn deliver(&mut self, h: ConnHandle) {
+        let Some(conn) = self.ctx.conns.get_mut(h) else {
+            return;
+        };
+        let options = conn.options;
+        let mut input = mem::take(&mut conn.input);
+        match options.framing {
+            Framing::Raw => {
+                if input.len() > options.max_input {
+                    warn!("closing: handle={h} input over {} bytes", options.max_input);
+                    self.ctx
+                        .close_with(h, CloseReason::Protocol("request too large".into()));
+                    return;
+                }
+                self.handler.on_data(&mut self.ctx, h, &mut input);
+            }
+            Framing::Pdu => {
+                let mut used = 0;
+                loop {
+                    if self.ctx.pending_close.iter().any(|(p, _)| *p == h)
+                        || !self.ctx.conns.contains(h)
+                    {
+                        return;
+                    }
+                    match Pdu::decode(&input[used..], options.max_input) {
+                        Ok(Some((pdu, n))) => {
+                            used += n;
+                            self.handler.on_pdu(&mut self.ctx, h, pdu);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            warn!("closing: handle={h} framing error: {e}");
+                            self.ctx.close_with(h, CloseReason::Protocol(e.to_string()));
+                            return;
+                        }
+                    }
+                }
+                input.drain(..used);
+            }
+        }
+        if let Some(conn) = self.ctx.conns.get_mut(h) {
+            if !input.is_empty() {
+                // The handler may not have appended anything meanwhile; keep order anyway.
+                input.append(&mut conn.input);
+                conn.input = input;
+            }
+        }
+    }
+
+    /// The 1-s sweep: heartbeats on quiet links, idle connections closed.
+    fn tick(&mut self) {
+        let now = self.ctx.now;
+        let mut heartbeats = Vec::new();
+        let mut idle = Vec::new();
+        for (h, conn) in self.ctx.conns.iter() {
+            if let Some(timeout) = conn.options.idle_timeout {
+                if now.duration_since(conn.last_recv) > timeout {
+                    idle.push(h);
+                    continue;
+                }
+            }
+            if let Some(interval) = conn.options.heartbeat {
+                if conn.state == ConnState::Open && now.duration_since(conn.last_send) >= interval {
+                    heartbeats.push(h);
+                }
+            }
+        }
+        for h in idle {
+            self.ctx.close_with(h, CloseReason::Timeout);
+        }
+        let heartbeat = Pdu::empty(CommandId::OtherHeartbeat, 0);
+        for h in heartbeats {
+            self.ctx.send_pdu(h, &heartbeat);
+        }
+    }
+
+    fn process_closes(&mut self) {
+        while !self.ctx.pending_close.is_empty() {
+            for (h, reason) in mem::take(&mut self.ctx.pending_close) {
+                let Some(mut conn) = self.ctx.conns.remove(h) else {
+                    continue;
+                };
+                if let Err(e) = self.ctx.registry.deregister(&mut conn.stream) {
+                    debug!("deregister failed: handle={h} err={e}");
+                }
+                self.ctx.read_again.retain(|r| *r != h);
+                debug!("closed: handle={h} peer={:?} reason={reason}", conn.peer);
+                self.handler.on_close(&mut self.ctx, h, conn.data, reason);
+            }
+        }
+    }
+}
