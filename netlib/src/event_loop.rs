@@ -414,9 +414,16 @@ pub struct EventLoop<H: Handler> {
 impl<H: Handler> EventLoop<H> {
     /// A loop with no listeners yet.
     pub fn new(handler: H) -> Result<Self, NetError> {
+        Self::with_waker(|_| handler)
+    }
+
+    /// A loop whose handler needs the loop's waker to be built (e.g. to own a
+    /// [`crate::ResponseQueue`] its workers answer through).
+    pub fn with_waker(make: impl FnOnce(Arc<Waker>) -> H) -> Result<Self, NetError> {
         let poll = Poll::new().map_err(NetError::Poll)?;
         let registry = poll.registry().try_clone().map_err(NetError::Poll)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN).map_err(NetError::Poll)?);
+        let handler = make(Arc::clone(&waker));
         Ok(Self {
             poll,
             listeners: Slab::new(),
@@ -486,6 +493,11 @@ impl<H: Handler> EventLoop<H> {
         ips.iter()
             .map(|ip| self.listen(ip, port, tag, options))
             .collect()
+    }
+
+    /// The handler, for set-up before the loop runs.
+    pub fn handler(&self) -> &H {
+        &self.handler
     }
 
     /// The context, for set-up before the loop runs (connects, timers).
