@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: makes MariaDB and Redis available with an empty teamtalk_test
+# schema loaded (scripts/services.sh), then `cargo test --workspace`.
+#
+# Usage: scripts/test.sh [cargo test arguments]
+#   With arguments, they replace --workspace: scripts/test.sh -p netlib conf::tests
+#
+# Tests that need the databases read these variables, exported here:
+#   TT_TEST_MYSQL_URL  mysql://root@127.0.0.1:3306/teamtalk_test
+#   TT_TEST_REDIS_URL  redis://127.0.0.1:6379
+set -euo pipefail
+
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly root_dir
+cd "$root_dir"
+
+# Tests get their own database so they never touch the demo cluster's teamtalk.
+readonly test_db=teamtalk_test
+
+if ! command -v cargo >/dev/null 2>&1; then
+    printf 'test: error: cargo not found; install Rust with rustup (the toolchain is pinned' >&2
+    printf ' in rust-toolchain.toml) and put ~/.cargo/bin on PATH\n' >&2
+    exit 1
+fi
+
+TT_DB_NAME=$test_db scripts/services.sh
+
+export TT_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$test_db"
+export TT_TEST_REDIS_URL="redis://127.0.0.1:6379"
+
+if [[ $# -gt 0 ]]; then
+    cargo test "$@"
+else
+    cargo test --workspace
+fi
