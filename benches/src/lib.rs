@@ -1,1 +1,3 @@
-//! tt_bench (in progress).
+//! Shared pieces of the benchmark binaries: latency recording and table output.
+
+pub mod stats;
