@@ -225,6 +225,10 @@ fn session(mut conn: FakeConn) {
                             CommandId::LoginResUserlogin,
                             &login_res(0, Some(user(id, name))),
                         );
+                        // A message waiting for the user, delivered right after login.
+                        let peer = if id == 1 { 2 } else { 1 };
+                        let welcome = text_msg(peer, id, 1, "welcome");
+                        conn.send(&Pdu::new(CommandId::MsgData, 0, &welcome));
                     }
                     None => {
                         let mut res = login_res(6, None);
