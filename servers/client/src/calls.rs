@@ -8,6 +8,8 @@
 //! `from_user_id`) are filled with the id learnt at login; msg_server overwrites them anyway.
 //! All waits use [`crate::ClientConfig::request_timeout`].
 
+use std::fmt;
+use std::net::ToSocketAddrs;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use teamtalk_proto::CommandId;
@@ -42,7 +44,7 @@ use teamtalk_proto::pb::message::{
 };
 use teamtalk_proto::pb::switch_service::Imp2pCmdMsg;
 
-use crate::client::{Client, ClientError};
+use crate::client::{Client, ClientConfig, ClientError};
 use crate::crypto::{encrypt_text, md5_hex};
 use crate::message::ReceivedMessage;
 
@@ -90,6 +92,24 @@ fn unix_now() -> u32 {
 }
 
 impl Client {
+    /// Connects to the msg_server at `addr` and logs in as an online PC client: the usual first
+    /// two steps of a test.
+    pub fn connect_and_login<A: ToSocketAddrs + fmt::Display>(
+        addr: A,
+        user: &str,
+        password: &str,
+        config: ClientConfig,
+    ) -> Result<(Self, LoginInfo), ClientError> {
+        let client = Self::connect_with(addr, config)?;
+        let info = client.login(
+            user,
+            password,
+            ClientType::Windows,
+            UserStatType::UserStatusOnline,
+        )?;
+        Ok((client, info))
+    }
+
     /// Logs in with a plaintext password (sent as its MD5 hex, PROTOCOL §7.1).
     pub fn login(
         &self,

@@ -364,7 +364,7 @@ impl Client {
     }
 
     /// Sends `msg` as `cmd` with a fresh seq and waits for the answer `response` carrying the
-    /// same seq.
+    /// same seq. An answer that arrives after the timeout goes to the event stream.
     pub fn request<M: Message>(
         &self,
         cmd: CommandId,

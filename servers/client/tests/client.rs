@@ -550,3 +550,174 @@ fn connecting_to_nothing_is_a_connect_error() {
         "{err}"
     );
 }
+
+/// The answer command msg_server (or db_proxy through it) sends for each request command.
+fn answer_to(cmd: CommandId) -> Option<CommandId> {
+    use CommandId::*;
+    Some(match cmd {
+        LoginReqUserlogin => LoginResUserlogin,
+        LoginReqLoginout => LoginResLoginout,
+        LoginReqDevicetoken => LoginResDevicetoken,
+        LoginReqKickpcclient => LoginResKickpcclient,
+        LoginReqPushShield => LoginResPushShield,
+        LoginReqQueryPushShield => LoginResQueryPushShield,
+        MsgData => MsgDataAck,
+        MsgTimeRequest => MsgTimeResponse,
+        BuddyListRecentContactSessionRequest => BuddyListRecentContactSessionResponse,
+        BuddyListRemoveSessionReq => BuddyListRemoveSessionRes,
+        BuddyListUserInfoRequest => BuddyListUserInfoResponse,
+        BuddyListAllUserRequest => BuddyListAllUserResponse,
+        BuddyListDepartmentRequest => BuddyListDepartmentResponse,
+        BuddyListUsersStatusRequest => BuddyListUsersStatusResponse,
+        BuddyListChangeSignInfoRequest => BuddyListChangeSignInfoResponse,
+        MsgListRequest => MsgListResponse,
+        MsgGetByMsgIdReq => MsgGetByMsgIdRes,
+        MsgUnreadCntRequest => MsgUnreadCntResponse,
+        MsgGetLatestMsgIdReq => MsgGetLatestMsgIdRsp,
+        GroupNormalListRequest => GroupNormalListResponse,
+        GroupInfoRequest => GroupInfoResponse,
+        GroupCreateRequest => GroupCreateResponse,
+        GroupChangeMemberRequest => GroupChangeMemberResponse,
+        GroupShieldGroupRequest => GroupShieldGroupResponse,
+        FileRequest => FileResponse,
+        FileHasOfflineReq => FileHasOfflineRes,
+        _ => return None,
+    })
+}
+
+#[test]
+fn every_typed_call_sends_its_command_and_returns_its_answer() {
+    use tt_client::pb::base_define::{GroupModifyType, TransferFileType};
+    use tt_client::pb::group::ImGroupCreateReq;
+
+    let (addr, server) = serve_one(|mut conn| {
+        let mut seen = Vec::new();
+        while let Some(pdu) = conn.recv_within(PATIENCE) {
+            let cmd = pdu.command().unwrap();
+            if let Some(answer) = answer_to(cmd) {
+                // An empty body decodes as the default message: enough to check the routing.
+                conn.send(&Pdu::from_body(answer, pdu.header.seq_num, Vec::new()));
+            }
+            seen.push(pdu);
+        }
+        seen
+    });
+    let client = connect(addr);
+    login(&client).unwrap();
+    client.set_device_token("token").unwrap();
+    client.kick_pc_client().unwrap();
+    client.set_push_shield(1).unwrap();
+    client.query_push_shield().unwrap();
+    client.send_text(2, "x").unwrap();
+    client.send_audio(2, false, 1, b"a").unwrap();
+    client.ack(SessionType::Single, 2, 5).unwrap();
+    client.read_ack(SessionType::Group, 9, 6).unwrap();
+    client.server_time().unwrap();
+    client.recent_sessions(0).unwrap();
+    client.remove_session(SessionType::Single, 2).unwrap();
+    client.users_info(&[2]).unwrap();
+    client.all_users(0).unwrap();
+    client.departments(0).unwrap();
+    client.users_status(&[2]).unwrap();
+    client.change_sign_info("busy").unwrap();
+    client.change_avatar("http://a/b.png").unwrap();
+    client.message_list(SessionType::Single, 2, 0, 10).unwrap();
+    client
+        .messages_by_id(SessionType::Single, 2, &[1, 2])
+        .unwrap();
+    client.unread_counts().unwrap();
+    client.latest_msg_id(SessionType::Group, 9).unwrap();
+    client.p2p(2, "{\"typing\":1}").unwrap();
+    client.group_list().unwrap();
+    client.group_info(&[(9, 0)]).unwrap();
+    client.create_group("tmp", "", &[1, 2]).unwrap();
+    client
+        .change_group_members(9, GroupModifyType::Add, &[3])
+        .unwrap();
+    client.shield_group(9, 1).unwrap();
+    client
+        .file_request(2, "a.txt", 10, TransferFileType::FileTypeOffline)
+        .unwrap();
+    client.has_offline_file().unwrap();
+    client.add_offline_file(2, "task", "a.txt", 10).unwrap();
+    client.del_offline_file(1, 2, "task").unwrap();
+    client.logout().unwrap();
+    drop(client);
+
+    let seen = server.join().unwrap();
+    let cmds: Vec<CommandId> = seen.iter().map(|p| p.command().unwrap()).collect();
+    use CommandId::*;
+    assert_eq!(
+        cmds,
+        [
+            LoginReqUserlogin,
+            LoginReqDevicetoken,
+            LoginReqKickpcclient,
+            LoginReqPushShield,
+            LoginReqQueryPushShield,
+            MsgData,
+            MsgData,
+            MsgDataAck,
+            MsgReadAck,
+            MsgTimeRequest,
+            BuddyListRecentContactSessionRequest,
+            BuddyListRemoveSessionReq,
+            BuddyListUserInfoRequest,
+            BuddyListAllUserRequest,
+            BuddyListDepartmentRequest,
+            BuddyListUsersStatusRequest,
+            BuddyListChangeSignInfoRequest,
+            BuddyListChangeAvatarRequest,
+            MsgListRequest,
+            MsgGetByMsgIdReq,
+            MsgUnreadCntRequest,
+            MsgGetLatestMsgIdReq,
+            SwitchP2pCmd,
+            GroupNormalListRequest,
+            GroupInfoRequest,
+            GroupCreateRequest,
+            GroupChangeMemberRequest,
+            GroupShieldGroupRequest,
+            FileRequest,
+            FileHasOfflineReq,
+            FileAddOfflineReq,
+            FileDelOfflineReq,
+            LoginReqLoginout,
+        ]
+    );
+    // Every PDU carries its command's service id and a distinct non-zero seq.
+    let mut seqs: Vec<u16> = seen.iter().map(|p| p.header.seq_num).collect();
+    assert!(seqs.iter().all(|s| *s != 0));
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), seen.len());
+    for p in &seen {
+        assert_eq!(p.header.service_id, p.header.command_id >> 8);
+    }
+    let create: ImGroupCreateReq = seen[25].parse().unwrap();
+    assert_eq!(create.group_type, 2, "clients create temporary groups");
+    assert_eq!(create.member_id_list, [1, 2]);
+}
+
+#[test]
+fn connect_and_login_does_both() {
+    let (addr, server) = serve_one(|mut conn| {
+        let pdu = conn.expect(CommandId::LoginReqUserlogin);
+        conn.reply(
+            &pdu,
+            CommandId::LoginResUserlogin,
+            &login_res(0, Some(user(3, "carol"))),
+        );
+        conn.wait_client_close()
+    });
+    let (client, info) = Client::connect_and_login(addr, "carol", "pw", quiet_config()).unwrap();
+    assert_eq!((info.user_id(), client.user_id()), (3, 3));
+    drop(client);
+    assert!(server.join().unwrap());
+}
+
+#[test]
+fn client_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Client>();
+}
