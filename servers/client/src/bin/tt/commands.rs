@@ -1,6 +1,6 @@
 //! What each `tt` subcommand does, and how failures map to exit codes.
 //!
-//! Output goes to stdout through [`out!`], which ignores write errors so that a closed pipe
+//! Output goes to stdout through the `out!` macro, which ignores write errors so that a closed pipe
 //! (`tt users | head -1`) never panics.
 
 use std::collections::HashMap;
