@@ -113,10 +113,13 @@ fn server_side_refusal_codes_have_their_own_text() {
         });
         let client = connect(addr);
         let err = login(&client).unwrap_err();
-        assert!(
-            matches!(err, ClientError::LoginRefused { code: c, reason, .. } if c == code && reason == text),
-            "{err:?}"
-        );
+        let ClientError::LoginRefused {
+            code: got, reason, ..
+        } = err
+        else {
+            panic!("unexpected {err:?}");
+        };
+        assert_eq!((got, reason), (code, text));
         server.join().unwrap();
     }
 }
