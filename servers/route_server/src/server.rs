@@ -1,0 +1,116 @@
+//! Binding route_server's listeners and running its loop.
+//!
+//! [`Server::bind`] opens every listener before anything runs, so a caller learns the bound
+//! addresses (port 0 allowed) before the first connection is served.
+
+use std::io;
+use std::net::SocketAddr;
+
+use netlib::{ConnOptions, EventLoop, ListenerTag, LoopHandle, NetError, StopHandle};
+
+use crate::config::Config;
+use crate::handler::RouteHandler;
+
+/// Tag of the msg_server listeners (the only kind).
+const MSG_SERVER_LISTENER: ListenerTag = ListenerTag(1);
+/// Name of the loop's thread.
+const THREAD_NAME: &str = "route_server";
+
+/// Why route_server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The event loop could not be created, a listener could not be bound, or polling failed.
+    #[error("route_server network failure")]
+    Net(#[from] NetError),
+    /// The loop's thread could not be started.
+    #[error("cannot start the route_server thread")]
+    Spawn(#[source] io::Error),
+}
+
+/// A bound, not yet running route_server.
+#[derive(Debug)]
+pub struct Server {
+    event_loop: EventLoop<RouteHandler>,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Creates the loop and listens on every `ListenIP` at `ListenMsgPort`.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let mut event_loop = EventLoop::new(RouteHandler::default())?;
+        let options = ConnOptions {
+            heartbeat: Some(config.heartbeat_interval),
+            idle_timeout: Some(config.link_timeout),
+            ..ConnOptions::server_link()
+        };
+        let mut local_addrs = Vec::new();
+        for ip in &config.listen_ips {
+            local_addrs.push(event_loop.listen(
+                &bracket_v6(ip),
+                config.listen_port,
+                MSG_SERVER_LISTENER,
+                options,
+            )?);
+        }
+        Ok(Self {
+            event_loop,
+            local_addrs,
+        })
+    }
+
+    /// The bound listen addresses, in `ListenIP` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// A handle that stops the server from another thread (or on a signal).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.event_loop.stop_handle()
+    }
+
+    /// Runs the loop on the calling thread until stopped.
+    pub fn run(self) -> Result<(), ServerError> {
+        Ok(self.event_loop.run()?)
+    }
+
+    /// Runs the loop on a thread named `route_server`.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let local_addrs = self.local_addrs;
+        let handle = self
+            .event_loop
+            .spawn(THREAD_NAME)
+            .map_err(ServerError::Spawn)?;
+        Ok(ServerHandle {
+            handle,
+            local_addrs,
+        })
+    }
+}
+
+/// A route_server running on its own thread; dropping it also stops it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    handle: LoopHandle,
+    local_addrs: Vec<SocketAddr>,
+}
+
+impl ServerHandle {
+    /// The bound listen addresses, in `ListenIP` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Stops the loop and waits for its thread.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        Ok(self.handle.shutdown()?)
+    }
+}
+
+/// An IPv6 literal in the bracketed form a socket address needs (`::1` → `[::1]`).
+fn bracket_v6(ip: &str) -> String {
+    if ip.contains(':') && !ip.starts_with('[') {
+        format!("[{ip}]")
+    } else {
+        ip.to_owned()
+    }
+}
