@@ -1,0 +1,121 @@
+//! `IM.Server` commands on the msg-server port: the file-server address list and task creation
+//! (BEHAVIOUR §5.2).
+
+use log::{info, warn};
+use netlib::{ConnHandle, Ctx};
+use teamtalk_proto::pb::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
+use teamtalk_proto::{CommandId, Pdu};
+
+use crate::peer::Peer;
+use crate::server::FileServer;
+use crate::task::{Task, TransferMode};
+
+/// IMFileServerIPReq: answers with every advertised client address.
+pub(crate) fn handle_file_server_ip_req(
+    fs: &mut FileServer,
+    ctx: &mut Ctx<Peer>,
+    h: ConnHandle,
+    pdu: &Pdu,
+) {
+    let rsp = ImFileServerIpRsp {
+        ip_addr_list: fs.advertised.clone(),
+    };
+    ctx.send_pdu(
+        h,
+        &Pdu::reply(&pdu.header, CommandId::OtherFileServerIpRsp, &rsp),
+    );
+}
+
+/// IMFileTransferReq: creates a task with a fresh random id and answers with it. An invalid
+/// transfer mode is answered with result 1 and, unlike the original, the link stays open
+/// (KNOWN_DEFECTS D-FS-5).
+pub(crate) fn handle_file_transfer_req(
+    fs: &mut FileServer,
+    ctx: &mut Ctx<Peer>,
+    h: ConnHandle,
+    pdu: &Pdu,
+) {
+    let req: ImFileTransferReq = match pdu.parse() {
+        Ok(req) => req,
+        Err(e) => {
+            warn!("ignoring file transfer request: handle={h} err={e}");
+            return;
+        }
+    };
+    let task_id = match TransferMode::from_wire(req.trans_mode) {
+        Some(mode) => {
+            let id = new_task_id();
+            info!(
+                "task created: task={id} mode={mode:?} from={} to={} size={}",
+                req.from_user_id, req.to_user_id, req.file_size
+            );
+            fs.tasks.insert(Task::new(
+                id.clone(),
+                req.from_user_id,
+                req.to_user_id,
+                req.file_name.clone(),
+                req.file_size,
+                mode,
+                ctx.now(),
+            ));
+            Some(id)
+        }
+        None => {
+            warn!(
+                "refusing file transfer: handle={h} trans_mode={}",
+                req.trans_mode
+            );
+            None
+        }
+    };
+    let rsp = ImFileTransferRsp {
+        result_code: u32::from(task_id.is_none()),
+        from_user_id: req.from_user_id,
+        to_user_id: req.to_user_id,
+        file_name: Some(req.file_name),
+        file_size: Some(req.file_size),
+        task_id: Some(task_id.unwrap_or_default()),
+        trans_mode: Some(req.trans_mode),
+        attach_data: req.attach_data,
+    };
+    ctx.send_pdu(
+        h,
+        &Pdu::reply(&pdu.header, CommandId::OtherFileTransferRsp, &rsp),
+    );
+}
+
+/// A random (version 4) UUID in its lowercase text form: knowing a task id is all a client
+/// needs to join a transfer, so ids must be unguessable (KNOWN_DEFECTS D-AUTH-9).
+pub(crate) fn new_task_id() -> String {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::offline::is_task_id;
+
+    #[test]
+    fn task_ids_are_distinct_version_4_uuids() {
+        let a = new_task_id();
+        let b = new_task_id();
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            assert!(is_task_id(id), "{id}");
+            assert_eq!(&id[14..15], "4");
+            assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+            assert_eq!(id.to_lowercase(), *id);
+        }
+    }
+}
