@@ -1,1 +1,24 @@
-//! msg_server (in progress).
+//! msg_server: the TeamTalk client gateway.
+//!
+//! Clients log in here and every chat, presence, group and file-signalling command passes
+//! through; msg_server keeps who is connected and relays the rest to db_proxy_server (storage
+//! and authentication), route_server (other msg_servers and presence), login_server (load
+//! reporting), push_server (phone notifications) and file_server (transfer tasks). It is
+//! wire-compatible with the original clients and with the original back-end servers.
+//!
+//! Layout: [`Config`] reads `msgserver.conf`; [`Server`] binds and runs the event loop;
+//! `state` holds what the loop owns; `peer` the connection kinds and links; `handler` one module
+//! per `.proto` package with the dispatch tables; `users` the logged-in users; `push` the
+//! notification text; `wire` raw protobuf field access.
+
+mod config;
+mod handler;
+mod peer;
+mod push;
+mod server;
+mod state;
+mod users;
+mod wire;
+
+pub use config::{Config, DEFAULT_CONCURRENT_DB_CONN_CNT, Endpoint, MIN_DB_SERVERS};
+pub use server::{Server, ServerError, ServerHandle};

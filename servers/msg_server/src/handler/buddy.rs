@@ -1,0 +1,200 @@
+//! `IM.Buddy`: sessions, users, departments, presence and signatures — forwarded queries, the
+//! presence round trip through route_server and the notifications that follow changes
+//! (BEHAVIOUR §2.11–§2.12, §3.3–§3.4).
+
+use log::debug;
+use teamtalk_proto::attach::attach_type;
+use teamtalk_proto::pb::base_define::{SessionType, TransferFileType, UserStatType};
+use teamtalk_proto::pb::buddy::{
+    ImAllUserReq, ImChangeAvatarReq, ImChangeSignInfoReq, ImChangeSignInfoRsp, ImDepartmentReq,
+    ImRecentContactSessionReq, ImRemoveSessionNotify, ImRemoveSessionReq, ImSignInfoChangedNotify,
+    ImUsersInfoReq, ImUsersStatReq, ImUsersStatRsp,
+};
+use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+
+use super::{file, forward, relay_answer, server};
+use crate::peer::client::ClientConn;
+use crate::state::{Caller, Ctx, State};
+use crate::wire;
+
+/// 0x0201: recent sessions (login pool).
+pub(crate) fn handle_recent_contact_session_req(
+    st: &mut State,
+    ctx: &mut Ctx,
+    me: Caller,
+    pdu: &Pdu,
+) {
+    let link = st.links.db.for_login(me.spread());
+    forward::<ImRecentContactSessionReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x0204: user details (login pool).
+pub(crate) fn handle_users_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_login(me.spread());
+    forward::<ImUsersInfoReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x0206: removes a session; for single chats the user's other connections (here and
+/// elsewhere) are told at once, without waiting for db_proxy.
+pub(crate) fn handle_remove_session_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let Some(req) = forward::<ImRemoveSessionReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    }) else {
+        return;
+    };
+    if req.session_type != SessionType::Single as i32 {
+        return;
+    }
+    let notify = ImRemoveSessionNotify {
+        user_id: me.user_id,
+        session_type: req.session_type,
+        session_id: req.session_id,
+    };
+    let notify = Pdu::new(CommandId::BuddyListRemoveSessionNotify, 0, &notify);
+    st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, &notify);
+    }
+}
+
+/// 0x020f relayed by route_server: to every connection of the user here.
+pub(crate) fn handle_remove_session_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(n) = pdu.parse::<ImRemoveSessionNotify>() {
+        st.send_to_user(ctx, n.user_id, &pdu.encode(), None);
+    }
+}
+
+/// 0x0208: all users changed since a time (business pool).
+pub(crate) fn handle_all_user_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImAllUserReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x0210: departments changed since a time (business pool).
+pub(crate) fn handle_department_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImDepartmentReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x020a: presence of some users, asked of route_server (16-byte attach).
+pub(crate) fn handle_users_stat_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.route.master();
+    forward::<ImUsersStatReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.pdu_attach());
+    });
+}
+
+/// 0x020b from route_server: by attach type, a client's answer (1), the presence a push
+/// waits for (4) or the presence an online file transfer waits for (5).
+pub(crate) fn handle_users_stat_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(rsp) = pdu.parse::<ImUsersStatRsp>() else {
+        return;
+    };
+    let Some(attach) = rsp
+        .attach_data
+        .as_deref()
+        .and_then(|a| PduAttachData::decode(a).ok())
+    else {
+        return;
+    };
+    // Internal queries ask about exactly one user; an empty list is a malformed answer
+    // (KNOWN_DEFECTS D-PB-2).
+    let online = rsp
+        .user_stat_list
+        .first()
+        .map(|s| s.status == UserStatType::UserStatusOnline as i32);
+    match attach.attach_type {
+        attach_type::HANDLE => relay_answer(st, ctx, pdu),
+        attach_type::PDU_FOR_PUSH => {
+            if let Some(online) = online {
+                server::push_after_presence(st, ctx, online, &attach.pdu);
+            }
+        }
+        attach_type::HANDLE_AND_PDU_FOR_FILE => {
+            if let Some(online) = online {
+                let mode = if online {
+                    TransferFileType::FileTypeOnline
+                } else {
+                    TransferFileType::FileTypeOffline
+                };
+                file::transfer_after_presence(st, ctx, &attach, mode, pdu.header.seq_num);
+            }
+        }
+        other => debug!("ignoring users-stat answer with attach type {other}"),
+    }
+}
+
+/// 0x0203 from route_server: a user's presence changed; every PC connection here is told
+/// (phones never get presence).
+pub(crate) fn handle_user_stat_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    st.broadcast(ctx, &pdu.encode(), |c: &ClientConn| !c.is_mobile());
+}
+
+/// 0x020c: a new avatar URL, forwarded as the original does (no attach).
+pub(crate) fn handle_change_avatar_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImChangeAvatarReq>(ctx, link, pdu, |m| m.user_id = me.user_id);
+}
+
+/// 0x020d from db_proxy: to every connection of the user (the request had no attach).
+pub(crate) fn handle_change_avatar_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(answer) = wire::split_answer(&pdu.body) {
+        let bytes = Pdu {
+            header: pdu.header,
+            body: answer.stripped,
+        }
+        .encode();
+        st.send_to_user(ctx, answer.user_id, &bytes, None);
+    }
+}
+
+/// 0x0213: a new signature (business pool, 16-byte attach).
+pub(crate) fn handle_change_sign_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImChangeSignInfoReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.pdu_attach());
+    });
+}
+
+/// 0x0214 from db_proxy: answered to the requester; on success route_server is told, and it
+/// reflects the notification to every msg_server, this one included.
+pub(crate) fn handle_change_sign_info_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    relay_answer(st, ctx, pdu);
+    let Ok(rsp) = pdu.parse::<ImChangeSignInfoRsp>() else {
+        return;
+    };
+    if rsp.result_code != 0 {
+        return;
+    }
+    if let Some(route) = st.links.route.master() {
+        let notify = ImSignInfoChangedNotify {
+            changed_user_id: rsp.user_id,
+            sign_info: rsp.sign_info.unwrap_or_default(),
+        };
+        ctx.send_pdu(
+            route,
+            &Pdu::new(CommandId::BuddyListSignInfoChangedNotify, 0, &notify),
+        );
+    }
+}
+
+/// 0x0215 from route_server: to every connection of every user logged in here.
+pub(crate) fn handle_sign_info_changed_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    st.broadcast(ctx, &pdu.encode(), |_| true);
+}

@@ -1,0 +1,219 @@
+//! `IM.File`: file-transfer signalling (BEHAVIOUR §5.1). msg_server asks a file_server for a
+//! task, tells both parties where to connect, and forwards offline-file records to db_proxy.
+//! The file bytes never pass through here.
+
+use log::debug;
+use prost::Message;
+use teamtalk_proto::attach::attach_type;
+use teamtalk_proto::pb::base_define::TransferFileType;
+use teamtalk_proto::pb::buddy::ImUsersStatReq;
+use teamtalk_proto::pb::file::{
+    ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
+    ImFileNotify, ImFileReq, ImFileRsp,
+};
+use teamtalk_proto::pb::server::ImFileTransferReq;
+use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+
+use super::{forward, reply};
+use crate::peer::client::ClientConn;
+use crate::state::{Caller, Ctx, State};
+use crate::wire;
+
+/// `result_code` of an IMFileRsp when no file_server can take the transfer.
+const FAILED: u32 = 1;
+
+/// 0x0506: a user wants to send a file. Offline transfers go straight to a file_server;
+/// online ones first check the recipient is online on a PC (file transfer needs a PC peer).
+pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImFileReq>() else {
+        return;
+    };
+    let transfer = ImFileTransferReq {
+        from_user_id: me.user_id,
+        to_user_id: req.to_user_id,
+        file_name: req.file_name.clone(),
+        file_size: req.file_size,
+        trans_mode: req.trans_mode,
+        attach_data: Some(me.db_attach()),
+    };
+    let seq = pdu.header.seq_num;
+    let Some(link) = st.pick_file_link() else {
+        refuse(ctx, me.handle, seq, &transfer);
+        return;
+    };
+    let offline = req.trans_mode == TransferFileType::FileTypeOffline as i32;
+    let pc_online_here = st.users.get(req.to_user_id).is_some_and(|u| u.pc_online);
+    if offline || pc_online_here {
+        ctx.send_pdu(
+            link,
+            &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
+        );
+        return;
+    }
+    let Some(route) = st.links.route.master() else {
+        refuse(ctx, me.handle, seq, &transfer);
+        return;
+    };
+    let attach = PduAttachData::new(
+        attach_type::HANDLE_AND_PDU_FOR_FILE,
+        me.client_ref().attach_handle(),
+        transfer.encode_to_vec(),
+    );
+    let stat = ImUsersStatReq {
+        user_id: me.user_id,
+        user_id_list: vec![req.to_user_id],
+        attach_data: Some(attach.encode()),
+    };
+    ctx.send_pdu(
+        route,
+        &Pdu::new(CommandId::BuddyListUsersStatusRequest, seq, &stat),
+    );
+}
+
+/// Tells the requester no transfer task could be created.
+fn refuse(ctx: &mut Ctx, h: netlib::ConnHandle, seq: u16, transfer: &ImFileTransferReq) {
+    let rsp = ImFileRsp {
+        result_code: FAILED,
+        from_user_id: transfer.from_user_id,
+        to_user_id: transfer.to_user_id,
+        file_name: transfer.file_name.clone(),
+        task_id: String::new(),
+        ip_addr_list: Vec::new(),
+        trans_mode: transfer.trans_mode,
+    };
+    ctx.send_pdu(h, &Pdu::new(CommandId::FileResponse, seq, &rsp));
+}
+
+/// The recipient's presence for an online transfer arrived (attach type 5): the transfer goes
+/// to a file_server as ONLINE or OFFLINE accordingly.
+pub(crate) fn transfer_after_presence(
+    st: &mut State,
+    ctx: &mut Ctx,
+    attach: &PduAttachData,
+    mode: TransferFileType,
+    seq: u16,
+) {
+    let Ok(mut transfer) = ImFileTransferReq::decode(attach.pdu.as_slice()) else {
+        return;
+    };
+    transfer.trans_mode = mode as i32;
+    match st.pick_file_link() {
+        Some(link) => {
+            ctx.send_pdu(
+                link,
+                &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
+            );
+        }
+        None => {
+            let requester = transfer
+                .attach_data
+                .as_deref()
+                .and_then(|a| st.open_client(ctx, a, transfer.from_user_id));
+            if let Some(h) = requester {
+                refuse(ctx, h, seq, &transfer);
+            }
+        }
+    }
+}
+
+/// Sends an IMFileNotify to the recipient's PC connections here and to route_server, which
+/// passes it to the other msg_servers.
+pub(crate) fn notify_file(st: &State, ctx: &mut Ctx, notify: &ImFileNotify) {
+    let pdu = Pdu::new(CommandId::FileNotify, 0, notify);
+    st.send_to_user_where(ctx, notify.to_user_id, &pdu.encode(), |c: &ClientConn| {
+        !c.is_mobile()
+    });
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, &pdu);
+    }
+}
+
+/// 0x0508 relayed by route_server: to every connection of the recipient here.
+pub(crate) fn handle_file_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(n) = pdu.parse::<ImFileNotify>() {
+        st.send_to_user(ctx, n.to_user_id, &pdu.encode(), None);
+    }
+}
+
+/// 0x0509: offline files waiting for the user; answered empty without db_proxy.
+pub(crate) fn handle_file_has_offline_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImFileHasOfflineReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+    if sent.is_some() && link.is_none() {
+        let rsp = ImFileHasOfflineRsp {
+            user_id: me.user_id,
+            ..Default::default()
+        };
+        reply(ctx, me.handle, pdu, CommandId::FileHasOfflineRes, &rsp);
+    }
+}
+
+/// 0x050a from db_proxy: the list, plus where to download from (a file_server's addresses).
+pub(crate) fn handle_file_has_offline_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(answer) = wire::split_answer(&pdu.body) else {
+        return;
+    };
+    let Some(h) = st.open_client(ctx, answer.attach, answer.user_id) else {
+        return;
+    };
+    let Ok(mut rsp) = ImFileHasOfflineRsp::decode(answer.stripped.as_slice()) else {
+        return;
+    };
+    if let Some(link) = st.pick_file_link() {
+        rsp.ip_addr_list
+            .extend_from_slice(st.links.file.addrs_of(link));
+    }
+    ctx.send_pdu(h, &Pdu::forward(&pdu.header, &rsp));
+}
+
+/// 0x050b: the user uploaded an offline file; db_proxy records it and the recipient is told.
+pub(crate) fn handle_file_add_offline_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let Some(req) = forward::<ImFileAddOfflineReq>(ctx, link, pdu, |m| {
+        m.from_user_id = me.user_id;
+    }) else {
+        return;
+    };
+    let Some(file_link) = st.pick_file_link() else {
+        debug!(
+            "no file_server, offline file not announced: user={}",
+            me.user_id
+        );
+        return;
+    };
+    let notify = ImFileNotify {
+        from_user_id: me.user_id,
+        to_user_id: req.to_user_id,
+        file_name: req.file_name,
+        file_size: req.file_size,
+        task_id: req.task_id,
+        ip_addr_list: st.links.file.addrs_of(file_link).to_vec(),
+        trans_mode: TransferFileType::FileTypeOffline as i32,
+        offline_ready: 1,
+    };
+    notify_file(st, ctx, &notify);
+}
+
+/// 0x050c: an offline file record is done with. Only a party to the record may delete it
+/// (KNOWN_DEFECTS D-AUTH-4). The spec's fix overwrites `from_user_id` with the caller, but
+/// the clients send this from the *recipient* with `from_user_id` = the uploader (the Android
+/// and PC clients both do), so overwriting would make every real delete miss; requiring the
+/// caller to be the uploader or the recipient closes the hole without breaking them.
+pub(crate) fn handle_file_del_offline_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImFileDelOfflineReq>() else {
+        return;
+    };
+    if req.from_user_id != me.user_id && req.to_user_id != me.user_id {
+        debug!(
+            "ignoring deletion of another user's offline file: user={}",
+            me.user_id
+        );
+        return;
+    }
+    if let Some(link) = st.links.db.for_business(me.spread()) {
+        ctx.send_pdu(link, &Pdu::forward(&pdu.header, &req));
+    }
+}

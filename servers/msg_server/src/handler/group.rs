@@ -1,0 +1,252 @@
+//! `IM.Group`: group queries and changes forwarded to db_proxy, member-change notifications,
+//! and the group-message fan-out that rides on the group-info answer (BEHAVIOUR §2.11, §3.2,
+//! §3.3).
+
+use log::debug;
+use netlib::ConnHandle;
+use prost::Message;
+use teamtalk_proto::pb::base_define::GroupType;
+use teamtalk_proto::pb::group::{
+    ImGroupChangeMemberNotify, ImGroupChangeMemberReq, ImGroupChangeMemberRsp, ImGroupCreateReq,
+    ImGroupCreateRsp, ImGroupInfoListReq, ImGroupInfoListRsp, ImGroupShieldReq, ImGroupShieldRsp,
+    ImNormalGroupListReq, ImNormalGroupListRsp,
+};
+use teamtalk_proto::pb::message::ImMsgData;
+use teamtalk_proto::pb::server::ImGroupGetShieldReq;
+use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+
+use super::{forward, relay_answer, reply};
+use crate::state::{Caller, Ctx, State};
+use crate::wire;
+
+/// `result_code` of the "no db_proxy" fallback answers.
+const FAILED: u32 = 1;
+
+/// 0x0401: the user's normal groups; answered empty without db_proxy.
+pub(crate) fn handle_normal_group_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImNormalGroupListReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+    if sent.is_some() && link.is_none() {
+        let rsp = ImNormalGroupListRsp {
+            user_id: me.user_id,
+            ..Default::default()
+        };
+        reply(
+            ctx,
+            me.handle,
+            pdu,
+            CommandId::GroupNormalListResponse,
+            &rsp,
+        );
+    }
+}
+
+/// 0x0403: group details (16-byte attach); answered empty without db_proxy.
+pub(crate) fn handle_group_info_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImGroupInfoListReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.pdu_attach());
+    });
+    if sent.is_some() && link.is_none() {
+        let rsp = ImGroupInfoListRsp {
+            user_id: me.user_id,
+            ..Default::default()
+        };
+        reply(ctx, me.handle, pdu, CommandId::GroupInfoResponse, &rsp);
+    }
+}
+
+/// 0x0405: clients may only create temporary groups; normal ones are ignored.
+pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImGroupCreateReq>() else {
+        return;
+    };
+    if req.group_type == GroupType::Normal as i32 {
+        debug!(
+            "ignoring normal group creation by a client: user={}",
+            me.user_id
+        );
+        return;
+    }
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImGroupCreateReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+    if sent.is_some() && link.is_none() {
+        let rsp = ImGroupCreateRsp {
+            user_id: me.user_id,
+            result_code: FAILED,
+            group_id: None,
+            group_name: req.group_name,
+            user_id_list: Vec::new(),
+            attach_data: None,
+        };
+        reply(ctx, me.handle, pdu, CommandId::GroupCreateResponse, &rsp);
+    }
+}
+
+/// 0x0407: add or remove members; failure answer without db_proxy.
+pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImGroupChangeMemberReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+    if let (Some(req), None) = (sent, link) {
+        let rsp = ImGroupChangeMemberRsp {
+            user_id: me.user_id,
+            change_type: req.change_type,
+            result_code: FAILED,
+            group_id: req.group_id,
+            ..Default::default()
+        };
+        reply(
+            ctx,
+            me.handle,
+            pdu,
+            CommandId::GroupChangeMemberResponse,
+            &rsp,
+        );
+    }
+}
+
+/// 0x0409: mute or unmute pushes of a group; failure answer without db_proxy.
+pub(crate) fn handle_group_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let sent = forward::<ImGroupShieldReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+    if let (Some(req), None) = (sent, link) {
+        let rsp = ImGroupShieldRsp {
+            user_id: me.user_id,
+            group_id: req.group_id,
+            result_code: FAILED,
+            attach_data: None,
+        };
+        reply(
+            ctx,
+            me.handle,
+            pdu,
+            CommandId::GroupShieldGroupResponse,
+            &rsp,
+        );
+    }
+}
+
+/// 0x0404: either a client's group-info answer (empty attached pdu) or the member list for a
+/// group message waiting to be fanned out.
+pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: ConnHandle, pdu: &Pdu) {
+    let Ok(rsp) = pdu.parse::<ImGroupInfoListRsp>() else {
+        return;
+    };
+    let Some(attach) = rsp
+        .attach_data
+        .as_deref()
+        .and_then(|a| PduAttachData::decode(a).ok())
+    else {
+        return;
+    };
+    if attach.pdu.is_empty() {
+        relay_answer(st, ctx, pdu);
+        return;
+    }
+    let Some(group) = rsp.group_info_list.first() else {
+        return;
+    };
+    let Ok(msg) = ImMsgData::decode(attach.pdu.as_slice()) else {
+        return;
+    };
+    if !group.group_member_list.contains(&msg.from_user_id) {
+        debug!(
+            "dropping group message from a non-member: group={} from={}",
+            group.group_id, msg.from_user_id
+        );
+        return;
+    }
+    // A fresh PDU (seq 0) whose body is the stored message without its attach (D-LEAK-1).
+    let body = wire::strip_attach(&attach.pdu);
+    let bytes = Pdu::from_body(CommandId::MsgData, 0, body.clone()).encode();
+    let origin = (attach.handle != 0)
+        .then(|| st.resolve_handle(ctx, attach.handle))
+        .flatten();
+    for &member in &group.group_member_list {
+        for &h in st.users.conns(member) {
+            if Some(h) != origin && ctx.send(h, &bytes) {
+                st.stats.downstream += 1;
+            }
+        }
+    }
+    // Only the msg_server that stored the message pushes; relayed copies (handle 0) do not
+    // (KNOWN_DEFECTS D-PUSH-3).
+    if attach.handle != 0 && st.links.push_link().is_some() {
+        let req = ImGroupGetShieldReq {
+            group_id: group.group_id,
+            user_id: group.group_member_list.clone(),
+            attach_data: Some(body),
+        };
+        ctx.send_pdu(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
+    }
+}
+
+/// 0x0408: the requester gets the answer; on success every affected user hears of the change,
+/// here and (through route_server) on every other msg_server.
+pub(crate) fn handle_group_change_member_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(rsp) = pdu.parse::<ImGroupChangeMemberRsp>() else {
+        return;
+    };
+    let attach = rsp.attach_data.as_deref().unwrap_or_default();
+    let requester = st.open_client(ctx, attach, rsp.user_id);
+    if let Some(h) = requester {
+        let answer = ImGroupChangeMemberRsp {
+            attach_data: None,
+            ..rsp.clone()
+        };
+        ctx.send_pdu(h, &Pdu::forward(&pdu.header, &answer));
+    }
+    if rsp.result_code != 0 {
+        return;
+    }
+    let notify = ImGroupChangeMemberNotify {
+        user_id: rsp.user_id,
+        change_type: rsp.change_type,
+        group_id: rsp.group_id,
+        cur_user_id_list: rsp.cur_user_id_list,
+        chg_user_id_list: rsp.chg_user_id_list,
+    };
+    let notify_pdu = Pdu::new(CommandId::GroupChangeMemberNotify, 0, &notify);
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, &notify_pdu);
+    }
+    notify_members(st, ctx, &notify, &notify_pdu.encode(), requester);
+}
+
+/// Sends a member-change notification to every connection of the changed users, then of the
+/// current members (someone in both lists gets it twice, as from the original).
+fn notify_members(
+    st: &mut State,
+    ctx: &mut Ctx,
+    notify: &ImGroupChangeMemberNotify,
+    bytes: &[u8],
+    except: Option<ConnHandle>,
+) {
+    for &user_id in notify
+        .chg_user_id_list
+        .iter()
+        .chain(&notify.cur_user_id_list)
+    {
+        st.send_to_user(ctx, user_id, bytes, except);
+    }
+}
+
+/// 0x040b relayed by route_server: a membership change made through another server.
+pub(crate) fn handle_group_change_member_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(notify) = pdu.parse::<ImGroupChangeMemberNotify>() {
+        notify_members(st, ctx, &notify, &pdu.encode(), None);
+    }
+}

@@ -1,0 +1,311 @@
+//! `IM.Login`: login requests, logout, device token, kicking the PC client, push shield and
+//! the Polaris fork's registration (BEHAVIOUR §2.2–§2.6). The validation answer that
+//! completes a login is an `IM.Server` message and lives in `handler::server`.
+
+use log::{debug, info};
+use netlib::ConnHandle;
+use teamtalk_proto::pb::base_define::{ClientType, KickReasonType, ResultType};
+use teamtalk_proto::pb::login::{
+    ImDeviceTokenReq, ImDeviceTokenRsp, ImKickPcClientRsp, ImKickUser, ImLoginReq, ImLoginRes,
+    ImLogoutRsp, ImPushShieldReq, ImQueryPushShieldReq, ImRegistReq, ImRegistRes,
+};
+use teamtalk_proto::pb::server::{ImServerKickUser, ImValidateReq};
+use teamtalk_proto::{CommandId, DbAttachData, Pdu};
+
+use super::{forward, reply};
+use crate::peer::client::{
+    ClientRef, ClientState, is_mobile, login_status, same_kind, valid_client_type,
+};
+use crate::state::{Caller, Ctx, State, client, client_mut, unix_now};
+
+/// `result_string` of the refusals decided by msg_server itself: "server exception".
+pub(crate) const SERVER_ERROR_TEXT: &str = "服务端异常";
+/// `result_string` when the login names a client type no client has: "unsupported client".
+const BAD_CLIENT_TYPE_TEXT: &str = "不支持的客户端类型";
+
+/// Sends IMLoginRes with a refusal and closes the connection once it is written.
+pub(crate) fn refuse_login(ctx: &mut Ctx, h: ConnHandle, seq: u16, code: ResultType, text: String) {
+    let res = ImLoginRes {
+        server_time: unix_now(),
+        result_code: code as i32,
+        result_string: Some(text),
+        online_status: None,
+        user_info: None,
+    };
+    ctx.send_pdu(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
+    ctx.close_after_flush(h);
+}
+
+/// 0x0103: checks the back ends are reachable, then asks db_proxy to validate the password.
+/// A connection logs in once: later login requests are ignored.
+pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
+    let Some(c) = client(ctx, h) else {
+        return;
+    };
+    if c.state != ClientState::Fresh {
+        return;
+    }
+    let generation = c.generation;
+    let seq = pdu.header.seq_num;
+    let refusal = if !st.links.db.any_open() {
+        Some(ResultType::RefuseReasonNoDbServer)
+    } else if st.links.login.open_handles().next().is_none() {
+        Some(ResultType::RefuseReasonNoLoginServer)
+    } else if st.links.route.master().is_none() {
+        Some(ResultType::RefuseReasonNoRouteServer)
+    } else {
+        None
+    };
+    if let Some(code) = refusal {
+        info!(
+            "refusing login, back end missing: handle={h} code={}",
+            code as i32
+        );
+        refuse_login(ctx, h, seq, code, SERVER_ERROR_TEXT.to_owned());
+        return;
+    }
+    let Ok(req) = pdu.parse::<ImLoginReq>() else {
+        debug!("ignoring unparsable login: handle={h}");
+        return;
+    };
+    let Some(client_type) = valid_client_type(req.client_type) else {
+        debug!(
+            "refusing login with client type {}: handle={h}",
+            req.client_type
+        );
+        refuse_login(
+            ctx,
+            h,
+            seq,
+            ResultType::RefuseReasonDbValidateFailed,
+            BAD_CLIENT_TYPE_TEXT.to_owned(),
+        );
+        return;
+    };
+    let Some(link) = st.links.db.for_login(h.0) else {
+        return;
+    };
+    let attach = DbAttachData::handle(
+        ClientRef {
+            handle: h,
+            generation,
+        }
+        .attach_handle(),
+    );
+    let validate = ImValidateReq {
+        user_name: req.user_name.clone(),
+        password: req.password,
+        attach_data: Some(attach.encode()),
+    };
+    if let Some(c) = client_mut(ctx, h) {
+        c.state = ClientState::Validating {
+            name: req.user_name.into_boxed_str(),
+        };
+        c.client_type = client_type;
+        c.online_status = login_status(req.online_status);
+    }
+    ctx.send_pdu(link, &Pdu::new(CommandId::OtherValidateReq, seq, &validate));
+}
+
+/// 0x0105: clears the phone's push token, answers and closes.
+pub(crate) fn handle_logout_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    // Only a phone clears the push token: a PC logging out must not silence the user's phone
+    // (KNOWN_DEFECTS D-PUSH-2). client_type stays unset so db_proxy stores a plain "".
+    if is_mobile(me.client_type) {
+        if let Some(link) = st.links.db.for_business(me.spread()) {
+            let clear = ImDeviceTokenReq {
+                user_id: me.user_id,
+                device_token: String::new(),
+                client_type: None,
+                attach_data: None,
+            };
+            ctx.send_pdu(
+                link,
+                &Pdu::new(CommandId::LoginReqDevicetoken, pdu.header.seq_num, &clear),
+            );
+        }
+    }
+    reply(
+        ctx,
+        me.handle,
+        pdu,
+        CommandId::LoginResLoginout,
+        &ImLogoutRsp { result_code: 0 },
+    );
+    ctx.close_after_flush(me.handle);
+}
+
+/// 0x0108: a phone registers its push token; answered at once, stored by db_proxy.
+pub(crate) fn handle_device_token_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    if !is_mobile(me.client_type) {
+        return;
+    }
+    let link = st.links.db.for_business(me.spread());
+    let stored = forward::<ImDeviceTokenReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.client_type = Some(i32::from(me.client_type));
+        m.attach_data = None;
+    });
+    if stored.is_some() {
+        let rsp = ImDeviceTokenRsp {
+            user_id: me.user_id,
+            attach_data: None,
+        };
+        reply(ctx, me.handle, pdu, CommandId::LoginResDevicetoken, &rsp);
+    }
+}
+
+/// Sends IMKickUser to a connection and closes it once that is written (KNOWN_DEFECTS
+/// D-MS-3). It leaves the user's connection list at once, so it gets nothing more.
+pub(crate) fn kick(
+    st: &mut State,
+    ctx: &mut Ctx,
+    h: ConnHandle,
+    user_id: u32,
+    reason: KickReasonType,
+) {
+    let kick = ImKickUser {
+        user_id,
+        kick_reason: reason as i32,
+    };
+    ctx.send_pdu(h, &Pdu::new(CommandId::LoginKickUser, 0, &kick));
+    if let Some(c) = client_mut(ctx, h) {
+        c.state = ClientState::Kicked { user_id };
+    }
+    st.users.remove(user_id, h);
+    ctx.close_after_flush(h);
+    debug!(
+        "kicked client: handle={h} user={user_id} reason={}",
+        reason as i32
+    );
+}
+
+/// Kicks every open connection of `user_id` here whose kind matches `client_type`, except
+/// `keep` (KNOWN_DEFECTS D-MS-4: all of them, not just the first).
+pub(crate) fn kick_same_kind(
+    st: &mut State,
+    ctx: &mut Ctx,
+    user_id: u32,
+    client_type: u8,
+    keep: Option<ConnHandle>,
+    reason: KickReasonType,
+) {
+    let victims: Vec<ConnHandle> = st
+        .users
+        .conns(user_id)
+        .iter()
+        .copied()
+        .filter(|&h| Some(h) != keep)
+        .filter(|&h| client(ctx, h).is_some_and(|c| same_kind(c.client_type, client_type)))
+        .collect();
+    for h in victims {
+        kick(st, ctx, h, user_id, reason);
+    }
+}
+
+/// Asks the other msg_servers (through route_server) to kick the same kind of client.
+pub(crate) fn kick_remote(
+    st: &State,
+    ctx: &mut Ctx,
+    user_id: u32,
+    client_type: u8,
+    reason: KickReasonType,
+) {
+    if let Some(route) = st.links.route.master() {
+        let kick = ImServerKickUser {
+            user_id,
+            client_type: i32::from(client_type),
+            reason: reason as u32,
+        };
+        ctx.send_pdu(route, &Pdu::new(CommandId::OtherServerKickUser, 0, &kick));
+    }
+}
+
+/// 0x010a: a phone kicks the user's PC clients, here and on every other msg_server.
+pub(crate) fn handle_kick_pc_client_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    if !is_mobile(me.client_type) {
+        return;
+    }
+    let pc = ClientType::Mac as u8;
+    kick_same_kind(
+        st,
+        ctx,
+        me.user_id,
+        pc,
+        None,
+        KickReasonType::KickReasonMobileKick,
+    );
+    kick_remote(
+        st,
+        ctx,
+        me.user_id,
+        pc,
+        KickReasonType::KickReasonMobileKick,
+    );
+    let rsp = ImKickPcClientRsp {
+        user_id: me.user_id,
+        result_code: 0,
+    };
+    reply(ctx, me.handle, pdu, CommandId::LoginResKickpcclient, &rsp);
+}
+
+/// 0x010c: forwarded to db_proxy with the 16-byte attach.
+pub(crate) fn handle_push_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImPushShieldReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.pdu_attach());
+    });
+}
+
+/// 0x010e: forwarded to db_proxy with the 16-byte attach.
+pub(crate) fn handle_query_push_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImQueryPushShieldReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.pdu_attach());
+    });
+}
+
+/// 0x0110 (Polaris fork): registration, allowed before login; db_proxy answers 0x0111.
+pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
+    let Some(c) = client(ctx, h) else {
+        return;
+    };
+    let attach = ClientRef {
+        handle: h,
+        generation: c.generation,
+    }
+    .attach_handle();
+    let link = st.links.db.for_login(h.0);
+    let Some(req) = forward::<ImRegistReq>(ctx, link, pdu, |m| {
+        m.attach_data = Some(DbAttachData::handle(attach).encode());
+    }) else {
+        return;
+    };
+    if link.is_none() {
+        let rsp = ImRegistRes {
+            user_name: req.user_name,
+            result_code: ResultType::RefuseReasonNoDbServer as i32,
+            result_string: Some(SERVER_ERROR_TEXT.to_owned()),
+            user_id: None,
+            attach_data: None,
+        };
+        reply(ctx, h, pdu, CommandId::LoginResRegist, &rsp);
+    }
+}
+
+/// 0x0111 from db_proxy: relayed to the registering connection (not logged in, so it is found
+/// by its attach alone).
+pub(crate) fn handle_regist_res(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(mut rsp) = pdu.parse::<ImRegistRes>() else {
+        return;
+    };
+    let attach = rsp.attach_data.take().unwrap_or_default();
+    let Some(h) = st.resolve_attach(ctx, &attach) else {
+        return;
+    };
+    if client(ctx, h).is_some_and(|c| !matches!(c.state, ClientState::Kicked { .. })) {
+        ctx.send_pdu(h, &Pdu::forward(&pdu.header, &rsp));
+    }
+}

@@ -1,0 +1,279 @@
+//! `IM.Message`: chat messages up to db_proxy and down to recipients (BEHAVIOUR §2.7–§2.10,
+//! §3.1–§3.2), acks, read acks and the forwarded history queries.
+
+use log::{debug, info};
+use netlib::ConnHandle;
+use prost::Message;
+use teamtalk_proto::attach::attach_type;
+use teamtalk_proto::pb::base_define::{GroupVersionInfo, SessionType};
+use teamtalk_proto::pb::group::ImGroupInfoListReq;
+use teamtalk_proto::pb::message::{
+    ImClientTimeRsp, ImGetLatestMsgIdReq, ImGetMsgByIdReq, ImGetMsgListReq, ImMsgData,
+    ImMsgDataAck, ImMsgDataReadAck, ImMsgDataReadNotify, ImUnreadMsgCntReq,
+};
+use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
+use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduAttachData};
+
+use super::{forward, reply};
+use crate::push::{is_group, is_text};
+use crate::state::{Caller, Ctx, State, client_mut, unix_now};
+
+/// Longest text message accepted: what the message tables can store (KNOWN_DEFECTS D-MS-10).
+pub(crate) const MAX_TEXT_LEN: usize = 4096;
+/// Longest audio message accepted (4-byte duration plus the audio bytes).
+pub(crate) const MAX_AUDIO_LEN: usize = 2 * 1024 * 1024;
+
+/// 0x0305: the server's clock.
+pub(crate) fn handle_time_request(ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
+    let rsp = ImClientTimeRsp {
+        server_time: unix_now(),
+    };
+    reply(ctx, h, pdu, CommandId::MsgTimeResponse, &rsp);
+}
+
+/// 0x0301 from a client: checked, stamped with the sender and time, and sent to db_proxy to
+/// be stored; delivery happens when db_proxy answers with the message id.
+pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
+        return;
+    };
+    let limit = if is_text(msg.msg_type) {
+        MAX_TEXT_LEN
+    } else {
+        MAX_AUDIO_LEN
+    };
+    if msg.msg_data.is_empty() || msg.msg_data.len() > limit {
+        debug!(
+            "discarding message with bad size: handle={} len={}",
+            me.handle,
+            msg.msg_data.len()
+        );
+        return;
+    }
+    // Messages to oneself are refused on the authenticated id (D-MS-12).
+    if !is_group(msg.msg_type) && msg.to_session_id == me.user_id {
+        return;
+    }
+    let second = st.second;
+    if !client_mut(ctx, me.handle).is_some_and(|c| c.take_msg_slot(second)) {
+        info!(
+            "discarding message over the rate limit: handle={} user={}",
+            me.handle, me.user_id
+        );
+        return;
+    }
+    let Some(link) = st.links.db.for_business(me.spread()) else {
+        debug!("no db_proxy, message dropped: user={}", me.user_id);
+        return;
+    };
+    msg.from_user_id = me.user_id;
+    msg.create_time = unix_now();
+    msg.attach_data = Some(me.db_attach());
+    if ctx.send_pdu(link, &Pdu::forward(&pdu.header, &msg)) {
+        st.stats.upstream += 1;
+    }
+}
+
+/// 0x0301 from db_proxy: the stored message with its id. Ack the sender, relay to the other
+/// msg_servers, deliver here, start the push round.
+pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHandle, pdu: Pdu) {
+    let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
+        return;
+    };
+    if msg.msg_id == 0 {
+        debug!("message not stored: from={}", msg.from_user_id);
+        return;
+    }
+    let attach = msg.attach_data.take().unwrap_or_default();
+    let origin_handle = DbAttachData::decode(&attach).map_or(0, |a| a.handle);
+    let sender = st.open_client(ctx, &attach, msg.from_user_id);
+    let group = is_group(msg.msg_type);
+    if let Some(sender) = sender {
+        let session_type = if group {
+            SessionType::Group
+        } else {
+            SessionType::Single
+        };
+        let ack = ImMsgDataAck {
+            user_id: msg.from_user_id,
+            session_id: msg.to_session_id,
+            msg_id: msg.msg_id,
+            session_type: session_type as i32,
+        };
+        ctx.send_pdu(
+            sender,
+            &Pdu::new(CommandId::MsgDataAck, pdu.header.seq_num, &ack),
+        );
+    }
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, &pdu);
+    }
+    if group {
+        request_group_fan_out(st, ctx, &msg, origin_handle, pdu.body);
+        return;
+    }
+    let body = msg.encode_to_vec();
+    let bytes = Pdu {
+        header: teamtalk_proto::PduHeader {
+            seq_num: 0,
+            ..pdu.header
+        },
+        body,
+    }
+    .encode();
+    deliver_single(st, ctx, &msg, &bytes, sender);
+    if st.links.push_link().is_some() {
+        let req = ImGetDeviceTokenReq {
+            user_id: vec![msg.to_session_id],
+            attach_data: Some(msg.encode_to_vec()),
+        };
+        ctx.send_pdu(db, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
+    }
+}
+
+/// Delivers a single-chat message to the sender's other connections and the recipient's
+/// connections here, tracking each copy until it is acked.
+fn deliver_single(
+    st: &mut State,
+    ctx: &mut Ctx,
+    msg: &ImMsgData,
+    bytes: &[u8],
+    except: Option<ConnHandle>,
+) {
+    let mut targets: Vec<ConnHandle> = st
+        .users
+        .conns(msg.from_user_id)
+        .iter()
+        .copied()
+        .filter(|&h| Some(h) != except)
+        .collect();
+    targets.extend_from_slice(st.users.conns(msg.to_session_id));
+    for h in targets {
+        st.deliver_tracked(ctx, h, bytes, msg.msg_id, msg.from_user_id);
+    }
+}
+
+/// Asks db_proxy for the group's members so the message can be fanned out (the answer comes
+/// to `group::handle_group_info_list_rsp`). `origin_handle` is the sender's attach handle, 0
+/// for a message relayed by route_server; `stored_body` is the db_proxy body, attach included.
+pub(crate) fn request_group_fan_out(
+    st: &mut State,
+    ctx: &mut Ctx,
+    msg: &ImMsgData,
+    origin_handle: u32,
+    stored_body: Vec<u8>,
+) {
+    let Some(link) = st.links.db.for_business(msg.to_session_id as usize) else {
+        return;
+    };
+    let attach = PduAttachData::new(attach_type::HANDLE_AND_PDU, origin_handle, stored_body);
+    let req = ImGroupInfoListReq {
+        user_id: msg.from_user_id,
+        group_version_list: vec![GroupVersionInfo {
+            group_id: msg.to_session_id,
+            version: 0,
+        }],
+        attach_data: Some(attach.encode()),
+    };
+    ctx.send_pdu(link, &Pdu::new(CommandId::GroupInfoRequest, 0, &req));
+}
+
+/// 0x0301 relayed by route_server: a message stored by another msg_server. Single chat is
+/// delivered to both parties' connections here (the sender's seq kept, the attach removed);
+/// group chat is fanned out here too, without a push round (D-PUSH-3).
+pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
+        return;
+    };
+    if msg.msg_id == 0 {
+        return;
+    }
+    if is_group(msg.msg_type) {
+        let body = pdu.body.clone();
+        request_group_fan_out(st, ctx, &msg, 0, body);
+        return;
+    }
+    msg.attach_data = None;
+    let bytes = Pdu::forward(&pdu.header, &msg).encode();
+    deliver_single(st, ctx, &msg, &bytes, None);
+}
+
+/// 0x0302 from a client: it received a single-chat message.
+pub(crate) fn handle_msg_data_ack(ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(ack) = pdu.parse::<ImMsgDataAck>() else {
+        return;
+    };
+    if ack.session_type == SessionType::Single as i32 {
+        if let Some(c) = client_mut(ctx, me.handle) {
+            c.ack(ack.msg_id, ack.session_id);
+        }
+    }
+}
+
+/// 0x0303: the user read a session; db_proxy clears the counters and the user's other
+/// connections (here and elsewhere) are told.
+pub(crate) fn handle_msg_data_read_ack(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    let Some(ack) = forward::<ImMsgDataReadAck>(ctx, link, pdu, |m| m.user_id = me.user_id) else {
+        return;
+    };
+    let notify = ImMsgDataReadNotify {
+        user_id: me.user_id,
+        session_id: ack.session_id,
+        msg_id: ack.msg_id,
+        session_type: ack.session_type,
+    };
+    let notify = Pdu::new(CommandId::MsgReadNotify, 0, &notify);
+    st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, &notify);
+    }
+    if ack.session_type == SessionType::Single as i32 {
+        if let Some(c) = client_mut(ctx, me.handle) {
+            c.ack(ack.msg_id, ack.session_id);
+        }
+    }
+}
+
+/// 0x0304 relayed by route_server: to every connection of the reader here.
+pub(crate) fn handle_msg_data_read_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(n) = pdu.parse::<ImMsgDataReadNotify>() {
+        st.send_to_user(ctx, n.user_id, &pdu.encode(), None);
+    }
+}
+
+/// 0x0307: unread counters (login pool).
+pub(crate) fn handle_unread_msg_cnt_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_login(me.spread());
+    forward::<ImUnreadMsgCntReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x0309: a page of history (login pool).
+pub(crate) fn handle_get_msg_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_login(me.spread());
+    forward::<ImGetMsgListReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x030b: the latest message id of a session (business pool).
+pub(crate) fn handle_get_latest_msg_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_business(me.spread());
+    forward::<ImGetLatestMsgIdReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}
+
+/// 0x030d: messages by id (login pool).
+pub(crate) fn handle_get_msg_by_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let link = st.links.db.for_login(me.spread());
+    forward::<ImGetMsgByIdReq>(ctx, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = Some(me.db_attach());
+    });
+}

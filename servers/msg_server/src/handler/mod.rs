@@ -1,0 +1,357 @@
+//! PDU handlers, one module per `.proto` package, and the two dispatch tables: commands from
+//! clients and commands from back-end links (PROTOCOL §4, BEHAVIOUR §2–§5).
+//!
+//! Rules applied here for every client PDU, before any handler runs:
+//! - a client sending more than [`PDUS_PER_SECOND`] PDUs in a second is cut off as a flood;
+//! - before login only HEARTBEAT, LOGIN, TIME and registration are processed, and nothing after
+//!   a kick (KNOWN_DEFECTS D-AUTH-1); everything else, and unknown commands, is ignored;
+//! - a body that does not parse is ignored, the connection stays (PROTOCOL §2.1).
+//!
+//! Handlers find the answer's client through `attach_data` and the user id in the answer, and
+//! strip the attach before anything reaches a client (D-LEAK-1).
+
+mod buddy;
+mod file;
+mod group;
+mod login;
+mod message;
+mod other;
+mod server;
+mod switch_service;
+
+use log::{debug, warn};
+use netlib::{CloseReason, ConnHandle, ConnOptions, Handler, ListenerTag, TimerId};
+use prost::Message;
+use teamtalk_proto::{CommandId, Pdu};
+
+use crate::peer::client::{ClientConn, ClientState, MAX_CLIENT_KEY, PDUS_PER_SECOND};
+use crate::peer::{ConnData, LinkKind};
+use crate::state::{Caller, Ctx, State, client_mut};
+use crate::wire;
+
+/// Tag of the client listener.
+pub(crate) const CLIENT_LISTENER: ListenerTag = ListenerTag(1);
+
+impl Handler for State {
+    type ConnData = ConnData;
+
+    fn on_accept(&mut self, ctx: &mut Ctx, h: ConnHandle, _listener: ListenerTag) {
+        if self.clients >= self.config.max_conn_cnt as usize || h.0 > MAX_CLIENT_KEY {
+            warn!(
+                "refusing client, server full: handle={h} clients={} max={}",
+                self.clients, self.config.max_conn_cnt
+            );
+            ctx.close(h);
+            return;
+        }
+        let generation = self.generations.next();
+        if let Some(data) = ctx.data_mut(h) {
+            *data = ConnData::Client(ClientConn::new(generation));
+        }
+        self.clients += 1;
+        let now = ctx.now();
+        self.watch_login(
+            now,
+            crate::peer::client::ClientRef {
+                handle: h,
+                generation,
+            },
+        );
+    }
+
+    fn on_connect(&mut self, ctx: &mut Ctx, h: ConnHandle) {
+        let Some(up) = self.links.connected(h, ctx.now()) else {
+            warn!("connect completed on an unknown link: handle={h}");
+            ctx.close(h);
+            return;
+        };
+        if let Some(data) = ctx.data_mut(h) {
+            *data = ConnData::Link(up.kind);
+        }
+        server::link_up(self, ctx, h, up);
+    }
+
+    fn on_pdu(&mut self, ctx: &mut Ctx, h: ConnHandle, pdu: Pdu) {
+        match ctx.data(h) {
+            Some(ConnData::Client(_)) => client_pdu(self, ctx, h, pdu),
+            Some(ConnData::Link(kind)) => {
+                let kind = *kind;
+                link_pdu(self, ctx, h, kind, pdu);
+            }
+            Some(ConnData::Dialing) | None => {}
+        }
+    }
+
+    fn on_close(&mut self, ctx: &mut Ctx, h: ConnHandle, data: ConnData, reason: CloseReason) {
+        match data {
+            ConnData::Client(c) => server::client_closed(self, ctx, h, c, &reason),
+            ConnData::Link(_) | ConnData::Dialing => server::link_down(self, ctx, h, &reason),
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, _timer: TimerId) {
+        self.tick(ctx);
+    }
+}
+
+/// Options of accepted client connections: PDU framing, the PC idle timeout until a mobile
+/// client logs in, and a write cap that cuts off a client that stops reading.
+pub(crate) fn client_options() -> ConnOptions {
+    ConnOptions {
+        idle_timeout: Some(server::PC_IDLE_TIMEOUT),
+        max_write_buf: CLIENT_MAX_WRITE_BUF,
+        ..ConnOptions::pdu()
+    }
+}
+
+/// Output a client may leave unread before it is considered stalled and closed.
+const CLIENT_MAX_WRITE_BUF: usize = 4 * 1024 * 1024;
+
+fn client_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: Pdu) {
+    let second = st.second;
+    let Some(c) = client_mut(ctx, h) else {
+        return;
+    };
+    if !c.count_pdu(second) {
+        warn!("closing flooding client: handle={h} limit={PDUS_PER_SECOND}/s");
+        ctx.close(h);
+        return;
+    }
+    let Some(cmd) = pdu.command() else {
+        debug!(
+            "ignoring unknown command: handle={h} cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return;
+    };
+    let user_id = match c.state {
+        ClientState::Open { user_id } => Some(user_id),
+        ClientState::Kicked { .. } => return,
+        ClientState::Fresh | ClientState::Validating { .. } => None,
+    };
+    match cmd {
+        CommandId::OtherHeartbeat => return other::handle_heartbeat(ctx, h, &pdu),
+        CommandId::LoginReqUserlogin => return login::handle_login_req(st, ctx, h, &pdu),
+        CommandId::MsgTimeRequest => return message::handle_time_request(ctx, h, &pdu),
+        CommandId::LoginReqRegist => return login::handle_regist_req(st, ctx, h, &pdu),
+        _ => {}
+    }
+    let Some(user_id) = user_id else {
+        debug!("ignoring command before login: handle={h} cmd={cmd}");
+        return;
+    };
+    let me = Caller {
+        handle: h,
+        generation: c.generation,
+        user_id,
+        client_type: c.client_type,
+    };
+    match cmd {
+        CommandId::LoginReqLoginout => login::handle_logout_req(st, ctx, me, &pdu),
+        CommandId::LoginReqDevicetoken => login::handle_device_token_req(st, ctx, me, &pdu),
+        CommandId::LoginReqKickpcclient => login::handle_kick_pc_client_req(st, ctx, me, &pdu),
+        CommandId::LoginReqPushShield => login::handle_push_shield_req(st, ctx, me, &pdu),
+        CommandId::LoginReqQueryPushShield => {
+            login::handle_query_push_shield_req(st, ctx, me, &pdu);
+        }
+        CommandId::BuddyListRecentContactSessionRequest => {
+            buddy::handle_recent_contact_session_req(st, ctx, me, &pdu);
+        }
+        CommandId::BuddyListUserInfoRequest => buddy::handle_users_info_req(st, ctx, me, &pdu),
+        CommandId::BuddyListRemoveSessionReq => {
+            buddy::handle_remove_session_req(st, ctx, me, &pdu);
+        }
+        CommandId::BuddyListAllUserRequest => buddy::handle_all_user_req(st, ctx, me, &pdu),
+        CommandId::BuddyListUsersStatusRequest => {
+            buddy::handle_users_stat_req(st, ctx, me, &pdu);
+        }
+        CommandId::BuddyListChangeAvatarRequest => {
+            buddy::handle_change_avatar_req(st, ctx, me, &pdu);
+        }
+        CommandId::BuddyListDepartmentRequest => buddy::handle_department_req(st, ctx, me, &pdu),
+        CommandId::BuddyListChangeSignInfoRequest => {
+            buddy::handle_change_sign_info_req(st, ctx, me, &pdu);
+        }
+        CommandId::MsgData => message::handle_msg_data(st, ctx, me, &pdu),
+        CommandId::MsgDataAck => message::handle_msg_data_ack(ctx, me, &pdu),
+        CommandId::MsgReadAck => message::handle_msg_data_read_ack(st, ctx, me, &pdu),
+        CommandId::MsgUnreadCntRequest => message::handle_unread_msg_cnt_req(st, ctx, me, &pdu),
+        CommandId::MsgListRequest => message::handle_get_msg_list_req(st, ctx, me, &pdu),
+        CommandId::MsgGetLatestMsgIdReq => {
+            message::handle_get_latest_msg_id_req(st, ctx, me, &pdu);
+        }
+        CommandId::MsgGetByMsgIdReq => message::handle_get_msg_by_id_req(st, ctx, me, &pdu),
+        CommandId::GroupNormalListRequest => group::handle_normal_group_list_req(st, ctx, me, &pdu),
+        CommandId::GroupInfoRequest => group::handle_group_info_list_req(st, ctx, me, &pdu),
+        CommandId::GroupCreateRequest => group::handle_group_create_req(st, ctx, me, &pdu),
+        CommandId::GroupChangeMemberRequest => {
+            group::handle_group_change_member_req(st, ctx, me, &pdu);
+        }
+        CommandId::GroupShieldGroupRequest => group::handle_group_shield_req(st, ctx, me, &pdu),
+        CommandId::FileRequest => file::handle_file_req(st, ctx, me, &pdu),
+        CommandId::FileHasOfflineReq => file::handle_file_has_offline_req(st, ctx, me, &pdu),
+        CommandId::FileAddOfflineReq => file::handle_file_add_offline_req(st, ctx, me, &pdu),
+        CommandId::FileDelOfflineReq => file::handle_file_del_offline_req(st, ctx, me, &pdu),
+        CommandId::SwitchP2pCmd => switch_service::handle_p2p_cmd_msg(st, ctx, me, &pdu),
+        other => debug!("ignoring client command: handle={h} cmd={other}"),
+    }
+}
+
+fn link_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, kind: LinkKind, pdu: Pdu) {
+    let Some(cmd) = pdu.command() else {
+        debug!(
+            "ignoring unknown command from {kind:?}: handle={h} cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return;
+    };
+    match (kind, cmd) {
+        (_, CommandId::OtherHeartbeat) => {}
+        (LinkKind::Db, CommandId::OtherValidateRsp) => server::handle_validate_rsp(st, ctx, &pdu),
+        (LinkKind::Db, CommandId::OtherStopRecvPacket) => {
+            server::handle_stop_receive_packet(st, h);
+        }
+        (LinkKind::Db, CommandId::OtherGetDeviceTokenRsp) => {
+            server::handle_get_device_token_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Db, CommandId::OtherGetShieldRsp) => {
+            server::handle_group_get_shield_rsp(st, ctx, h, &pdu);
+        }
+        (LinkKind::Db, CommandId::MsgData) => message::handle_stored_msg_data(st, ctx, h, pdu),
+        (LinkKind::Db, CommandId::BuddyListChangeSignInfoResponse) => {
+            buddy::handle_change_sign_info_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Db, CommandId::BuddyListChangeAvatarResponse) => {
+            buddy::handle_change_avatar_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Db, CommandId::GroupInfoResponse) => {
+            group::handle_group_info_list_rsp(st, ctx, h, &pdu);
+        }
+        (LinkKind::Db, CommandId::GroupChangeMemberResponse) => {
+            group::handle_group_change_member_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Db, CommandId::FileHasOfflineRes) => {
+            file::handle_file_has_offline_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Db, CommandId::LoginResDevicetoken) => {
+            debug!("device token stored: handle={h}");
+        }
+        (LinkKind::Db, CommandId::LoginResRegist) => login::handle_regist_res(st, ctx, &pdu),
+        (
+            LinkKind::Db,
+            CommandId::BuddyListRecentContactSessionResponse
+            | CommandId::BuddyListUserInfoResponse
+            | CommandId::BuddyListRemoveSessionRes
+            | CommandId::BuddyListAllUserResponse
+            | CommandId::BuddyListDepartmentResponse
+            | CommandId::MsgUnreadCntResponse
+            | CommandId::MsgListResponse
+            | CommandId::MsgGetLatestMsgIdRsp
+            | CommandId::MsgGetByMsgIdRes
+            | CommandId::LoginResPushShield
+            | CommandId::LoginResQueryPushShield
+            | CommandId::GroupNormalListResponse
+            | CommandId::GroupCreateResponse
+            | CommandId::GroupShieldGroupResponse,
+        ) => relay_answer(st, ctx, &pdu),
+        (LinkKind::Route, CommandId::MsgData) => message::handle_routed_msg_data(st, ctx, &pdu),
+        (LinkKind::Route, CommandId::MsgReadNotify) => {
+            message::handle_msg_data_read_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::BuddyListStatusNotify) => {
+            buddy::handle_user_stat_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::BuddyListUsersStatusResponse) => {
+            buddy::handle_users_stat_rsp(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::BuddyListRemoveSessionNotify) => {
+            buddy::handle_remove_session_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::BuddyListSignInfoChangedNotify) => {
+            buddy::handle_sign_info_changed_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::GroupChangeMemberNotify) => {
+            group::handle_group_change_member_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::FileNotify) => file::handle_file_notify(st, ctx, &pdu),
+        (LinkKind::Route, CommandId::SwitchP2pCmd) => {
+            switch_service::handle_routed_p2p_cmd_msg(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::OtherServerKickUser) => {
+            server::handle_server_kick_user(st, ctx, &pdu);
+        }
+        (LinkKind::Route, CommandId::OtherLoginStatusNotify) => {
+            server::handle_server_pc_login_status_notify(st, ctx, &pdu);
+        }
+        (LinkKind::Push, CommandId::OtherPushToUserRsp) => {
+            server::handle_push_to_user_rsp(&pdu);
+        }
+        (LinkKind::File, CommandId::OtherFileServerIpRsp) => {
+            server::handle_file_server_ip_rsp(st, h, &pdu);
+        }
+        (LinkKind::File, CommandId::OtherFileTransferRsp) => {
+            server::handle_file_transfer_rsp(st, ctx, h, &pdu);
+        }
+        (kind, cmd) => debug!("ignoring command from {kind:?}: handle={h} cmd={cmd}"),
+    }
+}
+
+/// Relays a back-end answer to the client named by its attach, if that connection is still
+/// logged in as the answer's `user_id`; the attach is removed and the header (seq) kept.
+pub(crate) fn relay_answer(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
+    let Ok(answer) = wire::split_answer(&pdu.body) else {
+        debug!(
+            "ignoring malformed answer: cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return;
+    };
+    let Some(h) = st.open_client(ctx, answer.attach, answer.user_id) else {
+        debug!(
+            "dropping answer for a gone client: cmd=0x{:04x} user={}",
+            pdu.header.command_id, answer.user_id
+        );
+        return;
+    };
+    ctx.send_pdu(
+        h,
+        &Pdu {
+            header: pdu.header,
+            body: answer.stripped,
+        },
+    );
+}
+
+/// Parses a client request as `M`, lets `edit` stamp it, and forwards it on `link` (if any)
+/// keeping the client's header (PROTOCOL §2.2). Returns the edited message, `None` if the body
+/// did not parse.
+pub(crate) fn forward<M: Message + Default>(
+    ctx: &mut Ctx,
+    link: Option<ConnHandle>,
+    pdu: &Pdu,
+    edit: impl FnOnce(&mut M),
+) -> Option<M> {
+    let Ok(mut msg) = pdu.parse::<M>() else {
+        debug!(
+            "ignoring unparsable request: cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return None;
+    };
+    edit(&mut msg);
+    if let Some(link) = link {
+        ctx.send_pdu(link, &Pdu::forward(&pdu.header, &msg));
+    }
+    Some(msg)
+}
+
+/// A reply to a client request: fresh header, the request's seq.
+pub(crate) fn reply(
+    ctx: &mut Ctx,
+    h: ConnHandle,
+    request: &Pdu,
+    cmd: CommandId,
+    msg: &impl Message,
+) {
+    ctx.send_pdu(h, &Pdu::reply(&request.header, cmd, msg));
+}

@@ -1,0 +1,41 @@
+//! `IM.SwitchService`: opaque peer-to-peer commands (typing indicators, shakes, file control)
+//! relayed between users unchanged (BEHAVIOUR §2.13).
+
+use log::debug;
+use teamtalk_proto::Pdu;
+use teamtalk_proto::pb::switch_service::Imp2pCmdMsg;
+
+use crate::state::{Caller, Ctx, State};
+
+/// 0x0601 from a client: relayed to the sender's other connections, the receiver's
+/// connections and route_server. The claimed sender must be the caller (KNOWN_DEFECTS
+/// D-AUTH-3), otherwise the command is dropped.
+pub(crate) fn handle_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(cmd) = pdu.parse::<Imp2pCmdMsg>() else {
+        return;
+    };
+    if cmd.from_user_id != me.user_id {
+        debug!(
+            "dropping p2p command with a forged sender: user={} claimed={}",
+            me.user_id, cmd.from_user_id
+        );
+        return;
+    }
+    let bytes = pdu.encode();
+    st.send_to_user(ctx, me.user_id, &bytes, Some(me.handle));
+    st.send_to_user(ctx, cmd.to_user_id, &bytes, Some(me.handle));
+    if let Some(route) = st.links.route.master() {
+        ctx.send_pdu(route, pdu);
+    }
+}
+
+/// 0x0601 relayed by route_server: to both parties' connections here.
+pub(crate) fn handle_routed_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
+    if let Ok(cmd) = pdu.parse::<Imp2pCmdMsg>() {
+        let bytes = pdu.encode();
+        st.send_to_user(ctx, cmd.from_user_id, &bytes, None);
+        if cmd.to_user_id != cmd.from_user_id {
+            st.send_to_user(ctx, cmd.to_user_id, &bytes, None);
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The msg_server process: binds the client listener, starts the back-end links and runs the
+//! event loop on the calling thread ([`Server::run`]) or its own ([`Server::spawn`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use log::info;
+use netlib::{EventLoop, LoopHandle, NetError};
+
+use crate::config::Config;
+use crate::handler::{CLIENT_LISTENER, client_options};
+use crate::state::State;
+
+/// Period of the housekeeping timer (reconnects, deadlines), as the original's 1-s timer.
+const TICK: Duration = Duration::from_secs(1);
+/// Name of the thread [`Server::spawn`] runs the loop on.
+const THREAD_NAME: &str = "msg_server";
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The event loop or a listener could not be set up, or the loop failed.
+    #[error("event loop failure")]
+    Net(#[from] NetError),
+    /// The loop thread could not be started.
+    #[error("cannot start the server thread")]
+    Spawn(#[source] io::Error),
+}
+
+/// A bound, not yet running msg_server.
+#[derive(Debug)]
+pub struct Server {
+    event_loop: EventLoop<State>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Server {
+    /// Binds every client listener (port 0 picks a free port) and schedules the first connects
+    /// to every configured back end.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let ips = config.listen_ips.clone();
+        let port = config.listen_port;
+        let mut event_loop = EventLoop::new(State::new(config, Instant::now()))?;
+        let addrs = event_loop.listen_all(&ips, port, CLIENT_LISTENER, client_options())?;
+        let (state, ctx) = event_loop.parts_mut();
+        // login_server hands clients this port; with port 0 it is the one actually bound.
+        if let Some(addr) = addrs.first() {
+            state.listen_port = addr.port();
+        }
+        state.links.tick(ctx);
+        ctx.add_timer(TICK, true);
+        info!("msg_server listening: addrs={addrs:?}");
+        Ok(Self { event_loop, addrs })
+    }
+
+    /// The bound client addresses, one per `ListenIP`.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops the loop on SIGTERM or SIGINT (for binaries).
+    pub fn stop_on_signals(&self) -> io::Result<()> {
+        self.event_loop.stop_handle().stop_on_signals()
+    }
+
+    /// Runs the loop on this thread until stopped.
+    pub fn run(self) -> Result<(), ServerError> {
+        Ok(self.event_loop.run()?)
+    }
+
+    /// Runs the loop on a thread named `msg_server`.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let handle = self
+            .event_loop
+            .spawn(THREAD_NAME)
+            .map_err(ServerError::Spawn)?;
+        Ok(ServerHandle {
+            handle,
+            addrs: self.addrs,
+        })
+    }
+}
+
+/// A msg_server running on its own thread.
+#[derive(Debug)]
+pub struct ServerHandle {
+    handle: LoopHandle,
+    addrs: Vec<SocketAddr>,
+}
+
+impl ServerHandle {
+    /// The bound client addresses.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops the loop (every connection closes) and waits for its thread.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        Ok(self.handle.shutdown()?)
+    }
+}

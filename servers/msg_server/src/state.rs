@@ -1,0 +1,387 @@
+//! Everything the msg_server loop owns: configuration, back-end links, logged-in users,
+//! deadline queues and counters, plus the helpers every handler uses to find connections and
+//! reach users.
+//!
+//! Invariants:
+//! - `clients` counts accepted client connections, `logged_in` those in `Open` or `Kicked`
+//!   state (the count reported to login_server; a kicked connection still counts until its
+//!   close sends the decrement);
+//! - the deadline queues only ever hold [`ClientRef`]s, so an entry outliving its connection
+//!   is recognised by its generation and skipped;
+//! - nothing here blocks or scans all connections per message: the 1-s timer only pops due
+//!   deadlines.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use log::{debug, info};
+use netlib::ConnHandle;
+use teamtalk_proto::pb::base_define::UserStatType;
+use teamtalk_proto::pb::server::{ImUserCntUpdate, ImUserStatusUpdate};
+use teamtalk_proto::{CommandId, DbAttachData, Pdu};
+
+use crate::config::Config;
+use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
+use crate::peer::{ConnData, Links};
+use crate::users::Users;
+
+/// The reactor context as msg_server uses it.
+pub(crate) type Ctx = netlib::Ctx<ConnData>;
+
+/// A connection that has not logged in within this time after accept is closed.
+pub(crate) const LOGIN_DEADLINE: Duration = Duration::from_secs(15);
+/// Counters are logged this often (the original's 300-s statistics line).
+const STATS_INTERVAL: Duration = Duration::from_secs(300);
+/// `IMUserCntUpdate.user_action` for a login.
+const USER_CNT_INC: u32 = 1;
+/// `IMUserCntUpdate.user_action` for a logout.
+const USER_CNT_DEC: u32 = 2;
+
+/// Message counters (BEHAVIOUR §1.4), logged every 300 s.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// IMMsgData forwarded from clients to db_proxy.
+    pub(crate) upstream: u64,
+    /// IMMsgData delivered to client connections.
+    pub(crate) downstream: u64,
+    /// Delivered single-chat messages never acked within 15 s.
+    pub(crate) missed: u64,
+}
+
+/// The authenticated client a request came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Caller {
+    pub(crate) handle: ConnHandle,
+    pub(crate) generation: u16,
+    pub(crate) user_id: u32,
+    pub(crate) client_type: u8,
+}
+
+impl Caller {
+    /// The caller's connection with its generation.
+    pub(crate) fn client_ref(&self) -> ClientRef {
+        ClientRef {
+            handle: self.handle,
+            generation: self.generation,
+        }
+    }
+
+    /// `CDbAttachData` (12 bytes, type HANDLE) naming this connection.
+    pub(crate) fn db_attach(&self) -> Vec<u8> {
+        DbAttachData::handle(self.client_ref().attach_handle()).encode()
+    }
+
+    /// `CPduAttachData` (type HANDLE, empty pdu: 16 bytes) naming this connection.
+    pub(crate) fn pdu_attach(&self) -> Vec<u8> {
+        teamtalk_proto::PduAttachData::new(
+            teamtalk_proto::attach::attach_type::HANDLE,
+            self.client_ref().attach_handle(),
+            Vec::new(),
+        )
+        .encode()
+    }
+
+    /// Key spreading this client's back-end requests over links (stable per connection).
+    pub(crate) fn spread(&self) -> usize {
+        self.handle.0
+    }
+}
+
+/// The msg_server state; implements `netlib::Handler` in `handler`.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) config: Config,
+    /// The client port actually bound (reported to login_server).
+    pub(crate) listen_port: u16,
+    /// This host's name (reported to login_server).
+    pub(crate) host_name: String,
+    pub(crate) links: Links,
+    pub(crate) users: Users,
+    pub(crate) generations: Generations,
+    pub(crate) clients: usize,
+    pub(crate) logged_in: u32,
+    /// Seconds since start (the 1-s tick count); rate-limit windows are keyed by it.
+    pub(crate) second: u32,
+    pub(crate) stats: Stats,
+    login_deadlines: VecDeque<(Instant, ClientRef)>,
+    unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u16)>>,
+    /// Rotates internal requests (no client behind them) over back-end links.
+    spread: usize,
+    last_stats: Instant,
+}
+
+impl State {
+    /// A state with links to every configured back end (nothing connected yet).
+    pub(crate) fn new(config: Config, now: Instant) -> Self {
+        Self {
+            links: Links::new(&config, now),
+            listen_port: config.listen_port,
+            host_name: host_name(),
+            config,
+            users: Users::default(),
+            generations: Generations::default(),
+            clients: 0,
+            logged_in: 0,
+            second: 0,
+            stats: Stats::default(),
+            login_deadlines: VecDeque::new(),
+            unacked_expiry: BinaryHeap::new(),
+            spread: 0,
+            last_stats: now,
+        }
+    }
+
+    /// A rotating spread key for requests not tied to a client.
+    fn next_spread(&mut self) -> usize {
+        self.spread = self.spread.wrapping_add(1);
+        self.spread
+    }
+
+    /// A file_server link for a new task, rotating over the configured ones.
+    pub(crate) fn pick_file_link(&mut self) -> Option<ConnHandle> {
+        let spread = self.next_spread();
+        self.links.file.pick(spread)
+    }
+
+    /// A business-pool db_proxy link for a request no client is waiting on.
+    pub(crate) fn pick_business_link(&mut self) -> Option<ConnHandle> {
+        let spread = self.next_spread();
+        self.links.db.for_business(spread)
+    }
+
+    /// The live client connection an attach handle names, if it is still the same accept.
+    pub(crate) fn resolve_handle(&self, ctx: &Ctx, attach_handle: u32) -> Option<ConnHandle> {
+        let r = ClientRef::from_attach_handle(attach_handle);
+        match ctx.data(r.handle) {
+            Some(ConnData::Client(c)) if c.generation == r.generation => Some(r.handle),
+            _ => None,
+        }
+    }
+
+    /// The live client connection a `CDbAttachData` (or the first 12 bytes of a
+    /// `CPduAttachData`) names.
+    pub(crate) fn resolve_attach(&self, ctx: &Ctx, attach: &[u8]) -> Option<ConnHandle> {
+        let a = DbAttachData::decode(attach).ok()?;
+        self.resolve_handle(ctx, a.handle)
+    }
+
+    /// The connection an answer for `user_id` with `attach` goes to: it must still be the same
+    /// accept and be logged in as that user.
+    pub(crate) fn open_client(&self, ctx: &Ctx, attach: &[u8], user_id: u32) -> Option<ConnHandle> {
+        let h = self.resolve_attach(ctx, attach)?;
+        (client(ctx, h)?.open_user() == Some(user_id)).then_some(h)
+    }
+
+    /// Sends the same encoded PDU to every open connection of `user_id` except `except`.
+    pub(crate) fn send_to_user(
+        &self,
+        ctx: &mut Ctx,
+        user_id: u32,
+        bytes: &[u8],
+        except: Option<ConnHandle>,
+    ) {
+        for &h in self.users.conns(user_id) {
+            if Some(h) != except {
+                ctx.send(h, bytes);
+            }
+        }
+    }
+
+    /// Sends the same encoded PDU to the open connections of `user_id` that `filter` accepts.
+    pub(crate) fn send_to_user_where(
+        &self,
+        ctx: &mut Ctx,
+        user_id: u32,
+        bytes: &[u8],
+        filter: impl Fn(&ClientConn) -> bool,
+    ) {
+        for &h in self.users.conns(user_id) {
+            if client(ctx, h).is_some_and(&filter) {
+                ctx.send(h, bytes);
+            }
+        }
+    }
+
+    /// Sends the same encoded PDU to every open connection of every logged-in user that
+    /// `filter` accepts (presence and signature broadcasts).
+    pub(crate) fn broadcast(
+        &self,
+        ctx: &mut Ctx,
+        bytes: &[u8],
+        filter: impl Fn(&ClientConn) -> bool,
+    ) {
+        for (_, user) in self.users.iter() {
+            for &h in user.conns() {
+                if client(ctx, h).is_some_and(&filter) {
+                    ctx.send(h, bytes);
+                }
+            }
+        }
+    }
+
+    /// Delivers a single-chat message to one connection and tracks it until acked.
+    pub(crate) fn deliver_tracked(
+        &mut self,
+        ctx: &mut Ctx,
+        h: ConnHandle,
+        bytes: &[u8],
+        msg_id: u32,
+        from_id: u32,
+    ) {
+        if !ctx.send(h, bytes) {
+            return;
+        }
+        self.stats.downstream += 1;
+        let now = ctx.now();
+        if let Some(ConnData::Client(c)) = ctx.data_mut(h) {
+            if c.push_unacked(msg_id, from_id, now) {
+                self.unacked_expiry
+                    .push(Reverse((now + UNACKED_TIMEOUT, h.0, c.generation)));
+            }
+        }
+    }
+
+    /// Starts the 15-s login deadline of a new connection.
+    pub(crate) fn watch_login(&mut self, now: Instant, r: ClientRef) {
+        self.login_deadlines.push_back((now + LOGIN_DEADLINE, r));
+    }
+
+    /// Tells login_servers and route_servers that a connection of `user_id` came online.
+    pub(crate) fn announce_online(&self, ctx: &mut Ctx, user_id: u32, client_type: u8) {
+        self.announce(
+            ctx,
+            user_id,
+            client_type,
+            USER_CNT_INC,
+            UserStatType::UserStatusOnline,
+        );
+    }
+
+    /// Tells login_servers and route_servers that a connection of `user_id` went away.
+    pub(crate) fn announce_offline(&self, ctx: &mut Ctx, user_id: u32, client_type: u8) {
+        self.announce(
+            ctx,
+            user_id,
+            client_type,
+            USER_CNT_DEC,
+            UserStatType::UserStatusOffline,
+        );
+    }
+
+    fn announce(
+        &self,
+        ctx: &mut Ctx,
+        user_id: u32,
+        client_type: u8,
+        action: u32,
+        status: UserStatType,
+    ) {
+        let cnt = Pdu::new(
+            CommandId::OtherUserCntUpdate,
+            0,
+            &ImUserCntUpdate {
+                user_action: action,
+                user_id,
+            },
+        );
+        for h in self.links.login.open_handles() {
+            ctx.send_pdu(h, &cnt);
+        }
+        let stat = Pdu::new(
+            CommandId::OtherUserStatusUpdate,
+            0,
+            &ImUserStatusUpdate {
+                user_status: status as u32,
+                user_id,
+                client_type: i32::from(client_type),
+            },
+        );
+        for h in self.links.route.open() {
+            ctx.send_pdu(h, &stat);
+        }
+    }
+
+    /// The 1-s housekeeping: reconnects, login deadlines, unacked expiry, statistics.
+    pub(crate) fn tick(&mut self, ctx: &mut Ctx) {
+        self.second = self.second.wrapping_add(1);
+        let now = ctx.now();
+        self.links.tick(ctx);
+        while let Some(&(at, r)) = self.login_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.login_deadlines.pop_front();
+            let pending = matches!(
+                ctx.data(r.handle),
+                Some(ConnData::Client(c)) if c.generation == r.generation
+                    && matches!(c.state, ClientState::Fresh | ClientState::Validating { .. })
+            );
+            if pending {
+                debug!("closing client, login deadline passed: handle={}", r.handle);
+                ctx.close(r.handle);
+            }
+        }
+        while let Some(&Reverse((at, key, generation))) = self.unacked_expiry.peek() {
+            if at > now {
+                break;
+            }
+            self.unacked_expiry.pop();
+            let h = ConnHandle(key);
+            if let Some(ConnData::Client(c)) = ctx.data_mut(h) {
+                if c.generation == generation {
+                    let (missed, next) = c.expire_unacked(now);
+                    self.stats.missed += missed as u64;
+                    if let Some(next) = next {
+                        self.unacked_expiry.push(Reverse((next, key, generation)));
+                    }
+                }
+            }
+        }
+        if now.duration_since(self.last_stats) >= STATS_INTERVAL {
+            self.last_stats = now;
+            info!(
+                "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={}",
+                self.users.len(),
+                self.clients,
+                self.logged_in,
+                self.stats.upstream,
+                self.stats.downstream,
+                self.stats.missed
+            );
+        }
+    }
+}
+
+/// The client data of `h`, if it is a client connection.
+pub(crate) fn client(ctx: &Ctx, h: ConnHandle) -> Option<&ClientConn> {
+    match ctx.data(h) {
+        Some(ConnData::Client(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// The client data of `h`, mutably.
+pub(crate) fn client_mut(ctx: &mut Ctx, h: ConnHandle) -> Option<&mut ClientConn> {
+    match ctx.data_mut(h) {
+        Some(ConnData::Client(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Current Unix time in seconds, as every time field on the wire.
+pub(crate) fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// The host name reported to login_server (the original's `gethostname()`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
