@@ -1,0 +1,250 @@
+//! The typed form of `dbproxyserver.conf` (CONFIG.md §6), built once at start-up.
+//!
+//! Invariants: `DBInstances` names both `teamtalk_master` and `teamtalk_slave`;
+//! `CacheInstances` names `unread`, `group_set`, `token` and `group_member` (`sync` may be
+//! configured but is never used); `aesKey` is exactly 32 bytes; `ThreadNum` ≥ 1. A missing
+//! `<pool>_password` is the empty password (the original refuses to start without one; our
+//! sample conf uses a password-less local root).
+
+use std::time::Duration;
+
+use netlib::{Conf, ConfError};
+
+const LISTEN_IP: &str = "ListenIP";
+const LISTEN_PORT: &str = "ListenPort";
+const THREAD_NUM: &str = "ThreadNum";
+const MSFS_SITE: &str = "MsfsSite";
+const AES_KEY: &str = "aesKey";
+const DB_INSTANCES: &str = "DBInstances";
+const CACHE_INSTANCES: &str = "CacheInstances";
+
+/// Name of the MySQL pool used for writes (hard-coded in the original's queries).
+pub const MASTER_POOL: &str = "teamtalk_master";
+/// Name of the MySQL pool used for reads.
+pub const SLAVE_POOL: &str = "teamtalk_slave";
+/// Redis pool names the handlers use, in the order they are read.
+pub const CACHE_POOLS: [&str; 4] = ["unread", "group_set", "token", "group_member"];
+
+/// Grace period between IMStopReceivePacket and exit on SIGTERM (BEHAVIOUR §8.0).
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(4);
+
+/// Connection settings of one MySQL pool (`<pool>_host`, `_port`, `_dbname`, `_username`,
+/// `_password`, `_maxconncnt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlConfig {
+    /// Pool name as listed in `DBInstances`.
+    pub name: String,
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Database name.
+    pub dbname: String,
+    /// Account.
+    pub username: String,
+    /// Password; empty when the key is absent.
+    pub password: String,
+    /// Largest number of connections the pool opens.
+    pub max_conns: u32,
+}
+
+/// Connection settings of one Redis pool (`<cache>_host`, `_port`, `_db`, `_maxconncnt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// Pool name as listed in `CacheInstances`.
+    pub name: String,
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Database index selected on connect.
+    pub db: u32,
+    /// Largest number of connections the pool opens.
+    pub max_conns: u32,
+}
+
+/// Everything db_proxy_server reads from its conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Local addresses to listen on for msg_server / http_msg_server links.
+    pub listen_ips: Vec<String>,
+    /// Listen port (0 picks one, for tests).
+    pub listen_port: u16,
+    /// Worker threads running the handlers.
+    pub thread_num: usize,
+    /// Base URL of msfs for audio uploads (a `/` is appended when missing).
+    pub msfs_site: String,
+    /// AES-256 key for the audio placeholder text.
+    pub aes_key: [u8; 32],
+    /// Write pool.
+    pub master: MysqlConfig,
+    /// Read pool.
+    pub slave: MysqlConfig,
+    /// Redis pools, in the order of [`CACHE_POOLS`].
+    pub caches: Vec<RedisConfig>,
+    /// Time between the stop notice to every link and the exit.
+    pub stop_grace: Duration,
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, ConfError> {
+        Self::from_conf(&Conf::load(path)?)
+    }
+
+    /// Builds the typed config from parsed conf text.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        // The original initialises the pools (and so checks their keys) before the listener keys.
+        let db_names = conf.require_names(DB_INSTANCES)?;
+        let mut master = None;
+        let mut slave = None;
+        for name in &db_names {
+            let cfg = mysql_config(conf, name)?;
+            match name.as_str() {
+                MASTER_POOL => master = Some(cfg),
+                SLAVE_POOL => slave = Some(cfg),
+                _ => {}
+            }
+        }
+        let missing_pool = |pool: &str| ConfError::Invalid {
+            key: DB_INSTANCES.to_owned(),
+            value: db_names.join(","),
+            reason: format!("must name {pool}"),
+        };
+        let master = master.ok_or_else(|| missing_pool(MASTER_POOL))?;
+        let slave = slave.ok_or_else(|| missing_pool(SLAVE_POOL))?;
+
+        let cache_names = conf.require_names(CACHE_INSTANCES)?;
+        let mut caches = Vec::with_capacity(CACHE_POOLS.len());
+        for pool in CACHE_POOLS {
+            if !cache_names.iter().any(|n| n == pool) {
+                return Err(ConfError::Invalid {
+                    key: CACHE_INSTANCES.to_owned(),
+                    value: cache_names.join(","),
+                    reason: format!("must name {pool}"),
+                });
+            }
+            caches.push(redis_config(conf, pool)?);
+        }
+
+        let listen_ips = conf.require_list(LISTEN_IP)?;
+        let listen_port = conf.require_num(LISTEN_PORT)?;
+        let thread_num: usize = conf.require_num(THREAD_NUM)?;
+        if thread_num == 0 {
+            return Err(ConfError::Invalid {
+                key: THREAD_NUM.to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        let msfs_site = conf.require(MSFS_SITE)?.to_owned();
+        let key = conf.require(AES_KEY)?;
+        let aes_key: [u8; 32] = key.as_bytes().try_into().map_err(|_| ConfError::Invalid {
+            key: AES_KEY.to_owned(),
+            value: "<hidden>".to_owned(),
+            reason: format!("must be 32 characters, not {}", key.len()),
+        })?;
+        Ok(Self {
+            listen_ips,
+            listen_port,
+            thread_num,
+            msfs_site,
+            aes_key,
+            master,
+            slave,
+            caches,
+            stop_grace: DEFAULT_STOP_GRACE,
+        })
+    }
+
+    /// The Redis settings of pool `name`, if configured.
+    pub fn cache(&self, name: &str) -> Option<&RedisConfig> {
+        self.caches.iter().find(|c| c.name == name)
+    }
+}
+
+fn mysql_config(conf: &Conf, name: &str) -> Result<MysqlConfig, ConfError> {
+    let key = |suffix: &str| format!("{name}_{suffix}");
+    Ok(MysqlConfig {
+        name: name.to_owned(),
+        host: conf.require(&key("host"))?.to_owned(),
+        port: conf.require_num(&key("port"))?,
+        dbname: conf.require(&key("dbname"))?.to_owned(),
+        username: conf.require(&key("username"))?.to_owned(),
+        password: conf.get(&key("password")).unwrap_or_default().to_owned(),
+        max_conns: positive(conf, &key("maxconncnt"))?,
+    })
+}
+
+fn redis_config(conf: &Conf, name: &str) -> Result<RedisConfig, ConfError> {
+    let key = |suffix: &str| format!("{name}_{suffix}");
+    Ok(RedisConfig {
+        name: name.to_owned(),
+        host: conf.require(&key("host"))?.to_owned(),
+        port: conf.require_num(&key("port"))?,
+        db: conf.require_num(&key("db"))?,
+        max_conns: positive(conf, &key("maxconncnt"))?,
+    })
+}
+
+fn positive(conf: &Conf, key: &str) -> Result<u32, ConfError> {
+    let n: u32 = conf.require_num(key)?;
+    if n == 0 {
+        return Err(ConfError::Invalid {
+            key: key.to_owned(),
+            value: "0".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("../../../conf/dbproxyserver.conf");
+
+    #[test]
+    fn sample_conf_loads_with_empty_password() {
+        let cfg = Config::from_conf(&Conf::parse(SAMPLE)).unwrap();
+        assert_eq!(cfg.listen_ips, ["127.0.0.1"]);
+        assert_eq!(cfg.listen_port, 10600);
+        assert_eq!(cfg.thread_num, 4);
+        assert_eq!(cfg.master.password, "");
+        assert_eq!(cfg.master.dbname, "teamtalk");
+        assert_eq!(cfg.slave.max_conns, 16);
+        assert_eq!(cfg.cache("group_member").unwrap().db, 5);
+        assert_eq!(cfg.cache("unread").unwrap().db, 1);
+        assert_eq!(&cfg.aes_key, b"12345678901234567890123456789012");
+    }
+
+    #[test]
+    fn missing_or_bad_keys_are_named() {
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("aesKey", "short");
+        let err = Config::from_conf(&conf).unwrap_err();
+        assert!(matches!(&err, ConfError::Invalid { key, .. } if key == "aesKey"));
+
+        let conf = Conf::parse(&SAMPLE.replace("teamtalk_slave_host", "x"));
+        let err = Config::from_conf(&conf).unwrap_err();
+        assert!(matches!(&err, ConfError::Missing { key } if key == "teamtalk_slave_host"));
+
+        let conf = Conf::parse(&SAMPLE.replace(",group_member", ""));
+        let err = Config::from_conf(&conf).unwrap_err();
+        assert!(matches!(&err, ConfError::Invalid { key, .. } if key == "CacheInstances"));
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("ThreadNum", "0");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "ThreadNum"
+        ));
+
+        let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "DBInstances"
+        ));
+    }
+}

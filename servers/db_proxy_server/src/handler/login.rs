@@ -1,0 +1,209 @@
+//! `IM.Login` requests: device token (0x0108), push shield set/query (0x010c/0x010e) and
+//! registration (0x0110, from the Polaris fork) — BEHAVIOUR §8.13, §8.15, §8.16.
+
+use log::warn;
+use rand::Rng;
+use redis::cmd;
+use teamtalk_proto::pb::login::{
+    ImDeviceTokenReq, ImDeviceTokenRsp, ImPushShieldReq, ImPushShieldRsp, ImQueryPushShieldReq,
+    ImQueryPushShieldRsp, ImRegistReq, ImRegistRes,
+};
+use teamtalk_proto::{CommandId, Pdu};
+
+use super::{error_chain, or_default, parse};
+use crate::model::user::{self, NewUser};
+use crate::store::{Cache, Store, StoreResult, now};
+
+/// Client types that keep a device token.
+const CLIENT_IOS: i32 = 0x11;
+const CLIENT_ANDROID: i32 = 0x12;
+/// PC client types: their logout must not clear the phone's token (D-PUSH-2).
+const CLIENT_WINDOWS: i32 = 0x01;
+const CLIENT_MAC: i32 = 0x02;
+
+/// Registration result: success.
+const REGIST_OK: i32 = 0;
+/// Registration result: the server could not store the account (REFUSE_REASON_NO_DB_SERVER).
+const REGIST_STORAGE_FAILED: i32 = 3;
+/// Registration result: refused (REFUSE_REASON_DB_VALIDATE_FAILED), with a reason text.
+const REGIST_REFUSED: i32 = 6;
+
+/// 0x0108: stores (or, with an empty token, clears) a user's push token (§8.13).
+pub fn handle_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let req: ImDeviceTokenReq = parse(pdu)?;
+    if let Err(e) = set_device_token(store, &req) {
+        warn!(
+            "device token not stored: user={} err={}",
+            req.user_id,
+            error_chain(&e)
+        );
+    }
+    let rsp = ImDeviceTokenRsp {
+        user_id: req.user_id,
+        attach_data: req.attach_data,
+    };
+    Some(Pdu::reply(
+        &pdu.header,
+        CommandId::LoginResDevicetoken,
+        &rsp,
+    ))
+}
+
+fn set_device_token(store: &Store, req: &ImDeviceTokenReq) -> StoreResult<()> {
+    let user_key = format!("device_{}", req.user_id);
+    let old: Option<String> = store.redis(Cache::Token, |c| cmd("GET").arg(&user_key).query(c))?;
+    let old_token = old
+        .as_deref()
+        .and_then(|v| v.split_once(':'))
+        .map(|(_, t)| t.to_owned())
+        .filter(|t| !t.is_empty());
+
+    if req.device_token.is_empty() {
+        // Logout. A PC logout must not silence the phone, and the original's `device_` key
+        // (an empty token) is never written (KNOWN_DEFECTS D-PUSH-2).
+        if matches!(req.client_type, Some(CLIENT_WINDOWS | CLIENT_MAC)) {
+            return Ok(());
+        }
+        return store.redis(Cache::Token, |c| {
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET").arg(&user_key).arg("").ignore();
+            if let Some(t) = &old_token {
+                pipe.cmd("SET").arg(format!("device_{t}")).arg("").ignore();
+            }
+            pipe.exec(c)
+        });
+    }
+
+    let value = match req.client_type {
+        Some(CLIENT_IOS) => format!("ios:{}", req.device_token),
+        Some(CLIENT_ANDROID) => format!("android:{}", req.device_token),
+        _ => req.device_token.clone(),
+    };
+    store.redis(Cache::Token, |c| {
+        let mut pipe = redis::pipe();
+        if let Some(t) = old_token.as_deref().filter(|t| *t != req.device_token) {
+            // The previous device of this user no longer belongs to it.
+            let old_key = format!("device_{t}");
+            let owner: Option<String> = cmd("GET").arg(&old_key).query(c)?;
+            if owner.is_some_and(|o| !o.is_empty()) {
+                pipe.cmd("SET").arg(old_key).arg("").ignore();
+            }
+        }
+        pipe.cmd("SET").arg(&user_key).arg(&value).ignore();
+        pipe.cmd("SET")
+            .arg(format!("device_{}", req.device_token))
+            .arg(req.user_id)
+            .ignore();
+        pipe.exec(c)
+    })
+}
+
+/// 0x010c: sets a user's push shield (§8.15).
+pub fn handle_push_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let req: ImPushShieldReq = parse(pdu)?;
+    let ok = or_default(
+        store.write(|c| user::set_push_shield(c, req.user_id, req.shield_status, now())),
+        "set push shield",
+    );
+    let rsp = ImPushShieldRsp {
+        user_id: req.user_id,
+        result_code: u32::from(!ok),
+        shield_status: ok.then_some(req.shield_status),
+        attach_data: req.attach_data,
+    };
+    Some(Pdu::reply(&pdu.header, CommandId::LoginResPushShield, &rsp))
+}
+
+/// 0x010e: reads a user's push shield (§8.16).
+pub fn handle_query_push_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let req: ImQueryPushShieldReq = parse(pdu)?;
+    let status = or_default(
+        store.read(|c| user::push_shield(c, req.user_id)),
+        "query push shield",
+    );
+    let rsp = ImQueryPushShieldRsp {
+        user_id: req.user_id,
+        result_code: u32::from(status.is_none()),
+        shield_status: status,
+        attach_data: req.attach_data,
+    };
+    Some(Pdu::reply(
+        &pdu.header,
+        CommandId::LoginResQueryPushShield,
+        &rsp,
+    ))
+}
+
+/// 0x0110: creates an account with a fresh salt; duplicate names are refused.
+pub fn handle_regist_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let req: ImRegistReq = parse(pdu)?;
+    let mut rsp = ImRegistRes {
+        user_name: req.user_name.clone(),
+        result_code: REGIST_REFUSED,
+        result_string: None,
+        user_id: None,
+        attach_data: req.attach_data.clone(),
+    };
+    if let Some(reason) = invalid_registration(&req) {
+        rsp.result_string = Some(reason.to_owned());
+        return Some(Pdu::reply(&pdu.header, CommandId::LoginResRegist, &rsp));
+    }
+    // Decimal 0–9999, as the PHP admin creates salts.
+    let salt = rand::rng().random_range(0..10_000u32).to_string();
+    let hash = tt_client::crypto::salt_client_hash(&req.password, &salt);
+    let new_user = NewUser {
+        name: &req.user_name,
+        password: &hash,
+        salt: &salt,
+        sex: req.sex.unwrap_or(0),
+        nick: req.nick.as_deref().unwrap_or(&req.user_name),
+        avatar: req.avatar.as_deref().unwrap_or_default(),
+        phone: req.phone.as_deref().unwrap_or_default(),
+        email: req.email.as_deref().unwrap_or_default(),
+    };
+    // IMUser has no unique index on name: registrations through this process are serialised
+    // so the existence check and the insert cannot interleave.
+    let result = {
+        let _guard = store.registration.lock().unwrap_or_else(|p| p.into_inner());
+        store.write(|c| user::register(c, &new_user, now()))
+    };
+    match result {
+        Ok(Some(id)) => {
+            rsp.result_code = REGIST_OK;
+            rsp.result_string = Some("成功".to_owned());
+            rsp.user_id = Some(id);
+            store.set_last_user_update(u64::from(now()));
+        }
+        Ok(None) => rsp.result_string = Some("用户名已存在".to_owned()),
+        Err(e) => {
+            warn!("registration not stored: err={}", error_chain(&e));
+            rsp.result_code = REGIST_STORAGE_FAILED;
+            rsp.result_string = Some("服务端内部错误".to_owned());
+        }
+    }
+    Some(Pdu::reply(&pdu.header, CommandId::LoginResRegist, &rsp))
+}
+
+/// Why a registration cannot be stored as given (column limits of IMUser), if it cannot.
+fn invalid_registration(req: &ImRegistReq) -> Option<&'static str> {
+    let chars = |s: &Option<String>| s.as_deref().map_or(0, |s| s.chars().count());
+    let name = req.user_name.trim();
+    if name.is_empty() || name != req.user_name || name.chars().count() > 32 {
+        return Some("用户名无效");
+    }
+    if name.chars().any(char::is_control) {
+        return Some("用户名无效");
+    }
+    if req.password.is_empty() || req.password.len() > 64 {
+        return Some("密码无效");
+    }
+    if chars(&req.nick) > 32
+        || chars(&req.avatar) > 255
+        || chars(&req.phone) > 11
+        || chars(&req.email) > 64
+        || req.sex.unwrap_or(0) > 2
+    {
+        return Some("注册信息无效");
+    }
+    None
+}

@@ -1,0 +1,115 @@
+//! Request handlers, one module per `.proto` package (BEHAVIOUR §8), and the one dispatch
+//! `match` on the command id.
+//!
+//! A handler runs on a worker thread: it parses the request, reads and writes the store, and
+//! returns the answer PDU (seq echoed, `attach_data` copied) or `None` when the original sends
+//! no answer. Storage errors are logged and answered the way the original answers them
+//! (empty lists, failure codes, or nothing); they never panic.
+
+pub mod buddy;
+pub mod file;
+pub mod group;
+pub mod login;
+pub mod message;
+pub mod server;
+
+use log::{debug, warn};
+use prost::Message;
+use teamtalk_proto::pb::message::ImMsgData;
+use teamtalk_proto::{CommandId, Pdu};
+
+use crate::store::{Store, StoreResult};
+
+/// Runs the handler for `pdu`'s command.
+pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let Some(cmd) = pdu.command() else {
+        debug!(
+            "ignoring unknown command: cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return None;
+    };
+    match cmd {
+        CommandId::OtherValidateReq => server::handle_validate_req(store, pdu),
+        CommandId::OtherGetDeviceTokenReq => server::handle_get_device_token_req(store, pdu),
+        CommandId::OtherGetShieldReq => server::handle_group_get_shield_req(store, pdu),
+        CommandId::LoginReqDevicetoken => login::handle_device_token_req(store, pdu),
+        CommandId::LoginReqPushShield => login::handle_push_shield_req(store, pdu),
+        CommandId::LoginReqQueryPushShield => login::handle_query_push_shield_req(store, pdu),
+        CommandId::LoginReqRegist => login::handle_regist_req(store, pdu),
+        CommandId::BuddyListRecentContactSessionRequest => {
+            buddy::handle_recent_contact_session_req(store, pdu)
+        }
+        CommandId::BuddyListUserInfoRequest => buddy::handle_users_info_req(store, pdu),
+        CommandId::BuddyListRemoveSessionReq => buddy::handle_remove_session_req(store, pdu),
+        CommandId::BuddyListAllUserRequest => buddy::handle_all_user_req(store, pdu),
+        CommandId::BuddyListDepartmentRequest => buddy::handle_department_req(store, pdu),
+        CommandId::BuddyListChangeSignInfoRequest => buddy::handle_change_sign_info_req(store, pdu),
+        CommandId::MsgData => message::handle_msg_data(store, pdu),
+        CommandId::MsgReadAck => message::handle_msg_data_read_ack(store, pdu),
+        CommandId::MsgUnreadCntRequest => message::handle_unread_msg_cnt_req(store, pdu),
+        CommandId::MsgListRequest => message::handle_get_msg_list_req(store, pdu),
+        CommandId::MsgGetLatestMsgIdReq => message::handle_get_latest_msg_id_req(store, pdu),
+        CommandId::MsgGetByMsgIdReq => message::handle_get_msg_by_id_req(store, pdu),
+        CommandId::GroupNormalListRequest => group::handle_normal_group_list_req(store, pdu),
+        CommandId::GroupInfoRequest => group::handle_group_info_list_req(store, pdu),
+        CommandId::GroupCreateRequest => group::handle_group_create_req(store, pdu),
+        CommandId::GroupChangeMemberRequest => group::handle_group_change_member_req(store, pdu),
+        CommandId::GroupShieldGroupRequest => group::handle_group_shield_req(store, pdu),
+        CommandId::FileHasOfflineReq => file::handle_file_has_offline_req(store, pdu),
+        CommandId::FileAddOfflineReq => file::handle_file_add_offline_req(store, pdu),
+        CommandId::FileDelOfflineReq => file::handle_file_del_offline_req(store, pdu),
+        other => {
+            debug!("ignoring command without a handler: cmd={other}");
+            None
+        }
+    }
+}
+
+/// The serialisation key of a request: requests with the same key are run one after the other
+/// in arrival order, so one conversation's messages keep their order and their sessions and
+/// relation are created once. `None` for requests that may run anywhere.
+pub fn serial_key(pdu: &Pdu) -> Option<u64> {
+    if pdu.header.command_id != CommandId::MsgData as u16 {
+        return None;
+    }
+    let msg = ImMsgData::decode(pdu.body.as_slice()).ok()?;
+    if message::is_group_type(msg.msg_type) {
+        Some(u64::from(msg.to_session_id) | (1 << 63))
+    } else {
+        let (a, b) = crate::model::session::pair(msg.from_user_id, msg.to_session_id);
+        Some((u64::from(a) << 32) | u64::from(b))
+    }
+}
+
+/// Parses the request body, logging (and so ignoring) a malformed one.
+fn parse<M: Message + Default>(pdu: &Pdu) -> Option<M> {
+    match pdu.parse::<M>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            warn!("ignoring malformed request: err={e}");
+            None
+        }
+    }
+}
+
+/// The value of a storage call, or `T::default()` after logging the failure (the original's
+/// behaviour: failed reads look like empty results).
+fn or_default<T: Default>(result: StoreResult<T>, what: &str) -> T {
+    result.unwrap_or_else(|e| {
+        warn!("storage call failed: op={what} err={}", error_chain(&e));
+        T::default()
+    })
+}
+
+/// `e` and its causes on one line, for logs.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -1,0 +1,150 @@
+//! Counters in the `unread` Redis pool (STORAGE §3.2): message-id sequences (K-MSGID,
+//! K-GMSGID), single-chat unread counters (K-UNREAD), group message counters and per-user read
+//! marks (K-GCNT, K-GUCNT), and the sync-center timestamps (K-SYNC-*).
+//!
+//! Invariant: message ids never go backwards or repeat, even after Redis lost its data: a
+//! missing sequence key is re-seeded from the largest id stored in MySQL (`SET NX`) before it
+//! is incremented, and the existence check plus increment is one atomic script.
+
+use redis::{Script, cmd};
+
+use crate::store::{Cache, Store, StoreError, StoreResult};
+
+/// Increments a sequence only if it exists; answers nil when the key is missing.
+const INCR_IF_EXISTS: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
+     return redis.call('INCR', KEYS[1]) end return false";
+/// Bumps a group's message counter and copies the new value to the sender's read mark.
+const GROUP_COUNT_AND_MARK: &str = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
+     redis.call('HSET', KEYS[2], 'count', c) return c";
+/// Copies a group's counter hash into a user's read-mark hash.
+const COPY_HASH: &str = "local h = redis.call('HGETALL', KEYS[1]) \
+     if #h > 0 then redis.call('HSET', KEYS[2], unpack(h)) end return #h";
+
+/// Key of a relation's message-id sequence.
+pub fn msg_id_key(relate: u32) -> String {
+    format!("msg_id_{relate}")
+}
+
+/// Key of a group's message-id sequence.
+pub fn group_msg_id_key(group: u32) -> String {
+    format!("group_msg_id_{group}")
+}
+
+fn unread_key(user: u32) -> String {
+    format!("unread_{user}")
+}
+
+fn group_count_key(group: u32) -> String {
+    format!("{group}_im_group_msg")
+}
+
+fn user_group_key(user: u32, group: u32) -> String {
+    format!("{user}_{group}_im_user_group")
+}
+
+/// Allocates the next id of sequence `key`; when the key is missing, `seed` gives the largest
+/// id already stored so the sequence continues after it.
+pub fn next_msg_id(
+    store: &Store,
+    key: &str,
+    seed: impl FnOnce() -> StoreResult<u32>,
+) -> StoreResult<u32> {
+    let script = Script::new(INCR_IF_EXISTS);
+    let first: Option<u64> = store.redis(Cache::Unread, |c| script.key(key).invoke(c))?;
+    let id = match first {
+        Some(id) => id,
+        None => {
+            let max = seed()?;
+            store
+                .redis(Cache::Unread, |c| {
+                    cmd("SET").arg(key).arg(max).arg("NX").exec(c)?;
+                    script.key(key).invoke::<Option<u64>>(c)
+                })?
+                .ok_or_else(|| StoreError::Data(format!("sequence {key} vanished")))?
+        }
+    };
+    u32::try_from(id).map_err(|_| StoreError::Data(format!("sequence {key} overflowed")))
+}
+
+/// Sets a new sequence to 0 (new relation or group).
+pub fn init_sequence(store: &Store, key: &str) -> StoreResult<()> {
+    store.redis(Cache::Unread, |c| cmd("SET").arg(key).arg(0).exec(c))
+}
+
+/// Counts one more unread message from `from` for `to`.
+pub fn incr_unread(store: &Store, to: u32, from: u32) -> StoreResult<()> {
+    store.redis(Cache::Unread, |c| {
+        cmd("HINCRBY").arg(unread_key(to)).arg(from).arg(1).exec(c)
+    })
+}
+
+/// Clears `user`'s unread counter for messages from `peer`.
+pub fn clear_unread(store: &Store, user: u32, peer: u32) -> StoreResult<()> {
+    store.redis(Cache::Unread, |c| {
+        cmd("HDEL").arg(unread_key(user)).arg(peer).exec(c)
+    })
+}
+
+/// All single-chat unread counters of `user` as (peer field, count), by field text.
+pub fn unread_counts(store: &Store, user: u32) -> StoreResult<Vec<(String, i64)>> {
+    let mut all: Vec<(String, i64)> = store.redis(Cache::Unread, |c| {
+        cmd("HGETALL").arg(unread_key(user)).query(c)
+    })?;
+    all.sort();
+    Ok(all)
+}
+
+/// Counts a stored group message and marks it read for its sender.
+pub fn count_group_message(store: &Store, group: u32, sender: u32) -> StoreResult<()> {
+    let script = Script::new(GROUP_COUNT_AND_MARK);
+    store.redis(Cache::Unread, |c| {
+        script
+            .key(group_count_key(group))
+            .key(user_group_key(sender, group))
+            .invoke::<i64>(c)
+    })?;
+    Ok(())
+}
+
+/// Marks every message of `group` read for `user` (copies the counter into the read mark).
+pub fn mark_group_read(store: &Store, user: u32, group: u32) -> StoreResult<()> {
+    let script = Script::new(COPY_HASH);
+    store.redis(Cache::Unread, |c| {
+        script
+            .key(group_count_key(group))
+            .key(user_group_key(user, group))
+            .invoke::<i64>(c)
+    })?;
+    Ok(())
+}
+
+/// Unread group messages of `user` in `group`: `None` when the group has no counter yet;
+/// 0 when the read mark is ahead of the counter (KNOWN_DEFECTS D-DB-5).
+pub fn group_unread(store: &Store, user: u32, group: u32) -> StoreResult<Option<u32>> {
+    let (total, read): (Option<u64>, Option<u64>) = store.redis(Cache::Unread, |c| {
+        redis::pipe()
+            .cmd("HGET")
+            .arg(group_count_key(group))
+            .arg("count")
+            .cmd("HGET")
+            .arg(user_group_key(user, group))
+            .arg("count")
+            .query(c)
+    })?;
+    Ok(total.map(|g| {
+        let u = read.unwrap_or(0);
+        u32::try_from(g.saturating_sub(u)).unwrap_or(u32::MAX)
+    }))
+}
+
+/// Reads a string key of the `unread` pool.
+pub fn get_value(store: &Store, key: &str) -> StoreResult<Option<String>> {
+    store.redis(Cache::Unread, |c| cmd("GET").arg(key).query(c))
+}
+
+/// Writes a string key of the `unread` pool.
+pub fn set_value(store: &Store, key: &str, value: impl ToString) -> StoreResult<()> {
+    store.redis(Cache::Unread, |c| {
+        cmd("SET").arg(key).arg(value.to_string()).exec(c)
+    })
+}

@@ -1,0 +1,178 @@
+//! `IMRelationShip` (user pairs, whose id shards the one-to-one message tables) and
+//! `IMRecentSession` (each user's conversation list) — BEHAVIOUR §8.2.
+
+use mysql::Row;
+use mysql::prelude::Queryable;
+
+use super::{col, exec_write};
+
+/// Session type of a one-to-one conversation.
+pub const SINGLE: u32 = 1;
+/// Session type of a group conversation.
+pub const GROUP: u32 = 2;
+
+/// The pair key of two users: (smaller id, bigger id).
+pub fn pair(a: u32, b: u32) -> (u32, u32) {
+    (a.min(b), a.max(b))
+}
+
+/// The active relation of two users (Q-REL-GET; the last row wins).
+pub fn relation(q: &mut impl Queryable, a: u32, b: u32) -> mysql::Result<Option<u32>> {
+    let (small, big) = pair(a, b);
+    q.exec_first(
+        "SELECT id FROM IMRelationShip WHERE smallId = ? AND bigId = ? AND status = 0 \
+         ORDER BY id DESC LIMIT 1",
+        (small, big),
+    )
+}
+
+/// Creates or re-activates the relation of two users (Q-REL-ADD). Returns its id and whether
+/// a new row was inserted (the caller then seeds its message-id counter).
+pub fn add_relation(
+    q: &mut impl Queryable,
+    a: u32,
+    b: u32,
+    now: u32,
+) -> mysql::Result<Option<(u32, bool)>> {
+    let (small, big) = pair(a, b);
+    let existing: Option<u32> = q.exec_first(
+        "SELECT id FROM IMRelationShip WHERE smallId = ? AND bigId = ? ORDER BY id DESC LIMIT 1",
+        (small, big),
+    )?;
+    if let Some(id) = existing {
+        let (n, _) = exec_write(
+            q,
+            "UPDATE IMRelationShip SET status = 0, updated = ? WHERE id = ?",
+            (now, id),
+        )?;
+        return Ok((n > 0).then_some((id, false)));
+    }
+    let (_, id) = exec_write(
+        q,
+        "INSERT INTO IMRelationShip (smallId, bigId, status, created, updated) \
+         VALUES (?, ?, 0, ?, ?)",
+        (small, big, now, now),
+    )?;
+    Ok(u32::try_from(id)
+        .ok()
+        .filter(|&id| id != 0)
+        .map(|id| (id, true)))
+}
+
+/// The session of `user` with `peer` (Q-SESS-GET; last row wins), active only unless
+/// `include_deleted`.
+pub fn session_id(
+    q: &mut impl Queryable,
+    user: u32,
+    peer: u32,
+    kind: u32,
+    include_deleted: bool,
+) -> mysql::Result<Option<u32>> {
+    let sql = if include_deleted {
+        "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? \
+         ORDER BY id DESC LIMIT 1"
+    } else {
+        "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = ? \
+         AND status = 0 ORDER BY id DESC LIMIT 1"
+    };
+    q.exec_first(sql, (user, peer, kind))
+}
+
+/// Re-activates the session of `user` with `peer` (including a deleted one) or creates it
+/// (`add_session`). Returns its id.
+pub fn add_session(
+    q: &mut impl Queryable,
+    user: u32,
+    peer: u32,
+    kind: u32,
+    now: u32,
+) -> mysql::Result<Option<u32>> {
+    if let Some(id) = session_id(q, user, peer, kind, true)? {
+        let (n, _) = exec_write(
+            q,
+            "UPDATE IMRecentSession SET status = 0, updated = ? WHERE id = ?",
+            (now, id),
+        )?;
+        return Ok((n > 0).then_some(id));
+    }
+    let (_, id) = exec_write(
+        q,
+        "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
+         VALUES (?, ?, ?, 0, ?, ?)",
+        (user, peer, kind, now, now),
+    )?;
+    Ok(u32::try_from(id).ok().filter(|&id| id != 0))
+}
+
+/// Marks the conversation active at `now`: touches an active session in one statement, and
+/// falls back to [`add_session`] when there is none. Returns whether a session exists now.
+pub fn touch_or_add_session(
+    q: &mut impl Queryable,
+    user: u32,
+    peer: u32,
+    kind: u32,
+    now: u32,
+) -> mysql::Result<bool> {
+    let (n, _) = exec_write(
+        q,
+        "UPDATE IMRecentSession SET updated = ? \
+         WHERE userId = ? AND peerId = ? AND type = ? AND status = 0",
+        (now, user, peer, kind),
+    )?;
+    if n > 0 {
+        return Ok(true);
+    }
+    Ok(add_session(q, user, peer, kind, now)?.is_some())
+}
+
+/// Sets a session's `updated` (Q-SESS-TOUCH).
+pub fn set_session_updated(q: &mut impl Queryable, id: u32, t: u32) -> mysql::Result<()> {
+    exec_write(
+        q,
+        "UPDATE IMRecentSession SET updated = ? WHERE id = ?",
+        (t, id),
+    )?;
+    Ok(())
+}
+
+/// Marks a session removed by its owner (Q-SESS-REMOVE); `true` when the row exists.
+pub fn remove_session(q: &mut impl Queryable, id: u32, now: u32) -> mysql::Result<bool> {
+    let (n, _) = exec_write(
+        q,
+        "UPDATE IMRecentSession SET status = 1, updated = ? WHERE id = ?",
+        (now, id),
+    )?;
+    Ok(n > 0)
+}
+
+/// One row of a user's recent-session list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Peer user id or group id.
+    pub peer: u32,
+    /// 1 single, 2 group.
+    pub kind: u32,
+    /// Last activity.
+    pub updated: u32,
+}
+
+/// Active sessions of `user` updated after `since`, newest first, at most 100 (Q-SESS-RECENT).
+pub fn recent_sessions(
+    q: &mut impl Queryable,
+    user: u32,
+    since: u32,
+) -> mysql::Result<Vec<SessionRow>> {
+    let rows: Vec<Row> = q.exec(
+        "SELECT peerId, type, updated FROM IMRecentSession \
+         WHERE userId = ? AND status = 0 AND updated > ? ORDER BY updated DESC LIMIT 100",
+        (user, since),
+    )?;
+    Ok(rows
+        .iter()
+        .map(|r| SessionRow {
+            peer: col(r, 0),
+            kind: col(r, 1),
+            updated: col(r, 2),
+        })
+        .collect())
+}

@@ -1,0 +1,203 @@
+//! Access to MySQL and Redis for the handlers: the named pools, the error type, and the shared
+//! state the handlers need besides the databases (msfs client, audio placeholder, login
+//! limiter, sync-center clock).
+//!
+//! Invariant: a pooled connection is borrowed for the duration of one closure and returned (or
+//! discarded when broken) when the closure ends; nothing keeps a connection across calls.
+
+pub mod mysql;
+pub mod redis;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ::mysql::Transaction;
+use ::redis::{Connection, RedisResult};
+
+use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
+use self::redis::{RedisPool, build_pool as build_redis_pool};
+use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
+use crate::limiter::LoginLimiter;
+use crate::msfs::MsfsClient;
+
+/// Relation ids kept in memory before the cache starts over.
+const MAX_CACHED_RELATIONS: usize = 200_000;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A MySQL call failed.
+    #[error("mysql error")]
+    Mysql(#[source] ::mysql::Error),
+    /// A Redis call failed.
+    #[error("redis error")]
+    Redis(#[source] ::redis::RedisError),
+    /// No connection could be had from a pool (the server is down or the pool is exhausted).
+    #[error("no connection from pool {0}")]
+    Pool(String, #[source] r2d2::Error),
+    /// The msfs upload or download failed.
+    #[error("msfs request failed: {0}")]
+    Msfs(String),
+    /// Stored data is not what the server expects (e.g. a counter that is not a number).
+    #[error("unexpected stored data: {0}")]
+    Data(String),
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The Redis pools by role (STORAGE §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// Unread counters, msg-id counters, group counters, sync timestamps.
+    Unread,
+    /// Per-user group push shield.
+    GroupSet,
+    /// Device tokens.
+    Token,
+    /// Group membership.
+    GroupMember,
+}
+
+impl Cache {
+    fn index(self) -> usize {
+        match self {
+            Self::Unread => 0,
+            Self::GroupSet => 1,
+            Self::Token => 2,
+            Self::GroupMember => 3,
+        }
+    }
+}
+
+/// Everything a handler reads or writes.
+#[derive(Debug)]
+pub struct Store {
+    master: MysqlPool,
+    slave: MysqlPool,
+    caches: Vec<RedisPool>,
+    /// Client for audio uploads and downloads.
+    pub msfs: MsfsClient,
+    /// `[语音]` encrypted with the configured key: the text shown for audio in session lists.
+    pub audio_placeholder: Vec<u8>,
+    /// Login failure limiter.
+    pub limiter: LoginLimiter,
+    /// Relation ids by user pair (a relation's id never changes once it exists).
+    relations: Mutex<HashMap<(u32, u32), u32>>,
+    /// Serialises registrations (the existence check and the insert must not interleave).
+    pub registration: Mutex<()>,
+    /// Time of the last user change made through this server (sync center "L").
+    last_user_update: AtomicU64,
+}
+
+impl Store {
+    /// Opens every pool; fails if MySQL or Redis cannot be reached at start-up.
+    pub fn open(config: &Config) -> StoreResult<Self> {
+        // The original initialises the Redis pools first, then MySQL.
+        let caches = config
+            .caches
+            .iter()
+            .map(build_redis_pool)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let master = build_mysql_pool(&config.master, MASTER_POOL)?;
+        let slave = build_mysql_pool(&config.slave, SLAVE_POOL)?;
+        let placeholder = tt_client::crypto::encrypt_text("[语音]", &config.aes_key);
+        Ok(Self {
+            master,
+            slave,
+            caches,
+            msfs: MsfsClient::new(&config.msfs_site),
+            audio_placeholder: placeholder.into_bytes(),
+            limiter: LoginLimiter::default(),
+            relations: Mutex::new(HashMap::new()),
+            registration: Mutex::new(()),
+            last_user_update: AtomicU64::new(0),
+        })
+    }
+
+    /// Runs `f` on a connection of the read pool.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&mut ::mysql::Conn) -> ::mysql::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self
+            .slave
+            .get()
+            .map_err(|e| StoreError::Pool(SLAVE_POOL.to_owned(), e))?;
+        conn.run(f)
+    }
+
+    /// Runs `f` on a connection of the write pool.
+    pub fn write<T>(
+        &self,
+        f: impl FnOnce(&mut ::mysql::Conn) -> ::mysql::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self
+            .master
+            .get()
+            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))?;
+        conn.run(f)
+    }
+
+    /// Runs `f` in one transaction on the write pool: all of it is stored or none.
+    pub fn write_tx<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> ::mysql::Result<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self
+            .master
+            .get()
+            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))?;
+        conn.transaction(f)
+    }
+
+    /// Runs `f` on a connection of Redis pool `cache`.
+    pub fn redis<T>(
+        &self,
+        cache: Cache,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> StoreResult<T> {
+        let pool = &self.caches[cache.index()];
+        let mut conn = pool
+            .get()
+            .map_err(|e| StoreError::Pool(format!("{cache:?}"), e))?;
+        conn.run(f)
+    }
+
+    /// The cached relation id of a user pair.
+    pub fn cached_relation(&self, pair: (u32, u32)) -> Option<u32> {
+        self.relations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pair)
+            .copied()
+    }
+
+    /// Remembers a relation id; the cache is bounded by starting over when full.
+    pub fn cache_relation(&self, pair: (u32, u32), id: u32) {
+        let mut map = self.relations.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_CACHED_RELATIONS {
+            map.clear();
+        }
+        map.insert(pair, id);
+    }
+
+    /// The sync center's last-user-update time (Unix seconds).
+    pub fn last_user_update(&self) -> u64 {
+        self.last_user_update.load(Ordering::Relaxed)
+    }
+
+    /// Records a user change made through this server.
+    pub fn set_last_user_update(&self, t: u64) {
+        self.last_user_update.store(t, Ordering::Relaxed);
+    }
+}
+
+/// Current Unix time in seconds, as the `u32` the tables and messages carry.
+pub fn now() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    u32::try_from(secs).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,140 @@
+//! The MySQL side of the store: an r2d2 manager for `mysql::Conn` and the two named pools.
+//!
+//! Invariants: every connection has connect, read and write timeouts, so no query blocks a
+//! worker for ever; a connection that saw any error other than a plain server error (SQL
+//! error, duplicate key…) is marked broken and never handed out again, because after an I/O
+//! error or timeout the protocol state of the socket is unknown. Connections use
+//! `CLIENT_FOUND_ROWS`, so an UPDATE reports matched rows and an idempotent update counts as a
+//! success (KNOWN_DEFECTS D-DB-18).
+
+use std::time::Duration;
+
+use log::warn;
+use mysql::consts::CapabilityFlags;
+use mysql::{Conn, Opts, OptsBuilder, Transaction, TxOpts};
+
+use crate::config::MysqlConfig;
+use crate::store::StoreError;
+
+/// TCP connect timeout of a MySQL connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Read/write timeout of every MySQL call.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a worker waits for a free pooled connection.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Connections opened when the pool starts, as the original.
+const MIN_IDLE: u32 = 2;
+
+/// A MySQL connection and whether it may still be used.
+#[derive(Debug)]
+pub struct MysqlConn {
+    conn: Conn,
+    broken: bool,
+}
+
+impl MysqlConn {
+    /// Runs `f` on the connection; errors that leave the socket in doubt mark it broken.
+    pub fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Conn) -> mysql::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = f(&mut self.conn);
+        self.check(result)
+    }
+
+    /// Runs `f` inside a transaction that commits when `f` succeeds and rolls back otherwise.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_>) -> mysql::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = (|| {
+            let mut tx = self.conn.start_transaction(TxOpts::default())?;
+            let value = f(&mut tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        self.check(result)
+    }
+
+    fn check<T>(&mut self, result: mysql::Result<T>) -> Result<T, StoreError> {
+        result.map_err(|e| {
+            if !matches!(e, mysql::Error::MySqlError(_)) {
+                self.broken = true;
+            }
+            StoreError::Mysql(e)
+        })
+    }
+}
+
+/// Opens MySQL connections for r2d2.
+#[derive(Debug)]
+pub struct MysqlManager {
+    opts: Opts,
+}
+
+impl MysqlManager {
+    /// A manager for the pool described by `cfg`.
+    pub fn new(cfg: &MysqlConfig) -> Self {
+        let builder = OptsBuilder::new()
+            .ip_or_hostname(Some(cfg.host.clone()))
+            .tcp_port(cfg.port)
+            .db_name(Some(cfg.dbname.clone()))
+            .user(Some(cfg.username.clone()))
+            .pass(Some(cfg.password.clone()))
+            .tcp_connect_timeout(Some(CONNECT_TIMEOUT))
+            .read_timeout(Some(IO_TIMEOUT))
+            .write_timeout(Some(IO_TIMEOUT))
+            .tcp_nodelay(true)
+            .init(vec!["SET NAMES utf8mb4"])
+            .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS);
+        Self {
+            opts: builder.into(),
+        }
+    }
+}
+
+impl r2d2::ManageConnection for MysqlManager {
+    type Connection = MysqlConn;
+    type Error = mysql::Error;
+
+    fn connect(&self) -> Result<MysqlConn, mysql::Error> {
+        Ok(MysqlConn {
+            conn: Conn::new(self.opts.clone())?,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut MysqlConn) -> Result<(), mysql::Error> {
+        conn.conn.ping()
+    }
+
+    fn has_broken(&self, conn: &mut MysqlConn) -> bool {
+        conn.broken
+    }
+}
+
+/// r2d2 error sink: connection failures are logged once per attempt, without credentials.
+#[derive(Debug)]
+struct LogErrors(&'static str);
+
+impl r2d2::HandleError<mysql::Error> for LogErrors {
+    fn handle_error(&self, error: mysql::Error) {
+        warn!("mysql connection failed: pool={} err={error}", self.0);
+    }
+}
+
+/// A pool of MySQL connections.
+pub type MysqlPool = r2d2::Pool<MysqlManager>;
+
+/// Builds the pool for `cfg`; fails when the first connections cannot be opened (the original
+/// refuses to start then).
+pub fn build_pool(cfg: &MysqlConfig, pool_name: &'static str) -> Result<MysqlPool, StoreError> {
+    r2d2::Pool::builder()
+        .max_size(cfg.max_conns)
+        .min_idle(Some(MIN_IDLE.min(cfg.max_conns)))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .test_on_check_out(true)
+        .error_handler(Box::new(LogErrors(pool_name)))
+        .build(MysqlManager::new(cfg))
+        .map_err(|e| StoreError::Pool(pool_name.to_owned(), e))
+}
