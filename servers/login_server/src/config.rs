@@ -1,0 +1,87 @@
+//! login_server configuration: `loginserver.conf` (CONFIG.md §3) read once into typed values.
+//!
+//! Every key is required, including `ClientListenIP`/`ClientPort`, which the original read
+//! without checking (KNOWN_DEFECTS D-LS-4). The timeouts are the original's fixed constants
+//! (PROTOCOL §6.1), kept as fields so tests can shorten them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use netlib::{Conf, ConfError};
+
+const CLIENT_LISTEN_IP: &str = "ClientListenIP";
+const CLIENT_PORT: &str = "ClientPort";
+const HTTP_LISTEN_IP: &str = "HttpListenIP";
+const HTTP_PORT: &str = "HttpPort";
+const MSG_SERVER_LISTEN_IP: &str = "MsgServerListenIP";
+const MSG_SERVER_PORT: &str = "MsgServerPort";
+const MSFS: &str = "msfs";
+const DISCOVERY: &str = "discovery";
+
+/// Heartbeat sent on a msg_server link after this long without sending (PROTOCOL §6.1).
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// A msg_server link is closed after this long without receiving (PROTOCOL §6.1).
+pub const DEFAULT_LINK_TIMEOUT: Duration = Duration::from_secs(30);
+/// A legacy TCP client is closed after this long without receiving (KNOWN_DEFECTS D-NET-6).
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// An HTTP connection is closed after this long without receiving (PROTOCOL §8.1).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Period of the log line listing the registered msg_servers.
+pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Typed login_server settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Local IPs of the legacy TCP client port (`ClientListenIP`, a `;`-list).
+    pub client_listen_ips: Vec<String>,
+    /// Legacy TCP client port (`ClientPort`; 0 picks a free one).
+    pub client_port: u16,
+    /// Local IPs of the HTTP port (`HttpListenIP`).
+    pub http_listen_ips: Vec<String>,
+    /// HTTP port (`HttpPort`).
+    pub http_port: u16,
+    /// Local IPs msg_servers connect to (`MsgServerListenIP`).
+    pub msg_server_listen_ips: Vec<String>,
+    /// Port msg_servers connect to (`MsgServerPort`).
+    pub msg_server_port: u16,
+    /// Returned verbatim as `msfsPrior` and `msfsBackup` (`msfs`).
+    pub msfs_url: String,
+    /// Returned verbatim as `discovery` (`discovery`).
+    pub discovery_url: String,
+    /// Idle-send interval after which a msg_server link gets a heartbeat.
+    pub heartbeat_interval: Duration,
+    /// Idle-receive time after which a msg_server link is closed.
+    pub link_timeout: Duration,
+    /// Idle-receive time after which a legacy TCP client is closed.
+    pub client_timeout: Duration,
+    /// Idle-receive time after which an HTTP connection is closed.
+    pub http_timeout: Duration,
+    /// How often the registered msg_servers and totals are logged.
+    pub stats_interval: Duration,
+}
+
+impl Config {
+    /// Reads and validates a conf file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfError> {
+        Self::from_conf(&Conf::load(path)?)
+    }
+
+    /// Builds the settings from parsed conf values; a missing or invalid key is named.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        Ok(Self {
+            client_listen_ips: conf.require_list(CLIENT_LISTEN_IP)?,
+            client_port: conf.require_num(CLIENT_PORT)?,
+            http_listen_ips: conf.require_list(HTTP_LISTEN_IP)?,
+            http_port: conf.require_num(HTTP_PORT)?,
+            msg_server_listen_ips: conf.require_list(MSG_SERVER_LISTEN_IP)?,
+            msg_server_port: conf.require_num(MSG_SERVER_PORT)?,
+            msfs_url: conf.require(MSFS)?.to_owned(),
+            discovery_url: conf.require(DISCOVERY)?.to_owned(),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            link_timeout: DEFAULT_LINK_TIMEOUT,
+            client_timeout: DEFAULT_CLIENT_TIMEOUT,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            stats_interval: DEFAULT_STATS_INTERVAL,
+        })
+    }
+}

@@ -1,0 +1,154 @@
+//! What login_server does with each connection event: PDUs from msg_server links and legacy
+//! clients go through one dispatch `match` on the command id (the service id is never looked
+//! at, PROTOCOL §2); HTTP bytes go to [`crate::peer::http`]; closes and the stats timer update
+//! the registry and the logs.
+//!
+//! A body that does not parse is logged and ignored with the connection kept open, as the
+//! original does; so is an unknown command.
+
+mod login;
+mod server;
+
+use log::{debug, info, warn};
+use netlib::{CloseReason, ConnHandle, Ctx, Handler, ListenerTag, TimerId};
+use teamtalk_proto::{CommandId, Pdu};
+
+use crate::config::Config;
+use crate::peer::Peer;
+use crate::peer::http::{self, HttpContext};
+use crate::registry::Registry;
+
+/// The loop's handler: the msg_server registry plus what answers need from the conf.
+#[derive(Debug)]
+pub(crate) struct LoginHandler {
+    registry: Registry,
+    msfs_url: String,
+    discovery_url: String,
+    stats_timer: Option<TimerId>,
+}
+
+impl LoginHandler {
+    /// A handler with an empty registry.
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            registry: Registry::default(),
+            msfs_url: config.msfs_url.clone(),
+            discovery_url: config.discovery_url.clone(),
+            stats_timer: None,
+        }
+    }
+
+    /// Remembers the timer whose firing logs the registry.
+    pub(crate) fn set_stats_timer(&mut self, timer: TimerId) {
+        self.stats_timer = Some(timer);
+    }
+
+    fn log_stats(&self) {
+        info!(
+            "msg_servers: count={} total_conns={}",
+            self.registry.len(),
+            self.registry.total()
+        );
+        for (h, s) in self.registry.iter() {
+            info!(
+                "msg_server: handle={h} host={} ip1={} ip2={} port={} cur_conns={} max_conns={}",
+                s.host_name, s.ip1, s.ip2, s.port, s.cur_conn_cnt, s.max_conn_cnt
+            );
+        }
+    }
+}
+
+impl Handler for LoginHandler {
+    type ConnData = Peer;
+
+    fn on_accept(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, listener: ListenerTag) {
+        let peer = Peer::of_listener(listener);
+        if let Some(data) = ctx.data_mut(h) {
+            *data = peer;
+        }
+        if peer == Peer::MsgServer {
+            let addr = ctx.conn(h).and_then(netlib::Conn::peer);
+            info!("msg_server link accepted: handle={h} peer={addr:?}");
+        }
+    }
+
+    fn on_pdu(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, pdu: Pdu) {
+        let Some(kind) = ctx.data(h).copied() else {
+            return;
+        };
+        let Some(command) = pdu.command() else {
+            warn!(
+                "ignoring unknown command: handle={h} cmd=0x{:04x}",
+                pdu.header.command_id
+            );
+            return;
+        };
+        let registry = &mut self.registry;
+        match (command, kind) {
+            // Receiving anything already refreshed the connection's receive clock.
+            (CommandId::OtherHeartbeat, _) => {}
+            (CommandId::LoginReqMsgserver, _) => {
+                login::handle_msg_serv_req(registry, ctx, h, &pdu);
+            }
+            (CommandId::OtherMsgServInfo, Peer::MsgServer) => {
+                server::handle_msg_serv_info(registry, h, &pdu);
+            }
+            (CommandId::OtherUserCntUpdate, Peer::MsgServer) => {
+                server::handle_user_cnt_update(registry, h, &pdu);
+            }
+            (other, kind) => {
+                warn!("ignoring unexpected command: handle={h} kind={kind:?} cmd={other}")
+            }
+        }
+    }
+
+    fn on_data(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, input: &mut Vec<u8>) {
+        if ctx.data(h) != Some(&Peer::Http) {
+            input.clear();
+            return;
+        }
+        let state = HttpContext {
+            registry: &self.registry,
+            msfs_url: &self.msfs_url,
+            discovery_url: &self.discovery_url,
+        };
+        http::on_data(state, ctx, h, input);
+    }
+
+    fn on_close(&mut self, _ctx: &mut Ctx<Peer>, h: ConnHandle, peer: Peer, reason: CloseReason) {
+        match peer {
+            Peer::MsgServer => {
+                let removed = self.registry.remove(h);
+                info!(
+                    "msg_server link closed: handle={h} reason={reason} host={} port={} \
+                     servers={} total_conns={}",
+                    removed.as_ref().map_or("-", |s| s.host_name.as_str()),
+                    removed.as_ref().map_or(0, |s| s.port),
+                    self.registry.len(),
+                    self.registry.total()
+                );
+            }
+            Peer::Client | Peer::Http | Peer::Unclassified => {
+                debug!("conn closed: handle={h} kind={peer:?} reason={reason}");
+            }
+        }
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Ctx<Peer>, timer: TimerId) {
+        if Some(timer) == self.stats_timer {
+            self.log_stats();
+        }
+    }
+}
+
+/// Parses a body, logging and returning `None` when it is not a valid `M` (the PDU is then
+/// ignored).
+fn parse<M: prost::Message + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
+    match pdu.parse::<M>() {
+        Ok(msg) => Some(msg),
+        Err(e) => {
+            warn!("ignoring pdu: handle={h} err={e}");
+            None
+        }
+    }
+}

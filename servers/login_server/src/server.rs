@@ -1,0 +1,148 @@
+//! Binding login_server's three listener groups and running its loop.
+//!
+//! [`Server::bind`] opens every listener before anything runs, so a caller learns the bound
+//! addresses (port 0 allowed) before the first connection is served.
+
+use std::io;
+use std::net::SocketAddr;
+
+use netlib::{ConnOptions, EventLoop, ListenerTag, LoopHandle, NetError, StopHandle};
+
+use crate::config::Config;
+use crate::handler::LoginHandler;
+use crate::peer::{self, CLIENT_LISTENER, HTTP_LISTENER, MSG_SERVER_LISTENER};
+
+/// Name of the loop's thread.
+const THREAD_NAME: &str = "login_server";
+
+/// Why login_server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The event loop could not be created, a listener could not be bound, or polling failed.
+    #[error("login_server network failure")]
+    Net(#[from] NetError),
+    /// The loop's thread could not be started.
+    #[error("cannot start the login_server thread")]
+    Spawn(#[source] io::Error),
+}
+
+/// The bound addresses of each listener group, each in its conf list's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalAddrs {
+    /// Legacy TCP client listeners (`ClientListenIP`/`ClientPort`).
+    pub client: Vec<SocketAddr>,
+    /// HTTP listeners (`HttpListenIP`/`HttpPort`).
+    pub http: Vec<SocketAddr>,
+    /// msg_server listeners (`MsgServerListenIP`/`MsgServerPort`).
+    pub msg_server: Vec<SocketAddr>,
+}
+
+/// A bound, not yet running login_server.
+#[derive(Debug)]
+pub struct Server {
+    event_loop: EventLoop<LoginHandler>,
+    local_addrs: LocalAddrs,
+}
+
+impl Server {
+    /// Creates the loop, listens on every IP of each group, and starts the stats timer.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let mut event_loop = EventLoop::new(LoginHandler::new(&config))?;
+        let local_addrs = LocalAddrs {
+            client: listen_all(
+                &mut event_loop,
+                &config.client_listen_ips,
+                config.client_port,
+                CLIENT_LISTENER,
+                peer::client_options(&config),
+            )?,
+            msg_server: listen_all(
+                &mut event_loop,
+                &config.msg_server_listen_ips,
+                config.msg_server_port,
+                MSG_SERVER_LISTENER,
+                peer::msg_server_options(&config),
+            )?,
+            http: listen_all(
+                &mut event_loop,
+                &config.http_listen_ips,
+                config.http_port,
+                HTTP_LISTENER,
+                peer::http_options(&config),
+            )?,
+        };
+        let (handler, ctx) = event_loop.parts_mut();
+        handler.set_stats_timer(ctx.add_timer(config.stats_interval, true));
+        Ok(Self {
+            event_loop,
+            local_addrs,
+        })
+    }
+
+    /// The bound listen addresses.
+    pub fn local_addrs(&self) -> &LocalAddrs {
+        &self.local_addrs
+    }
+
+    /// A handle that stops the server from another thread (or on a signal).
+    pub fn stop_handle(&self) -> StopHandle {
+        self.event_loop.stop_handle()
+    }
+
+    /// Runs the loop on the calling thread until stopped.
+    pub fn run(self) -> Result<(), ServerError> {
+        Ok(self.event_loop.run()?)
+    }
+
+    /// Runs the loop on a thread named `login_server`.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let local_addrs = self.local_addrs;
+        let handle = self
+            .event_loop
+            .spawn(THREAD_NAME)
+            .map_err(ServerError::Spawn)?;
+        Ok(ServerHandle {
+            handle,
+            local_addrs,
+        })
+    }
+}
+
+/// A login_server running on its own thread; dropping it also stops it.
+#[derive(Debug)]
+pub struct ServerHandle {
+    handle: LoopHandle,
+    local_addrs: LocalAddrs,
+}
+
+impl ServerHandle {
+    /// The bound listen addresses.
+    pub fn local_addrs(&self) -> &LocalAddrs {
+        &self.local_addrs
+    }
+
+    /// Stops the loop and waits for its thread.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        Ok(self.handle.shutdown()?)
+    }
+}
+
+/// Listens on every IP of a group; IPv6 literals are bracketed for the socket address.
+fn listen_all(
+    event_loop: &mut EventLoop<LoginHandler>,
+    ips: &[String],
+    port: u16,
+    tag: ListenerTag,
+    options: ConnOptions,
+) -> Result<Vec<SocketAddr>, NetError> {
+    ips.iter()
+        .map(|ip| {
+            let host = if ip.contains(':') && !ip.starts_with('[') {
+                format!("[{ip}]")
+            } else {
+                ip.clone()
+            };
+            event_loop.listen(&host, port, tag, options)
+        })
+        .collect()
+}
