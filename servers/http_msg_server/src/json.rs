@@ -1,0 +1,195 @@
+//! The two pieces of jsoncpp behaviour the admin API depends on: how values convert when the
+//! original reads request fields (`asUInt`, `asString`, `size`, `operator[]`), and the exact
+//! text `StyledWriter` produces for the flat response objects (PROTOCOL §8.2, §9).
+//!
+//! Conversions follow jsoncpp 0.x: null reads as 0 / "", booleans as 0/1 / "true"/"false",
+//! numbers convert when in range, anything else is an error (the original's exception).
+
+use serde_json::Value;
+
+/// A value that jsoncpp would refuse to convert (the original threw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("json value is not convertible")]
+pub struct Unconvertible;
+
+/// `Json::Value::asUInt`.
+pub fn as_uint(v: &Value) -> Result<u32, Unconvertible> {
+    match v {
+        Value::Null => Ok(0),
+        Value::Bool(b) => Ok(u32::from(*b)),
+        Value::Number(n) => {
+            if let Some(u) = n.as_u64() {
+                u32::try_from(u).map_err(|_| Unconvertible)
+            } else if n.is_i64() {
+                Err(Unconvertible)
+            } else {
+                let f = n.as_f64().ok_or(Unconvertible)?;
+                if (0.0..=f64::from(u32::MAX)).contains(&f) {
+                    // Truncation toward zero, as the C++ cast does.
+                    Ok(f as u32)
+                } else {
+                    Err(Unconvertible)
+                }
+            }
+        }
+        Value::String(_) | Value::Array(_) | Value::Object(_) => Err(Unconvertible),
+    }
+}
+
+/// `Json::Value::asString`.
+pub fn as_string(v: &Value) -> Result<String, Unconvertible> {
+    match v {
+        Value::Null => Ok(String::new()),
+        Value::String(s) => Ok(s.clone()),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Array(_) | Value::Object(_) => Err(Unconvertible),
+    }
+}
+
+/// `Json::Value::size`: elements of an array, members of an object, 0 otherwise.
+pub fn size(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        _ => 0,
+    }
+}
+
+/// `Json::Value::operator[](const char*)` on a read: a member of an object (null when absent);
+/// null reads as an empty object; any other value is an error.
+pub fn member<'a>(v: &'a Value, key: &str) -> Result<&'a Value, Unconvertible> {
+    match v {
+        Value::Object(o) => Ok(o.get(key).unwrap_or(&Value::Null)),
+        Value::Null => Ok(&Value::Null),
+        _ => Err(Unconvertible),
+    }
+}
+
+/// `Json::Value::operator[](ArrayIndex)`: an element of an array (null past the end); null
+/// reads as an empty array; any other value is an error.
+pub fn element(v: &Value, index: usize) -> Result<&Value, Unconvertible> {
+    match v {
+        Value::Array(a) => Ok(a.get(index).unwrap_or(&Value::Null)),
+        Value::Null => Ok(&Value::Null),
+        _ => Err(Unconvertible),
+    }
+}
+
+/// A member value of a styled response object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar<'a> {
+    /// An unsigned integer.
+    UInt(u64),
+    /// A string, written with jsoncpp's escaping (non-ASCII raw).
+    Str(&'a str),
+}
+
+/// A flat object as `Json::StyledWriter` writes it: members sorted by key, one per line with
+/// a 3-space indent and `" : "`, closing brace on its own line, trailing newline.
+pub fn styled_object(members: &[(&str, Scalar<'_>)]) -> String {
+    let mut sorted: Vec<&(&str, Scalar<'_>)> = members.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if sorted.is_empty() {
+        return "{}\n".to_owned();
+    }
+    let mut out = String::from("{\n");
+    for (i, (key, value)) in sorted.iter().enumerate() {
+        out.push_str("   ");
+        quote_into(&mut out, key);
+        out.push_str(" : ");
+        match value {
+            Scalar::UInt(n) => out.push_str(&n.to_string()),
+            Scalar::Str(s) => quote_into(&mut out, s),
+        }
+        if i + 1 < sorted.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// jsoncpp's `valueToQuotedString`: `"` `\` and control characters escaped, `/` and non-ASCII
+/// kept as they are.
+fn quote_into(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn uint_conversion_follows_jsoncpp() {
+        assert_eq!(as_uint(&json!(null)), Ok(0));
+        assert_eq!(as_uint(&json!(true)), Ok(1));
+        assert_eq!(as_uint(&json!(7)), Ok(7));
+        assert_eq!(as_uint(&json!(4_294_967_295u64)), Ok(u32::MAX));
+        assert_eq!(as_uint(&json!(4_294_967_296u64)), Err(Unconvertible));
+        assert_eq!(as_uint(&json!(-1)), Err(Unconvertible));
+        assert_eq!(as_uint(&json!(3.9)), Ok(3));
+        assert_eq!(as_uint(&json!(-0.5)), Err(Unconvertible));
+        assert_eq!(as_uint(&json!("12")), Err(Unconvertible));
+        assert_eq!(as_uint(&json!([1])), Err(Unconvertible));
+    }
+
+    #[test]
+    fn string_conversion_follows_jsoncpp() {
+        assert_eq!(as_string(&json!(null)).unwrap(), "");
+        assert_eq!(as_string(&json!("群")).unwrap(), "群");
+        assert_eq!(as_string(&json!(false)).unwrap(), "false");
+        assert_eq!(as_string(&json!(42)).unwrap(), "42");
+        assert!(as_string(&json!({})).is_err());
+        assert!(as_string(&json!([])).is_err());
+    }
+
+    #[test]
+    fn indexing_follows_jsoncpp() {
+        let obj = json!({"a": 1});
+        assert_eq!(member(&obj, "a"), Ok(&json!(1)));
+        assert_eq!(member(&obj, "b"), Ok(&Value::Null));
+        assert_eq!(member(&Value::Null, "a"), Ok(&Value::Null));
+        assert!(member(&json!([1]), "a").is_err());
+        assert!(member(&json!("s"), "a").is_err());
+        assert_eq!(element(&json!([5, 6]), 1), Ok(&json!(6)));
+        assert!(element(&obj, 0).is_err());
+        assert_eq!(
+            (size(&json!([1, 2])), size(&obj), size(&json!(3))),
+            (2, 1, 0)
+        );
+    }
+
+    #[test]
+    fn styled_output_matches_jsoncpp() {
+        let text = styled_object(&[
+            ("group_id", Scalar::UInt(12)),
+            ("error_msg", Scalar::Str("成功")),
+            ("error_code", Scalar::UInt(0)),
+        ]);
+        assert_eq!(
+            text,
+            "{\n   \"error_code\" : 0,\n   \"error_msg\" : \"成功\",\n   \"group_id\" : 12\n}\n"
+        );
+        assert_eq!(
+            styled_object(&[("k", Scalar::Str("a\"b\\c/d\n\u{1}"))]),
+            "{\n   \"k\" : \"a\\\"b\\\\c/d\\n\\u0001\"\n}\n"
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The admin HTTP API (PROTOCOL §9): from a request's target and JSON body to either an answer
+//! or a request for db_proxy. Pure: no I/O, the caller sends and answers.
+//!
+//! The checks run in the original's order, because the order decides which error code a
+//! caller sees: target prefix, JSON syntax, reading `app_key`/`req_user_id` (error 5), the
+//! optional authentication (errors 6 and 2), the interface name, db_proxy availability
+//! (error 10), then the interface's parameters (error 1).
+
+use std::net::IpAddr;
+
+use serde_json::Value;
+use teamtalk_proto::pb::group::{ImGroupChangeMemberReq, ImGroupCreateReq};
+
+use crate::config::Config;
+use crate::json::{self, Scalar, Unconvertible};
+
+/// Prefix every API target starts with.
+pub const QUERY_PREFIX: &str = "/query/";
+const CREATE_GROUP: &str = "/query/CreateGroup";
+const CHANGE_MEMBERS: &str = "/query/ChangeMembers";
+
+/// The API's error codes, each with the message the original sends for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 0 `成功`.
+    Success = 0,
+    /// 1 `参数错误`: a parameter is missing, null, of the wrong type or out of range.
+    Param = 1,
+    /// 2 `appKey不存在`: `app_key` does not match the configured `AppKey`.
+    AppKey = 2,
+    /// 5 `未授权的接口`: `app_key` or `req_user_id` could not be read.
+    Interface = 5,
+    /// 6 `未授权的IP`: the caller is not in `AllowIP`.
+    Ip = 6,
+    /// 10 `服务器异常`: no db_proxy connection.
+    ServerException = 10,
+    /// 11 `创建群失败`.
+    CreateGroup = 11,
+    /// 12 `更改群成员失败`.
+    ChangeMember = 12,
+}
+
+impl ErrorCode {
+    /// The message string sent with the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Success => "成功",
+            Self::Param => "参数错误",
+            Self::AppKey => "appKey不存在",
+            Self::Interface => "未授权的接口",
+            Self::Ip => "未授权的IP",
+            Self::ServerException => "服务器异常",
+            Self::CreateGroup => "创建群失败",
+            Self::ChangeMember => "更改群成员失败",
+        }
+    }
+
+    /// `{"error_code": …, "error_msg": …}` in StyledWriter form.
+    pub fn body(self) -> String {
+        json::styled_object(&[
+            ("error_code", Scalar::UInt(self as u64)),
+            ("error_msg", Scalar::Str(self.message())),
+        ])
+    }
+
+    /// The CreateGroup answer, which also carries `group_id`.
+    pub fn create_group_body(self, group_id: u32) -> String {
+        json::styled_object(&[
+            ("error_code", Scalar::UInt(self as u64)),
+            ("error_msg", Scalar::Str(self.message())),
+            ("group_id", Scalar::UInt(u64::from(group_id))),
+        ])
+    }
+}
+
+/// What to do with one HTTP request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Close the connection without answering.
+    Close,
+    /// Answer with this JSON body, then close.
+    Answer(String),
+    /// Send this group creation to db_proxy (the caller adds `attach_data`).
+    CreateGroup(ImGroupCreateReq),
+    /// Send this membership change to db_proxy (the caller adds `attach_data`).
+    ChangeMembers(ImGroupChangeMemberReq),
+}
+
+/// Decides what to do with a request to `target` with `body` from `peer`.
+pub fn handle(
+    target: &str,
+    body: &[u8],
+    peer: Option<IpAddr>,
+    config: &Config,
+    db_available: bool,
+) -> Action {
+    if !target.starts_with(QUERY_PREFIX) {
+        return Action::Close;
+    }
+    let Ok(root) = serde_json::from_slice::<Value>(body) else {
+        return Action::Close;
+    };
+    let Ok(app_key) = read_credentials(&root) else {
+        return Action::Answer(ErrorCode::Interface.body());
+    };
+    if let Some(allowed) = &config.allow_ips {
+        if !peer.is_some_and(|ip| allowed.contains(&ip)) {
+            return Action::Answer(ErrorCode::Ip.body());
+        }
+    }
+    if let Some(key) = &config.app_key {
+        if app_key != *key {
+            return Action::Answer(ErrorCode::AppKey.body());
+        }
+    }
+    let interface = match target {
+        CREATE_GROUP => create_group,
+        CHANGE_MEMBERS => change_members,
+        _ => return Action::Close,
+    };
+    if !db_available {
+        return Action::Answer(ErrorCode::ServerException.body());
+    }
+    interface(&root).unwrap_or_else(|_| Action::Answer(ErrorCode::Param.body()))
+}
+
+/// Reads `app_key` and `req_user_id` the way the original does before dispatching; the user id
+/// is read only for its possible failure (every request runs as user 0).
+fn read_credentials(root: &Value) -> Result<String, Unconvertible> {
+    let app_key = json::as_string(json::member(root, "app_key")?)?;
+    json::as_uint(json::member(root, "req_user_id")?)?;
+    Ok(app_key)
+}
+
+/// The required keys, checked for presence (non-null) in order.
+fn present(root: &Value, keys: &[&str]) -> Result<(), Unconvertible> {
+    for key in keys {
+        if json::member(root, key)?.is_null() {
+            return Err(Unconvertible);
+        }
+    }
+    Ok(())
+}
+
+fn user_id_list(root: &Value) -> Result<Vec<u32>, Unconvertible> {
+    let list = json::member(root, "user_id_list")?;
+    (0..json::size(list))
+        .map(|i| json::as_uint(json::element(list, i)?))
+        .collect()
+}
+
+fn create_group(root: &Value) -> Result<Action, Unconvertible> {
+    present(
+        root,
+        &[
+            "req_user_id",
+            "group_name",
+            "group_type",
+            "group_avatar",
+            "user_id_list",
+        ],
+    )?;
+    let group_name = json::as_string(json::member(root, "group_name")?)?;
+    let group_type = json::as_uint(json::member(root, "group_type")?)?;
+    let group_avatar = json::as_string(json::member(root, "group_avatar")?)?;
+    if !matches!(group_type, 1 | 2) {
+        return Err(Unconvertible);
+    }
+    Ok(Action::CreateGroup(ImGroupCreateReq {
+        // The admin interface acts as user 0, which db_proxy lets change any group.
+        user_id: 0,
+        group_type: group_type as i32,
+        group_name,
+        group_avatar,
+        member_id_list: user_id_list(root)?,
+        attach_data: None,
+    }))
+}
+
+fn change_members(root: &Value) -> Result<Action, Unconvertible> {
+    present(
+        root,
+        &["req_user_id", "group_id", "modify_type", "user_id_list"],
+    )?;
+    let group_id = json::as_uint(json::member(root, "group_id")?)?;
+    let modify_type = json::as_uint(json::member(root, "modify_type")?)?;
+    if !matches!(modify_type, 1 | 2) {
+        return Err(Unconvertible);
+    }
+    Ok(Action::ChangeMembers(ImGroupChangeMemberReq {
+        user_id: 0,
+        change_type: modify_type as i32,
+        group_id,
+        member_id_list: user_id_list(root)?,
+        attach_data: None,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlib::Conf;
+
+    fn config(extra: &str) -> Config {
+        Config::from_conf(&Conf::parse(&format!(
+            "ListenIP=127.0.0.1\nListenPort=0\n{extra}"
+        )))
+        .unwrap()
+    }
+
+    fn run(target: &str, body: &str) -> Action {
+        handle(target, body.as_bytes(), None, &config(""), true)
+    }
+
+    const CREATE: &str = r#"{"req_user_id":1,"app_key":"k","group_name":"g","group_type":2,
+                            "group_avatar":"a","user_id_list":[3,1,2]}"#;
+
+    #[test]
+    fn create_group_becomes_a_db_request_as_user_zero() {
+        assert_eq!(
+            run(CREATE_GROUP, CREATE),
+            Action::CreateGroup(ImGroupCreateReq {
+                user_id: 0,
+                group_type: 2,
+                group_name: "g".into(),
+                group_avatar: "a".into(),
+                member_id_list: vec![3, 1, 2],
+                attach_data: None,
+            })
+        );
+    }
+
+    #[test]
+    fn change_members_becomes_a_db_request_as_user_zero() {
+        let body = r#"{"req_user_id":9,"app_key":"","group_id":5,"modify_type":2,
+                      "user_id_list":[7]}"#;
+        assert_eq!(
+            run(CHANGE_MEMBERS, body),
+            Action::ChangeMembers(ImGroupChangeMemberReq {
+                user_id: 0,
+                change_type: 2,
+                group_id: 5,
+                member_id_list: vec![7],
+                attach_data: None,
+            })
+        );
+    }
+
+    #[test]
+    fn parameter_problems_answer_code_1() {
+        let param = Action::Answer(ErrorCode::Param.body());
+        for broken in [
+            CREATE.replace(r#""group_name":"g","#, ""),
+            CREATE.replace(r#""group_avatar":"a""#, r#""group_avatar":null"#),
+            CREATE.replace(r#""group_type":2"#, r#""group_type":3"#),
+            CREATE.replace(r#""group_type":2"#, r#""group_type":"2""#),
+            CREATE.replace("[3,1,2]", r#"[3,"x"]"#),
+            CREATE.replace("[3,1,2]", r#"{"a":1}"#),
+            CREATE.replace(r#""group_name":"g""#, r#""group_name":[1]"#),
+        ] {
+            assert_eq!(run(CREATE_GROUP, &broken), param, "{broken}");
+        }
+        let no_type = r#"{"req_user_id":9,"group_id":5,"modify_type":0,"user_id_list":[7]}"#;
+        assert_eq!(run(CHANGE_MEMBERS, no_type), param);
+    }
+
+    #[test]
+    fn unreadable_credentials_answer_code_5() {
+        let interface = Action::Answer(ErrorCode::Interface.body());
+        for body in [
+            r#"{"req_user_id":-1}"#,
+            r#"{"req_user_id":"12"}"#,
+            r#"{"app_key":{"x":1}}"#,
+            "[1,2]",
+            "\"text\"",
+        ] {
+            assert_eq!(run(CREATE_GROUP, body), interface, "{body}");
+        }
+        // A null root reads as an empty object: the parameters are then missing.
+        assert_eq!(
+            run(CREATE_GROUP, "null"),
+            Action::Answer(ErrorCode::Param.body())
+        );
+    }
+
+    #[test]
+    fn other_targets_and_bad_json_close_without_answer() {
+        assert_eq!(run("/msg_server", CREATE), Action::Close);
+        assert_eq!(run("/query/Unknown", CREATE), Action::Close);
+        assert_eq!(run("/query/CreateGroup?x=1", CREATE), Action::Close);
+        assert_eq!(run(CREATE_GROUP, "{not json"), Action::Close);
+        assert_eq!(run(CREATE_GROUP, ""), Action::Close);
+    }
+
+    #[test]
+    fn no_db_answers_code_10_before_parameters_are_checked() {
+        assert_eq!(
+            handle(CREATE_GROUP, b"{}", None, &config(""), false),
+            Action::Answer(ErrorCode::ServerException.body())
+        );
+    }
+
+    #[test]
+    fn configured_authentication_is_enforced() {
+        let cfg = config("AppKey=secret\nAllowIP=10.1.2.3\n");
+        let local = Some("127.0.0.1".parse().unwrap());
+        let allowed = Some("10.1.2.3".parse().unwrap());
+        assert_eq!(
+            handle(CREATE_GROUP, CREATE.as_bytes(), local, &cfg, true),
+            Action::Answer(ErrorCode::Ip.body())
+        );
+        assert_eq!(
+            handle(CREATE_GROUP, CREATE.as_bytes(), allowed, &cfg, true),
+            Action::Answer(ErrorCode::AppKey.body())
+        );
+        let keyed = CREATE.replace(r#""app_key":"k""#, r#""app_key":"secret""#);
+        assert!(matches!(
+            handle(CREATE_GROUP, keyed.as_bytes(), allowed, &cfg, true),
+            Action::CreateGroup(_)
+        ));
+    }
+
+    #[test]
+    fn bodies_match_the_documented_text() {
+        assert_eq!(
+            ErrorCode::ChangeMember.body(),
+            "{\n   \"error_code\" : 12,\n   \"error_msg\" : \"更改群成员失败\"\n}\n"
+        );
+        assert_eq!(
+            ErrorCode::CreateGroup.create_group_body(0),
+            "{\n   \"error_code\" : 11,\n   \"error_msg\" : \"创建群失败\",\n   \"group_id\" : 0\n}\n"
+        );
+    }
+}
