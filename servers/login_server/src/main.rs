@@ -24,24 +24,10 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<()> {
     let config = Config::load("loginserver.conf")?;
     let server = Server::bind(config)?;
-    let addrs = server.local_addrs();
-    println!(
-        "server start listen on:\nFor client {}\nFor MsgServer: {}\nFor http:{}",
-        join(&addrs.client),
-        join(&addrs.msg_server),
-        join(&addrs.http)
-    );
+    println!("server start listen on:\n{}", server.local_addrs());
     server.stop_handle().stop_on_signals()?;
     netlib::process::write_pid_file(Path::new("."))?;
     println!("now enter the event loop...");
     server.run()?;
     Ok(())
-}
-
-fn join(addrs: &[std::net::SocketAddr]) -> String {
-    addrs
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(";")
 }

@@ -3,6 +3,7 @@
 //! [`Server::bind`] opens every listener before anything runs, so a caller learns the bound
 //! addresses (port 0 allowed) before the first connection is served.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
@@ -35,6 +36,26 @@ pub struct LocalAddrs {
     pub http: Vec<SocketAddr>,
     /// msg_server listeners (`MsgServerListenIP`/`MsgServerPort`).
     pub msg_server: Vec<SocketAddr>,
+}
+
+impl fmt::Display for LocalAddrs {
+    /// The start-up lines the original prints, one per group.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join = |addrs: &[SocketAddr]| {
+            addrs
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(";")
+        };
+        write!(
+            f,
+            "For client {}\nFor MsgServer: {}\nFor http:{}",
+            join(&self.client),
+            join(&self.msg_server),
+            join(&self.http)
+        )
+    }
 }
 
 /// A bound, not yet running login_server.
