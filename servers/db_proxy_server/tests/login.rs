@@ -100,7 +100,10 @@ fn eleven_failures_lock_the_name_and_a_success_before_resets_the_count() {
     }
     let rsp = validate(&mut link, &name, "secret");
     assert_eq!(rsp.result_code, 6);
-    assert_eq!(rsp.result_string.as_deref(), Some("用户名/密码错误次数太多"));
+    assert_eq!(
+        rsp.result_string.as_deref(),
+        Some("用户名/密码错误次数太多")
+    );
     assert!(rsp.user_info.is_none());
 }
 
@@ -155,7 +158,10 @@ fn registration_creates_a_user_who_can_log_in_and_refuses_duplicates() {
 
     let mut db = db();
     let (salt, hash, sex, nick): (String, String, u32, String) = db
-        .exec_first("SELECT salt, password, sex, nick FROM IMUser WHERE id = ?", (id,))
+        .exec_first(
+            "SELECT salt, password, sex, nick FROM IMUser WHERE id = ?",
+            (id,),
+        )
         .unwrap()
         .unwrap();
     assert!(salt.parse::<u32>().unwrap() < 10_000);

@@ -264,7 +264,15 @@ pub fn create_user(db: &mut mysql::Conn, name: &str, password: &str, status: u32
         "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
          departId, status, created, updated, push_shield_status, sign_info) \
          VALUES (1, ?, 'dom', ?, ?, ?, '13800000000', 'x@example.com', NULL, 1, ?, ?, ?, 0, '')",
-        (name, format!("nick-{name}"), hash, salt, status, now(), now()),
+        (
+            name,
+            format!("nick-{name}"),
+            hash,
+            salt,
+            status,
+            now(),
+            now(),
+        ),
     )
     .unwrap();
     db.last_insert_id() as u32
@@ -280,4 +288,101 @@ pub fn create_users(db: &mut mysql::Conn, prefix: &str, n: usize) -> Vec<u32> {
 /// A syntactically valid text message body (what a client sends).
 pub fn text(plain: &str) -> Vec<u8> {
     tt_client::crypto::encrypt_text(plain, AES_KEY).into_bytes()
+}
+
+/// An in-memory msfs: POST stores the multipart file part and answers its URL, GET serves it.
+pub struct FakeMsfs {
+    pub site: String,
+    pub files: std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+}
+
+impl FakeMsfs {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let files = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+        let store = files.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { return };
+                let Some((head, body)) = read_http(&mut s) else {
+                    continue;
+                };
+                let response = if head.starts_with("POST") {
+                    let start = find(&body, b"\r\n\r\n").unwrap() + 4;
+                    let marker = b"\r\n--WebKitFormBoundary8riBH6S4ZsoT69so--";
+                    let stop = find(&body[start..], marker).map_or(body.len(), |i| start + i);
+                    let mut files = store.lock().unwrap();
+                    files.push(body[start..stop].to_vec());
+                    let json = format!(
+                        "{{\"error_code\":0,\"error_msg\": \"成功\",\"path\":\"g0/{n}\",\"url\":\"http://{addr}/g0/{n}\"}}",
+                        n = files.len() - 1
+                    );
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:{}\r\n\r\n",
+                        json.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(json.as_bytes());
+                    r
+                } else {
+                    let path = head.split_whitespace().nth(1).unwrap_or("/");
+                    let n: Option<usize> = path.trim_start_matches("/g0/").parse().ok();
+                    match n.and_then(|n| store.lock().unwrap().get(n).cloned()) {
+                        Some(data) => {
+                            let mut r = format!(
+                                "HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:{}\r\n\r\n",
+                                data.len()
+                            )
+                            .into_bytes();
+                            r.extend_from_slice(&data);
+                            r
+                        }
+                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                    }
+                };
+                let _ = s.write_all(&response);
+            }
+        });
+        Self {
+            site: format!("http://{addr}"),
+            files,
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn read_http(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(i) = find(&buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..i]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < i + 4 + len {
+                let n = s.read(&mut chunk).ok()?;
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return Some((head, buf[i + 4..].to_vec()));
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
 }
