@@ -1,10 +1,12 @@
 //! The db_proxy_server process: the reactor owning the msg_server / http_msg_server links, the
 //! worker pool running handlers, and the sync center.
 //!
-//! Flow: a PDU arrives on a link → numbered in the link's order → queued to a worker → the
-//! worker's answer comes back through the response queue, which wakes the reactor → the link's
-//! reorder buffer releases answers in request order. Answers for a link that closed (or whose
-//! handle now belongs to a newer link, told apart by serial number) are dropped.
+//! Flow: a PDU arrives on a link → queued on the link → when the link is idle its next request
+//! (or run of messages) goes to the worker pool → the answers come back through the response
+//! queue, which wakes the reactor → they are written in request order and the link's next
+//! requests are dispatched. One link runs one batch at a time; links run in parallel. Answers
+//! for a link that closed (or whose handle now belongs to a newer link, told apart by serial
+//! number) are dropped.
 //!
 //! Stop (SIGTERM, or [`ServerHandle::shutdown`]): every link gets IMStopReceivePacket, and the
 //! loop exits after the grace period (4 s, as the original) so in-flight answers still go out.
@@ -22,12 +24,13 @@ use teamtalk_proto::pb::server::ImStopReceivePacket;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
-use crate::handler;
 use crate::peer::server_link::ServerLink;
 use crate::store::{Store, StoreError};
 use crate::sync_center::SyncCenter;
-use crate::worker::{Answer, LinkId, Task, Workers};
+use crate::worker::{self, Answer, LinkId, Task, Workers};
 
+/// Most consecutive messages of one link stored in one transaction.
+const MAX_BATCH: usize = 64;
 /// Tag of the one listener.
 const LINK_LISTENER: ListenerTag = ListenerTag(0);
 
@@ -68,7 +71,7 @@ impl Server {
             stop_timer: None,
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
-        let workers = Workers::start(config.thread_num, Arc::clone(&store), queue.sender())?;
+        let workers = worker::start(config.thread_num, Arc::clone(&store), queue.sender())?;
         let (handler, _) = event_loop.parts_mut();
         handler.workers = Some(workers);
         handler.answers = Some(queue);
@@ -169,7 +172,7 @@ impl Drop for ServerHandle {
     }
 }
 
-/// The reactor side: numbers requests, hands them to workers, writes answers in order.
+/// The reactor side: queues requests per link, hands them to workers, writes answers.
 #[derive(Debug)]
 struct ProxyHandler {
     workers: Option<Workers>,
@@ -177,6 +180,32 @@ struct ProxyHandler {
     next_serial: u64,
     stop_grace: std::time::Duration,
     stop_timer: Option<TimerId>,
+}
+
+impl ProxyHandler {
+    /// Hands the link's next requests to a worker if the link is idle.
+    fn dispatch(&self, ctx: &mut Ctx<ServerLink>, conn: ConnHandle) {
+        let Some(workers) = &self.workers else {
+            return;
+        };
+        let Some(link) = ctx.data_mut(conn) else {
+            return;
+        };
+        let Some(pdus) = link.next_batch(MAX_BATCH) else {
+            return;
+        };
+        let task = Task {
+            link: LinkId {
+                handle: conn,
+                serial: link.serial,
+            },
+            pdus,
+        };
+        if workers.submit(task).is_err() {
+            // Only possible while shutting down.
+            link.finish();
+        }
+    }
 }
 
 impl Handler for ProxyHandler {
@@ -198,29 +227,19 @@ impl Handler for ProxyHandler {
         if pdu.header.command_id == CommandId::OtherHeartbeat as u16 {
             return;
         }
-        let Some(workers) = &self.workers else {
-            return;
-        };
-        let Some(link) = ctx.data_mut(conn) else {
-            return;
-        };
         debug!(
             "request: handle={conn} cmd=0x{:04x} seq={}",
             pdu.header.command_id, pdu.header.seq_num
         );
-        let key = handler::serial_key(&pdu);
-        let task = Task {
-            link: LinkId {
-                handle: conn,
-                serial: link.serial,
-            },
-            order: link.next_order(),
-            pdu,
+        let Some(link) = ctx.data_mut(conn) else {
+            return;
         };
-        if let Err(task) = workers.submit(task, key) {
-            // Only possible while shutting down: complete it so later answers are not held.
-            let _ = link.complete(task.order, None);
+        if !link.push(pdu) {
+            warn!("closing link with too many queued requests: handle={conn}");
+            ctx.close(conn);
+            return;
         }
+        self.dispatch(ctx, conn);
     }
 
     fn on_close(
@@ -240,25 +259,25 @@ impl Handler for ProxyHandler {
         let Some(answers) = &self.answers else {
             return;
         };
-        for answer in answers.drain() {
+        let done: Vec<Answer> = answers.drain().collect();
+        for answer in done {
             let h = answer.link.handle;
-            let ready = match ctx.data_mut(h) {
-                Some(link) if link.serial == answer.link.serial => {
-                    link.complete(answer.order, answer.pdu)
-                }
+            match ctx.data_mut(h) {
+                Some(link) if link.serial == answer.link.serial => link.finish(),
                 _ => {
-                    debug!("dropping answer for a closed link: handle={h}");
+                    debug!("dropping answers for a closed link: handle={h}");
                     continue;
                 }
-            };
-            for pdu in ready {
-                if !ctx.send_pdu(h, &pdu) {
+            }
+            for pdu in &answer.pdus {
+                if !ctx.send_pdu(h, pdu) {
                     warn!(
                         "answer not sent: handle={h} cmd=0x{:04x}",
                         pdu.header.command_id
                     );
                 }
             }
+            self.dispatch(ctx, h);
         }
     }
 

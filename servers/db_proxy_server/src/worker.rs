@@ -1,22 +1,14 @@
-//! The worker pool that runs handlers off the reactor thread (BEHAVIOUR §8.0).
+//! The worker pool that runs handlers off the reactor thread (BEHAVIOUR §8.0), on
+//! `netlib::WorkerPool`: a batch of one link's requests is a task; any idle worker takes it.
 //!
-//! Requests with a serialisation key (see [`crate::handler::serial_key`]: one conversation's
-//! messages) go to the worker owning that key, so they run one after the other in arrival
-//! order; every other request goes to a shared queue any idle worker takes from. Parallelism
-//! across conversations and links is kept.
-//!
-//! Invariant: every task produces exactly one [`Answer`] — possibly with no PDU — even if its
-//! handler panics, because the reactor releases a link's answers in request order and a
-//! missing completion would hold back every later answer on that link.
+//! Invariant: every task produces exactly one [`Answer`] — even if a handler panics — because
+//! its link stays busy (and its later requests wait) until the answer is back.
 
-use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender, select_biased, unbounded};
 use log::error;
-use netlib::{ConnHandle, ResponseSender};
+use netlib::{ConnHandle, ResponseSender, WorkerPool};
 use teamtalk_proto::Pdu;
 
 use crate::handler;
@@ -32,15 +24,13 @@ pub struct LinkId {
     pub serial: u64,
 }
 
-/// A request to run.
+/// Requests of one link to run in order.
 #[derive(Debug)]
 pub struct Task {
     /// Origin link.
     pub link: LinkId,
-    /// Position of the request among the link's requests.
-    pub order: u64,
-    /// The request.
-    pub pdu: Pdu,
+    /// The requests, in arrival order.
+    pub pdus: Vec<Pdu>,
 }
 
 /// The outcome of a task, handed back to the reactor.
@@ -48,123 +38,40 @@ pub struct Task {
 pub struct Answer {
     /// Origin link.
     pub link: LinkId,
-    /// Position of the request among the link's requests.
-    pub order: u64,
-    /// The answer PDU, if the command has one.
-    pub pdu: Option<Pdu>,
+    /// The answers, in request order (requests without an answer leave no entry).
+    pub pdus: Vec<Pdu>,
 }
 
-/// The worker threads and their queues.
-#[derive(Debug)]
-pub struct Workers {
-    shared: Option<Sender<Task>>,
-    keyed: Vec<Sender<Task>>,
-    threads: Vec<JoinHandle<()>>,
-}
+/// The worker threads.
+pub type Workers = WorkerPool<Task>;
 
-impl Workers {
-    /// Starts `count` workers named `db_proxy-worker-<i>` running handlers against `store`.
-    pub fn start(
-        count: usize,
-        store: Arc<Store>,
-        answers: ResponseSender<Answer>,
-    ) -> io::Result<Self> {
-        let (shared_tx, shared_rx) = unbounded::<Task>();
-        let mut keyed = Vec::with_capacity(count);
-        let mut threads = Vec::with_capacity(count);
-        for i in 0..count.max(1) {
-            let (tx, rx) = unbounded::<Task>();
-            keyed.push(tx);
-            let shared_rx = shared_rx.clone();
-            let store = Arc::clone(&store);
-            let answers = answers.clone();
-            threads.push(
-                thread::Builder::new()
-                    .name(format!("db_proxy-worker-{i}"))
-                    .spawn(move || work(&store, &rx, &shared_rx, &answers))?,
-            );
-        }
-        Ok(Self {
-            shared: Some(shared_tx),
-            keyed,
-            threads,
-        })
-    }
-
-    /// Queues a task: to the worker owning `key`, or to any worker.
-    pub fn submit(&self, task: Task, key: Option<u64>) -> Result<(), Task> {
-        let tx = match key {
-            Some(k) if !self.keyed.is_empty() => {
-                &self.keyed[(mix(k) % self.keyed.len() as u64) as usize]
-            }
-            _ => match &self.shared {
-                Some(tx) => tx,
-                None => return Err(task),
-            },
-        };
-        tx.send(task).map_err(|e| e.0)
-    }
-
-    /// Tasks waiting for a worker.
-    pub fn backlog(&self) -> usize {
-        self.shared.as_ref().map_or(0, Sender::len)
-            + self.keyed.iter().map(Sender::len).sum::<usize>()
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        // Closing the queues ends each worker once its backlog is done.
-        self.shared = None;
-        self.keyed.clear();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Spreads keys over workers (ids are often sequential).
-fn mix(k: u64) -> u64 {
-    let mut x = k ^ (k >> 33);
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^ (x >> 33)
-}
-
-fn work(
-    store: &Store,
-    own: &Receiver<Task>,
-    shared: &Receiver<Task>,
-    answers: &ResponseSender<Answer>,
-) {
-    loop {
-        // A worker prefers its own queue: keyed tasks have nowhere else to run.
-        let task = select_biased! {
-            recv(own) -> t => t,
-            recv(shared) -> t => t,
-        };
-        let Ok(task) = task else {
-            // Shutdown: both queues close together; finish what is left of either.
-            for task in own.try_iter().chain(shared.try_iter()) {
-                run(store, task, answers);
-            }
-            return;
-        };
-        run(store, task, answers);
-    }
+/// Starts `count` workers named `db_proxy-worker-<i>`.
+pub fn start(
+    count: usize,
+    store: Arc<Store>,
+    answers: ResponseSender<Answer>,
+) -> std::io::Result<Workers> {
+    WorkerPool::start("db_proxy-worker", count.max(1), move |_| {
+        let store = Arc::clone(&store);
+        let answers = answers.clone();
+        move |task: Task| run(&store, task, &answers)
+    })
 }
 
 fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
-    let pdu =
-        catch_unwind(AssertUnwindSafe(|| handler::handle(store, &task.pdu))).unwrap_or_else(|_| {
-            error!(
-                "handler panicked: cmd=0x{:04x} handle={}",
-                task.pdu.header.command_id, task.link.handle
-            );
-            None
-        });
+    let pdus = catch_unwind(AssertUnwindSafe(|| {
+        handler::handle_batch(store, &task.pdus)
+    }))
+    .unwrap_or_else(|_| {
+        error!(
+            "handler panicked: cmd=0x{:04x} handle={}",
+            task.pdus.first().map_or(0, |p| p.header.command_id),
+            task.link.handle
+        );
+        Vec::new()
+    });
     answers.send(Answer {
         link: task.link,
-        order: task.order,
-        pdu,
+        pdus,
     });
 }

@@ -20,7 +20,7 @@ use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::session::{self, GROUP, SINGLE};
 use crate::model::{counter, group, member};
-use crate::store::{Store, StoreError, StoreResult, now};
+use crate::store::{Store, StoreError, StoreResult, conversation_key, now};
 
 /// MsgType values (PROTOCOL §7.4).
 const SINGLE_TEXT: u32 = 0x01;
@@ -52,7 +52,10 @@ pub fn handle_msg_data(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     if data.msg_data.is_empty() {
         return None;
     }
-    let result = if is_group_type(data.msg_type) {
+    let group = is_group_type(data.msg_type);
+    let key = conversation_key(data.from_user_id, data.to_session_id, group);
+    let _locked = store.lock_stripes(&mut vec![store.conversation_stripe(key)]);
+    let result = if group {
         store_group_message(store, &data, msg_type)
     } else {
         store_single_message(store, &data, msg_type)
@@ -67,6 +70,13 @@ pub fn handle_msg_data(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         0
     });
     Some(Pdu::reply(&pdu.header, CommandId::MsgData, &data))
+}
+
+/// A run of messages from one link, answered in order.
+pub fn handle_msg_data_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
+    pdus.iter()
+        .filter_map(|p| handle_msg_data(store, p))
+        .collect()
 }
 
 /// The relation id of two users, created on first contact; cached, since a relation's id

@@ -15,7 +15,6 @@ pub mod server;
 
 use log::{debug, warn};
 use prost::Message;
-use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::store::{Store, StoreResult};
@@ -66,20 +65,14 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     }
 }
 
-/// The serialisation key of a request: requests with the same key are run one after the other
-/// in arrival order, so one conversation's messages keep their order and their sessions and
-/// relation are created once. `None` for requests that may run anywhere.
-pub fn serial_key(pdu: &Pdu) -> Option<u64> {
-    if pdu.header.command_id != CommandId::MsgData as u16 {
-        return None;
+/// Runs a batch of one link's requests in order; returns their answers in the same order. A
+/// batch of several requests is always a run of messages (see `peer::server_link`), stored
+/// together.
+pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
+    if pdus.len() > 1 {
+        return message::handle_msg_data_batch(store, pdus);
     }
-    let msg = ImMsgData::decode(pdu.body.as_slice()).ok()?;
-    if message::is_group_type(msg.msg_type) {
-        Some(u64::from(msg.to_session_id) | (1 << 63))
-    } else {
-        let (a, b) = crate::model::session::pair(msg.from_user_id, msg.to_session_id);
-        Some((u64::from(a) << 32) | u64::from(b))
-    }
+    pdus.iter().filter_map(|p| handle(store, p)).collect()
 }
 
 /// Parses the request body, logging (and so ignoring) a malformed one.

@@ -1,22 +1,28 @@
-//! A msg_server or http_msg_server link: its serial number and the reorder buffer that writes
-//! answers in the order the requests arrived.
+//! A msg_server or http_msg_server link: its serial number and its request queue.
 //!
-//! Invariants: request `n` of a link is written before request `n + 1`'s answer; a request
-//! without an answer (a command the original never answers) still takes its turn, so it never
-//! holds back later answers once its task finished.
+//! Requests of one link run one at a time, in arrival order (KNOWN_DEFECTS D-DB-2: the
+//! original ran them in parallel on random workers, reordering answers and even message ids);
+//! links run in parallel with each other. A run of consecutive message PDUs is taken as one
+//! batch so a worker can store them together.
+//!
+//! Invariants: at most one batch of a link is with the workers at any time (`busy`); answers
+//! therefore come back in request order; the queue never holds more than [`MAX_QUEUED`]
+//! requests (the link is closed instead).
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
-use teamtalk_proto::Pdu;
+use teamtalk_proto::{CommandId, Pdu};
+
+/// Most requests one link may have waiting.
+pub const MAX_QUEUED: usize = 100_000;
 
 /// Per-link state stored with the connection.
 #[derive(Debug, Default)]
 pub struct ServerLink {
     /// Serial number that tells this link from a later one reusing its handle.
     pub serial: u64,
-    next_order: u64,
-    next_to_send: u64,
-    done: BTreeMap<u64, Option<Pdu>>,
+    queue: VecDeque<Pdu>,
+    busy: bool,
 }
 
 impl ServerLink {
@@ -28,51 +34,84 @@ impl ServerLink {
         }
     }
 
-    /// Numbers the next request.
-    pub fn next_order(&mut self) -> u64 {
-        let n = self.next_order;
-        self.next_order += 1;
-        n
-    }
-
-    /// Records the outcome of request `order`; returns the answers that may be written now,
-    /// in request order.
-    pub fn complete(&mut self, order: u64, answer: Option<Pdu>) -> Vec<Pdu> {
-        self.done.insert(order, answer);
-        let mut ready = Vec::new();
-        while let Some(answer) = self.done.remove(&self.next_to_send) {
-            self.next_to_send += 1;
-            ready.extend(answer);
+    /// Queues a request; `false` when the queue is full.
+    pub fn push(&mut self, pdu: Pdu) -> bool {
+        if self.queue.len() >= MAX_QUEUED {
+            return false;
         }
-        ready
+        self.queue.push_back(pdu);
+        true
     }
 
-    /// Requests received whose answer has not been written yet.
-    pub fn in_flight(&self) -> u64 {
-        self.next_order - self.next_to_send
+    /// The next requests to run, if the link is idle: a run of up to `max_batch` message PDUs,
+    /// or one other request. Marks the link busy.
+    pub fn next_batch(&mut self, max_batch: usize) -> Option<Vec<Pdu>> {
+        if self.busy {
+            return None;
+        }
+        let first = self.queue.pop_front()?;
+        let mut batch = vec![first];
+        if is_msg(&batch[0]) {
+            while batch.len() < max_batch && self.queue.front().is_some_and(is_msg) {
+                batch.extend(self.queue.pop_front());
+            }
+        }
+        self.busy = true;
+        Some(batch)
     }
+
+    /// The running batch finished.
+    pub fn finish(&mut self) {
+        self.busy = false;
+    }
+
+    /// Requests received and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len() + usize::from(self.busy)
+    }
+}
+
+fn is_msg(pdu: &Pdu) -> bool {
+    pdu.header.command_id == CommandId::MsgData as u16
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use teamtalk_proto::CommandId;
 
-    fn pdu(seq: u16) -> Pdu {
-        Pdu::empty(CommandId::MsgData, seq)
+    fn pdu(cmd: CommandId, seq: u16) -> Pdu {
+        Pdu::empty(cmd, seq)
+    }
+
+    fn seqs(batch: &[Pdu]) -> Vec<u16> {
+        batch.iter().map(|p| p.header.seq_num).collect()
     }
 
     #[test]
-    fn answers_leave_in_request_order() {
+    fn one_batch_at_a_time_in_arrival_order() {
         let mut link = ServerLink::new(1);
-        let (a, b, c) = (link.next_order(), link.next_order(), link.next_order());
-        assert!(link.complete(c, Some(pdu(3))).is_empty());
-        assert!(link.complete(b, None).is_empty());
-        let out = link.complete(a, Some(pdu(1)));
-        assert_eq!(
-            out.iter().map(|p| p.header.seq_num).collect::<Vec<_>>(),
-            [1, 3]
-        );
+        assert!(link.next_batch(8).is_none());
+        link.push(pdu(CommandId::MsgData, 1));
+        link.push(pdu(CommandId::MsgData, 2));
+        link.push(pdu(CommandId::MsgReadAck, 3));
+        link.push(pdu(CommandId::MsgData, 4));
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [1, 2]);
+        assert!(link.next_batch(8).is_none(), "busy until finished");
+        link.finish();
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [3]);
+        link.finish();
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [4]);
+        assert_eq!(link.in_flight(), 1);
+        link.finish();
         assert_eq!(link.in_flight(), 0);
+    }
+
+    #[test]
+    fn message_batches_are_capped() {
+        let mut link = ServerLink::new(1);
+        for seq in 0..5 {
+            link.push(pdu(CommandId::MsgData, seq));
+        }
+        assert_eq!(seqs(&link.next_batch(3).unwrap()), [0, 1, 2]);
     }
 }

@@ -9,8 +9,8 @@ pub mod mysql;
 pub mod redis;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use ::mysql::Transaction;
 use ::redis::{Connection, RedisResult};
@@ -21,6 +21,8 @@ use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
 use crate::msfs::MsfsClient;
 
+/// Number of conversation lock stripes.
+const CONVERSATION_STRIPES: usize = 256;
 /// Relation ids kept in memory before the cache starts over.
 const MAX_CACHED_RELATIONS: usize = 200_000;
 
@@ -85,6 +87,8 @@ pub struct Store {
     pub limiter: LoginLimiter,
     /// Relation ids by user pair (a relation's id never changes once it exists).
     relations: Mutex<HashMap<(u32, u32), u32>>,
+    /// Striped locks serialising work on one conversation across workers.
+    conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
     pub registration: Mutex<()>,
     /// Time of the last user change made through this server (sync center "L").
@@ -111,6 +115,7 @@ impl Store {
             audio_placeholder: placeholder.into_bytes(),
             limiter: LoginLimiter::default(),
             relations: Mutex::new(HashMap::new()),
+            conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
         })
@@ -143,7 +148,7 @@ impl Store {
     /// Runs `f` in one transaction on the write pool: all of it is stored or none.
     pub fn write_tx<T>(
         &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> ::mysql::Result<T>,
+        f: impl FnMut(&mut Transaction<'_>) -> ::mysql::Result<T>,
     ) -> StoreResult<T> {
         let mut conn = self
             .master
@@ -183,6 +188,29 @@ impl Store {
         map.insert(pair, id);
     }
 
+    /// The lock stripe of a conversation key (see [`conversation_key`]).
+    pub fn conversation_stripe(&self, key: u64) -> usize {
+        let mut x = key ^ (key >> 33);
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        ((x ^ (x >> 33)) % CONVERSATION_STRIPES as u64) as usize
+    }
+
+    /// Locks the given stripes (sorted, deduplicated, so two callers never deadlock). Held
+    /// while a message gets its id and is stored, so ids and rows of one conversation follow
+    /// the same order and its relation and sessions are created once.
+    pub fn lock_stripes(&self, stripes: &mut Vec<usize>) -> Vec<MutexGuard<'_, ()>> {
+        stripes.sort_unstable();
+        stripes.dedup();
+        stripes
+            .iter()
+            .map(|&i| {
+                self.conversations[i]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+            })
+            .collect()
+    }
+
     /// The sync center's last-user-update time (Unix seconds).
     pub fn last_user_update(&self) -> u64 {
         self.last_user_update.load(Ordering::Relaxed)
@@ -191,6 +219,15 @@ impl Store {
     /// Records a user change made through this server.
     pub fn set_last_user_update(&self, t: u64) {
         self.last_user_update.store(t, Ordering::Relaxed);
+    }
+}
+
+/// The key of a conversation: the user pair of a one-to-one chat, or the group.
+pub fn conversation_key(from: u32, to: u32, group: bool) -> u64 {
+    if group {
+        u64::from(to) | (1 << 63)
+    } else {
+        (u64::from(from.min(to)) << 32) | u64::from(from.max(to))
     }
 }
 

@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use log::warn;
+use log::{debug, warn};
 use mysql::consts::CapabilityFlags;
-use mysql::{Conn, Opts, OptsBuilder, Transaction, TxOpts};
+use mysql::{Conn, IsolationLevel, Opts, OptsBuilder, Transaction, TxOpts};
 
 use crate::config::MysqlConfig;
 use crate::store::StoreError;
@@ -22,6 +22,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a worker waits for a free pooled connection.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Runs of a transaction before a deadlock is reported as an error.
+const TX_ATTEMPTS: u32 = 4;
+/// MySQL error: deadlock found, transaction rolled back.
+const ER_LOCK_DEADLOCK: u16 = 1213;
+/// MySQL error: lock wait timeout.
+const ER_LOCK_WAIT_TIMEOUT: u16 = 1205;
 /// Connections opened when the pool starts, as the original.
 const MIN_IDLE: u32 = 2;
 
@@ -42,18 +48,33 @@ impl MysqlConn {
         self.check(result)
     }
 
-    /// Runs `f` inside a transaction that commits when `f` succeeds and rolls back otherwise.
+    /// Runs `f` inside a READ COMMITTED transaction that commits when `f` succeeds and rolls
+    /// back otherwise. A transaction InnoDB chose as a deadlock victim (or that timed out on a
+    /// row lock) was rolled back whole, so it is run again, a few times at most.
     pub fn transaction<T>(
         &mut self,
-        f: impl FnOnce(&mut Transaction<'_>) -> mysql::Result<T>,
+        mut f: impl FnMut(&mut Transaction<'_>) -> mysql::Result<T>,
     ) -> Result<T, StoreError> {
-        let result = (|| {
-            let mut tx = self.conn.start_transaction(TxOpts::default())?;
-            let value = f(&mut tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        self.check(result)
+        let opts = TxOpts::default().set_isolation_level(Some(IsolationLevel::ReadCommitted));
+        let mut attempt = 1;
+        loop {
+            let result = (|| {
+                let mut tx = self.conn.start_transaction(opts)?;
+                let value = f(&mut tx)?;
+                tx.commit()?;
+                Ok(value)
+            })();
+            match result {
+                Err(mysql::Error::MySqlError(ref e))
+                    if attempt < TX_ATTEMPTS
+                        && matches!(e.code, ER_LOCK_DEADLOCK | ER_LOCK_WAIT_TIMEOUT) =>
+                {
+                    debug!("retrying transaction: attempt={attempt} code={}", e.code);
+                    attempt += 1;
+                }
+                other => return self.check(other),
+            }
+        }
     }
 
     fn check<T>(&mut self, result: mysql::Result<T>) -> Result<T, StoreError> {
