@@ -1,0 +1,323 @@
+//! The msfs process: the HTTP listener, the two worker pools, the reactor handler, and the
+//! write-back of the file counter when the server stops.
+//!
+//! Disk I/O never runs on the loop thread: a complete request is handed to a worker (GET to
+//! `GetThreadCount` download workers, POST to `PostThreadCount` upload workers), which sends the
+//! finished answer back through a response queue that wakes the loop. No file cache is kept in
+//! memory (the original's 10 000-entry cache, KNOWN_DEFECTS D-MSFS-7); repeated downloads are
+//! served from the operating system's page cache.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use log::{debug, info, warn};
+use netlib::{
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
+    ResponseQueue, StopHandle, WorkerPool,
+};
+
+use crate::config::{self, Config};
+use crate::http::{self, Intake, Job, MAX_BODY, MAX_HEAD, Step};
+use crate::store::FileStore;
+
+const HTTP_PORT: ListenerTag = ListenerTag(0);
+/// Connections are dropped after this long without input (PROTOCOL §6.1).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A listener or the poller failed.
+    #[error("network failure")]
+    Net(#[from] NetError),
+    /// `BaseDir` cannot be used.
+    #[error("The BaseDir is set incorrectly: {path}")]
+    BaseDir {
+        /// The configured directory.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A worker or the loop thread could not be started.
+    #[error("cannot start a server thread")]
+    Spawn(#[source] io::Error),
+    /// The file counter could not be written back to the conf file.
+    #[error("cannot write FileCnt back to {path}")]
+    Persist {
+        /// The conf file.
+        path: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A request handed to a worker.
+#[derive(Debug)]
+struct Task {
+    conn: ConnHandle,
+    serial: u64,
+    job: Job,
+}
+
+/// A worker's finished answer.
+type Done = (ConnHandle, u64, Vec<u8>);
+
+/// Per-connection data: the connection's serial number (handles are reused; the serial tells
+/// whether a worker's answer is for this connection) and its request intake.
+#[derive(Debug)]
+pub(crate) struct HttpConn {
+    serial: u64,
+    intake: Intake,
+}
+
+impl Default for HttpConn {
+    fn default() -> Self {
+        Self {
+            serial: 0,
+            intake: Intake::Head { scanned: 0 },
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Workers {
+    get: WorkerPool<Task>,
+    post: WorkerPool<Task>,
+    done: ResponseQueue<Done>,
+}
+
+/// The reactor handler.
+#[derive(Debug)]
+pub(crate) struct Msfs {
+    workers: Option<Workers>,
+    last_serial: u64,
+}
+
+impl Msfs {
+    fn submit(&self, task: Task, is_get: bool) -> Result<(), Task> {
+        let Some(workers) = &self.workers else {
+            return Err(task);
+        };
+        let pool = if is_get { &workers.get } else { &workers.post };
+        pool.submit(task)
+    }
+}
+
+impl Handler for Msfs {
+    type ConnData = HttpConn;
+
+    fn on_accept(&mut self, ctx: &mut Ctx<HttpConn>, h: ConnHandle, _listener: ListenerTag) {
+        self.last_serial += 1;
+        if let Some(conn) = ctx.data_mut(h) {
+            conn.serial = self.last_serial;
+        }
+    }
+
+    fn on_data(&mut self, ctx: &mut Ctx<HttpConn>, h: ConnHandle, input: &mut Vec<u8>) {
+        let Some(conn) = ctx.data_mut(h) else {
+            return;
+        };
+        let serial = conn.serial;
+        match conn.intake.advance(input) {
+            Step::Wait => {}
+            Step::Interim(bytes) => {
+                ctx.send(h, bytes);
+            }
+            Step::Close(why) => {
+                info!("closing http caller: handle={h} why={why}");
+                ctx.close(h);
+            }
+            Step::Answer(bytes) => {
+                ctx.send(h, &bytes);
+                ctx.close_after_flush(h);
+            }
+            Step::Run(job) => {
+                let is_get = matches!(job, Job::Download { .. });
+                let task = Task {
+                    conn: h,
+                    serial,
+                    job,
+                };
+                if self.submit(task, is_get).is_err() {
+                    warn!("no worker for request: handle={h}");
+                    ctx.close(h);
+                }
+            }
+        }
+    }
+
+    fn on_wake(&mut self, ctx: &mut Ctx<HttpConn>) {
+        let Some(workers) = &self.workers else {
+            return;
+        };
+        for (h, serial, answer) in workers.done.drain() {
+            if ctx.data(h).is_some_and(|c| c.serial == serial) {
+                ctx.send(h, &answer);
+                ctx.close_after_flush(h);
+            } else {
+                debug!("answer for a closed connection dropped: handle={h}");
+            }
+        }
+    }
+
+    fn on_close(
+        &mut self,
+        _ctx: &mut Ctx<HttpConn>,
+        h: ConnHandle,
+        _data: HttpConn,
+        reason: CloseReason,
+    ) {
+        debug!("http caller closed: handle={h} reason={reason}");
+    }
+}
+
+/// A bound msfs, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    event_loop: EventLoop<Msfs>,
+    addrs: Vec<SocketAddr>,
+    store: Arc<FileStore>,
+    conf_path: Option<PathBuf>,
+}
+
+impl Server {
+    /// Opens `BaseDir`, starts the worker pools and binds the listeners.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let store = FileStore::open(&config.base_dir, config.files_per_dir, config.file_cnt)
+            .map_err(|source| ServerError::BaseDir {
+                path: config.base_dir.clone(),
+                source,
+            })?;
+        let store = Arc::new(store);
+        let mut event_loop = EventLoop::new(Msfs {
+            workers: None,
+            last_serial: 0,
+        })?;
+        let addrs = event_loop.listen_all(
+            &config.listen_ips,
+            config.listen_port,
+            HTTP_PORT,
+            ConnOptions::raw(MAX_HEAD + MAX_BODY, IDLE_TIMEOUT),
+        )?;
+        let done = ResponseQueue::new(event_loop.ctx_mut().waker());
+        let pool = |name: &str, count: usize| {
+            WorkerPool::start(name, count, |i| {
+                let store = Arc::clone(&store);
+                let answers = done.sender();
+                move |task: Task| {
+                    let answer = http::run(&store, i, task.conn, task.job);
+                    answers.send((task.conn, task.serial, answer));
+                }
+            })
+            .map_err(ServerError::Spawn)
+        };
+        let workers = Workers {
+            get: pool("msfs-get", config.get_threads)?,
+            post: pool("msfs-post", config.post_threads)?,
+            done,
+        };
+        event_loop.parts_mut().0.workers = Some(workers);
+        Ok(Self {
+            event_loop,
+            addrs,
+            store,
+            conf_path: config.conf_path,
+        })
+    }
+
+    /// The bound addresses.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// A handle that stops the server from another thread or a signal.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.event_loop.stop_handle()
+    }
+
+    /// Runs until stopped, lets the workers finish, then writes the file counter back to the
+    /// conf file it was loaded from.
+    pub fn run(self) -> Result<(), ServerError> {
+        // Returning from the loop drops the handler, which joins the workers: every accepted
+        // upload has counted by the time the counter is read.
+        self.event_loop.run()?;
+        let file_cnt = self.store.file_cnt();
+        if let Some(path) = &self.conf_path {
+            persist_file_cnt(path, file_cnt)?;
+            info!(
+                "file counter saved: path={} FileCnt={file_cnt}",
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs the server on a thread named `msfs`.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let stop = self.stop_handle();
+        let addrs = self.addrs.clone();
+        let thread = thread::Builder::new()
+            .name("msfs".into())
+            .spawn(move || self.run())
+            .map_err(ServerError::Spawn)?;
+        Ok(ServerHandle {
+            stop,
+            addrs,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn persist_file_cnt(path: &std::path::Path, file_cnt: u64) -> Result<(), ServerError> {
+    let error = |source| ServerError::Persist {
+        path: path.to_owned(),
+        source,
+    };
+    let text = std::fs::read(path).map_err(error)?;
+    let text = config::rewrite_file_cnt(&String::from_utf8_lossy(&text), file_cnt);
+    std::fs::write(path, text).map_err(error)
+}
+
+/// A server running on its own thread.
+#[derive(Debug)]
+pub struct ServerHandle {
+    stop: StopHandle,
+    addrs: Vec<SocketAddr>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl ServerHandle {
+    /// The bound addresses.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Stops the server, waits for it, and reports how it ended.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stop.stop();
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), ServerError> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServerError::Spawn(io::Error::other("msfs thread panicked"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop.stop();
+            let _ = self.join();
+        }
+    }
+}
