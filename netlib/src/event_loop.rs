@@ -15,7 +15,7 @@
 
 use std::io::{self, Read, Write};
 use std::mem;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
@@ -443,8 +443,8 @@ impl<H: Handler> EventLoop<H> {
         })
     }
 
-    /// Listens on `ip:port` (port 0 picks one); accepted connections get `options` and report
-    /// `tag`. Returns the bound address.
+    /// Listens on `ip:port` (port 0 picks one; `ip` an IPv4 or IPv6 literal, brackets optional);
+    /// accepted connections get `options` and report `tag`. Returns the bound address.
     pub fn listen(
         &mut self,
         ip: &str,
@@ -453,8 +453,12 @@ impl<H: Handler> EventLoop<H> {
         options: ConnOptions,
     ) -> Result<SocketAddr, NetError> {
         let text = format!("{ip}:{port}");
-        let addr: SocketAddr = text
-            .parse()
+        // Conf lists hold bare IPs; an IPv6 one (`::1`) needs no brackets there.
+        let addr = ip
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .map(|ip| SocketAddr::new(ip, port))
             .map_err(|_| NetError::BadAddress { addr: text.clone() })?;
         let mut socket =
             TcpListener::bind(addr).map_err(|source| NetError::Listen { addr, source })?;

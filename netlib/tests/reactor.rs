@@ -321,3 +321,16 @@ fn idle_timeout_closes_a_silent_peer_and_heartbeats_flow() {
     );
     server.shutdown().unwrap();
 }
+
+#[test]
+fn listen_takes_ipv6_literals_with_or_without_brackets() {
+    let (tx, _rx) = mpsc::channel();
+    let mut event_loop = EventLoop::new(Echo { closes: tx }).unwrap();
+    for ip in ["::1", "[::1]"] {
+        let addr = event_loop.listen(ip, 0, TAG, ConnOptions::pdu()).unwrap();
+        assert!(
+            addr.is_ipv6() && addr.ip().is_loopback() && addr.port() != 0,
+            "{ip}"
+        );
+    }
+}
