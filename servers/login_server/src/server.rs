@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use netlib::{ConnOptions, EventLoop, ListenerTag, LoopHandle, NetError, StopHandle};
+use netlib::{EventLoop, LoopHandle, NetError, StopHandle};
 
 use crate::config::Config;
 use crate::handler::LoginHandler;
@@ -70,22 +70,19 @@ impl Server {
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let mut event_loop = EventLoop::new(LoginHandler::new(&config))?;
         let local_addrs = LocalAddrs {
-            client: listen_all(
-                &mut event_loop,
+            client: event_loop.listen_all(
                 &config.client_listen_ips,
                 config.client_port,
                 CLIENT_LISTENER,
                 peer::client_options(&config),
             )?,
-            msg_server: listen_all(
-                &mut event_loop,
+            msg_server: event_loop.listen_all(
                 &config.msg_server_listen_ips,
                 config.msg_server_port,
                 MSG_SERVER_LISTENER,
                 peer::msg_server_options(&config),
             )?,
-            http: listen_all(
-                &mut event_loop,
+            http: event_loop.listen_all(
                 &config.http_listen_ips,
                 config.http_port,
                 HTTP_LISTENER,
@@ -146,24 +143,4 @@ impl ServerHandle {
     pub fn shutdown(self) -> Result<(), ServerError> {
         Ok(self.handle.shutdown()?)
     }
-}
-
-/// Listens on every IP of a group; IPv6 literals are bracketed for the socket address.
-fn listen_all(
-    event_loop: &mut EventLoop<LoginHandler>,
-    ips: &[String],
-    port: u16,
-    tag: ListenerTag,
-    options: ConnOptions,
-) -> Result<Vec<SocketAddr>, NetError> {
-    ips.iter()
-        .map(|ip| {
-            let host = if ip.contains(':') && !ip.starts_with('[') {
-                format!("[{ip}]")
-            } else {
-                ip.clone()
-            };
-            event_loop.listen(&host, port, tag, options)
-        })
-        .collect()
 }

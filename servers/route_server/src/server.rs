@@ -43,15 +43,12 @@ impl Server {
             idle_timeout: Some(config.link_timeout),
             ..ConnOptions::server_link()
         };
-        let mut local_addrs = Vec::new();
-        for ip in &config.listen_ips {
-            local_addrs.push(event_loop.listen(
-                &bracket_v6(ip),
-                config.listen_port,
-                MSG_SERVER_LISTENER,
-                options,
-            )?);
-        }
+        let local_addrs = event_loop.listen_all(
+            &config.listen_ips,
+            config.listen_port,
+            MSG_SERVER_LISTENER,
+            options,
+        )?;
         Ok(Self {
             event_loop,
             local_addrs,
@@ -103,14 +100,5 @@ impl ServerHandle {
     /// Stops the loop and waits for its thread.
     pub fn shutdown(self) -> Result<(), ServerError> {
         Ok(self.handle.shutdown()?)
-    }
-}
-
-/// An IPv6 literal in the bracketed form a socket address needs (`::1` → `[::1]`).
-fn bracket_v6(ip: &str) -> String {
-    if ip.contains(':') && !ip.starts_with('[') {
-        format!("[{ip}]")
-    } else {
-        ip.to_owned()
     }
 }
