@@ -106,6 +106,8 @@ impl MysqlManager {
             .read_timeout(Some(IO_TIMEOUT))
             .write_timeout(Some(IO_TIMEOUT))
             .tcp_nodelay(true)
+            // Talk to the configured host and port, never a local socket found through it.
+            .prefer_socket(false)
             .init(vec!["SET NAMES utf8mb4"])
             .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS);
         Self {
