@@ -1,0 +1,149 @@
+//! The push_server process: the listener for msg_server sessions, the reactor handler and its
+//! lifecycle.
+//!
+//! A session is closed 30 s after it last sent anything (the original counted heartbeats and
+//! push requests, the only commands a session may send without being closed).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use log::{debug, info};
+use netlib::{
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, LoopHandle,
+    NetError, StopHandle,
+};
+use teamtalk_proto::Pdu;
+
+use crate::apns::{ApnsSender, DropSender};
+use crate::config::Config;
+use crate::handler;
+
+const SESSION_PORT: ListenerTag = ListenerTag(0);
+/// Sessions are closed after this long without input.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listener or the poller failed.
+    #[error("network failure")]
+    Net(#[from] NetError),
+    /// The loop thread could not be started.
+    #[error("cannot start the server thread")]
+    Spawn(#[source] io::Error),
+}
+
+/// Per-session data.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    /// Id of the last notification built for this session (item 3 of the frame).
+    pub(crate) notification_id: u32,
+}
+
+/// The reactor handler.
+pub(crate) struct PushServer {
+    pub(crate) sender: Box<dyn ApnsSender>,
+}
+
+impl std::fmt::Debug for PushServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushServer").finish_non_exhaustive()
+    }
+}
+
+impl Handler for PushServer {
+    type ConnData = Session;
+
+    fn on_accept(&mut self, _ctx: &mut Ctx<Session>, h: ConnHandle, _listener: ListenerTag) {
+        info!("push session opened: handle={h}");
+    }
+
+    fn on_pdu(&mut self, ctx: &mut Ctx<Session>, h: ConnHandle, pdu: Pdu) {
+        handler::dispatch(self, ctx, h, pdu);
+    }
+
+    fn on_close(
+        &mut self,
+        _ctx: &mut Ctx<Session>,
+        h: ConnHandle,
+        _data: Session,
+        reason: CloseReason,
+    ) {
+        debug!("push session closed: handle={h} reason={reason}");
+    }
+}
+
+/// A bound push_server, ready to run.
+#[derive(Debug)]
+pub struct Server {
+    event_loop: EventLoop<PushServer>,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds the listener; frames go to the default [`DropSender`].
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let sender = DropSender::new(&config);
+        Self::bind_with_sender(config, Box::new(sender))
+    }
+
+    /// Binds the listener; frames go to `sender`.
+    pub fn bind_with_sender(
+        config: Config,
+        sender: Box<dyn ApnsSender>,
+    ) -> Result<Self, ServerError> {
+        let mut event_loop = EventLoop::new(PushServer { sender })?;
+        let options = ConnOptions {
+            idle_timeout: Some(SESSION_TIMEOUT),
+            ..ConnOptions::pdu()
+        };
+        let addr =
+            event_loop.listen(&config.listen_ip, config.listen_port, SESSION_PORT, options)?;
+        Ok(Self { event_loop, addr })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server from another thread or a signal.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.event_loop.stop_handle()
+    }
+
+    /// Runs the server on this thread until stopped.
+    pub fn run(self) -> Result<(), ServerError> {
+        Ok(self.event_loop.run()?)
+    }
+
+    /// Runs the server on a thread named `push_server`.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let addr = self.addr;
+        let inner = self
+            .event_loop
+            .spawn("push_server")
+            .map_err(ServerError::Spawn)?;
+        Ok(ServerHandle { inner, addr })
+    }
+}
+
+/// A server running on its own thread.
+#[derive(Debug)]
+pub struct ServerHandle {
+    inner: LoopHandle,
+    addr: SocketAddr,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(self) -> Result<(), ServerError> {
+        Ok(self.inner.shutdown()?)
+    }
+}

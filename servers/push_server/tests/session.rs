@@ -1,0 +1,277 @@
+//! push_server sessions over real TCP: push requests, per-token results, the frames handed to
+//! the sender, heartbeats and bad input (BEHAVIOUR §10, PROTOCOL §11.1).
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use netlib::Conf;
+use push_server::apns::{self, ApnsSender};
+use push_server::{Config, Server, ServerHandle};
+use teamtalk_proto::pb::base_define::{PushResult, UserTokenInfo};
+use teamtalk_proto::pb::server::{ImPushToUserReq, ImPushToUserRsp};
+use teamtalk_proto::{CommandId, Pdu, PduHeader};
+
+const IOS_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+const DATA: &str = "{\n\t\"from_id\": 12,\n\t\"msg_type\": 1 \n} \n";
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl ApnsSender for Capture {
+    fn send(&mut self, frame: &[u8]) {
+        self.0.lock().unwrap().push(frame.to_vec());
+    }
+}
+
+fn start() -> (ServerHandle, Capture) {
+    netlib::logging::init_for_tests();
+    let conf = Conf::parse(
+        "ListenIP=127.0.0.1\nListenPort=0\nCertPath=/nonexistent/cert.pem\n\
+         KeyPath=/nonexistent/key.pem\nKeyPassword=x\nSandBox=1\n",
+    );
+    let capture = Capture::default();
+    let server =
+        Server::bind_with_sender(Config::from_conf(&conf).unwrap(), Box::new(capture.clone()))
+            .unwrap()
+            .spawn()
+            .unwrap();
+    (server, capture)
+}
+
+struct Session {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Session {
+    fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, pdu: &Pdu) {
+        self.stream.write_all(&pdu.encode()).unwrap();
+    }
+
+    fn recv_raw(&mut self) -> Vec<u8> {
+        loop {
+            if self.buf.len() >= 4 {
+                let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
+                if self.buf.len() >= len {
+                    return self.buf.drain(..len).collect();
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "session closed while waiting");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn push(&mut self, tokens: Vec<UserTokenInfo>) -> (PduHeader, Vec<PushResult>) {
+        let req = ImPushToUserReq {
+            flash: "张三:你好".into(),
+            data: DATA.into(),
+            user_token_list: tokens,
+        };
+        self.send(&Pdu::new(CommandId::OtherPushToUserReq, 0, &req));
+        let raw = self.recv_raw();
+        let (pdu, _) = Pdu::decode(&raw, usize::MAX).unwrap().unwrap();
+        let rsp: ImPushToUserRsp = pdu.parse().unwrap();
+        (pdu.header, rsp.push_result_list)
+    }
+
+    fn expect_closed(&mut self) {
+        let mut chunk = [0u8; 64];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("expected close, got {other:?}"),
+        }
+    }
+
+    fn expect_alive(&mut self) {
+        let hb = Pdu::empty(CommandId::OtherHeartbeat, 99);
+        self.send(&hb);
+        assert_eq!(self.recv_raw(), hb.encode());
+    }
+}
+
+fn token(
+    user_id: u32,
+    user_type: i32,
+    token: &str,
+    push_count: u32,
+    push_type: u32,
+) -> UserTokenInfo {
+    UserTokenInfo {
+        user_id,
+        user_type,
+        token: token.into(),
+        push_count,
+        push_type,
+    }
+}
+
+fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}
+
+#[test]
+fn only_ios_tokens_with_valid_frames_are_pushed() {
+    let (server, capture) = start();
+    let mut session = Session::connect(server.local_addr());
+    let before = unix_now();
+    let (header, results) = session.push(vec![
+        token(1, 0x11, IOS_TOKEN, 5, 1),
+        token(2, 0x12, IOS_TOKEN, 5, 1),
+        token(3, 0x11, "abcd", 5, 1),
+        token(4, 0x11, &IOS_TOKEN.to_uppercase(), 0, 2),
+        token(5, 0x01, "pc-token", 1, 1),
+    ]);
+    let after = unix_now();
+    assert_eq!(
+        (
+            header.version,
+            header.flag,
+            header.service_id,
+            header.command_id,
+            header.seq_num,
+            header.reserved
+        ),
+        (1, 0, 7, 0x0710, 0, 0)
+    );
+    let codes: Vec<(String, u32)> = results
+        .into_iter()
+        .map(|r| (r.user_token, r.result_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (IOS_TOKEN.to_owned(), 0),
+            (IOS_TOKEN.to_owned(), 1),
+            ("abcd".to_owned(), 1),
+            (IOS_TOKEN.to_uppercase(), 0),
+            ("pc-token".to_owned(), 1),
+        ]
+    );
+
+    let frames = capture.0.lock().unwrap().clone();
+    assert_eq!(frames.len(), 2);
+    for (frame, (id, badge, sound)) in frames.iter().zip([(1u32, 5, true), (3, 0, false)]) {
+        let payload = apns::payload("张三:你好", DATA, badge, sound);
+        let p = payload.len();
+        assert_eq!(frame[0], 2);
+        assert_eq!(&frame[1..5], &((frame.len() - 5) as u32).to_be_bytes());
+        assert_eq!(&frame[5..8], &[1, 0, 32]);
+        assert_eq!(frame[8..40], hex(IOS_TOKEN));
+        assert_eq!(
+            &frame[40..43],
+            &[&[2u8][..], &(p as u16).to_be_bytes()].concat()[..]
+        );
+        assert_eq!(&frame[43..43 + p], payload.as_bytes());
+        let rest = &frame[43 + p..];
+        assert_eq!(&rest[..3], &[3, 0, 4]);
+        assert_eq!(
+            &rest[3..7],
+            &id.to_be_bytes(),
+            "per-session counter, bad tokens included"
+        );
+        assert_eq!(&rest[7..10], &[4, 0, 4]);
+        let expiration = u32::from_be_bytes(rest[10..14].try_into().unwrap());
+        assert!((before + 3600..=after + 3600).contains(&expiration));
+        assert_eq!(&rest[14..], &[5, 0, 1, 10]);
+    }
+    server.shutdown().unwrap();
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn notification_ids_count_per_session() {
+    let (server, capture) = start();
+    for _ in 0..2 {
+        let mut session = Session::connect(server.local_addr());
+        session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
+        session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
+    }
+    let ids: Vec<[u8; 4]> = capture
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let at = f.len() - 4 - 7 - 4;
+            f[at..at + 4].try_into().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [[0, 0, 0, 1], [0, 0, 0, 2], [0, 0, 0, 1], [0, 0, 0, 2]]
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn heartbeats_are_echoed_byte_for_byte() {
+    let (server, _) = start();
+    let mut session = Session::connect(server.local_addr());
+    let hb = Pdu {
+        header: PduHeader {
+            length: 16,
+            version: 7,
+            flag: 1,
+            service_id: 7,
+            command_id: 0x0701,
+            seq_num: 3,
+            reserved: 9,
+        },
+        body: Vec::new(),
+    };
+    session.send(&hb);
+    assert_eq!(session.recv_raw(), hb.encode());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn unknown_commands_and_bad_requests_close_only_their_session() {
+    let (server, capture) = start();
+    let mut bystander = Session::connect(server.local_addr());
+    let mut unknown = Session::connect(server.local_addr());
+    unknown.send(&Pdu::empty(CommandId::OtherGetDeviceTokenReq, 1));
+    unknown.expect_closed();
+    let mut garbage = Session::connect(server.local_addr());
+    garbage.send(&Pdu::from_body(
+        CommandId::OtherPushToUserReq,
+        1,
+        vec![0xff, 0xff],
+    ));
+    garbage.expect_closed();
+    let mut short = Session::connect(server.local_addr());
+    short
+        .stream
+        .write_all(&[0, 0, 0, 4, 0, 1, 0, 0, 0, 7, 7, 1, 0, 0, 0, 0])
+        .unwrap();
+    short.expect_closed();
+    bystander.expect_alive();
+    assert!(capture.0.lock().unwrap().is_empty());
+    server.shutdown().unwrap();
+}
