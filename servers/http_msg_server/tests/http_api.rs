@@ -22,7 +22,8 @@ const CHANGE: &str = r#"{"req_user_id":1,"app_key":"k","group_id":8,"modify_type
 
 fn create_answer(code: u32, msg: &str, group_id: u32) -> Vec<u8> {
     answer(&format!(
-        "{{\n   \"error_code\" : {code},\n   \"error_msg\" : \"{msg}\",\n   \"group_id\" : {group_id}\n}}\n"
+        "{{\n   \"error_code\" : {code},\n   \"error_msg\" : \"{msg}\",\n   \
+         \"group_id\" : {group_id}\n}}\n"
     ))
 }
 

@@ -104,7 +104,8 @@ fn upload(addr: SocketAddr, filename: &str, data: &[u8]) -> String {
         .unwrap_or_else(|| panic!("unexpected answer {text}"))
         .to_owned();
     let expected = format!(
-        r#"{{"error_code":0,"error_msg": "成功","path":"{path}","url":"http://pics.example:8700/{path}"}}"#
+        r#"{{"error_code":0,"error_msg": "成功","path":"{path}","url":"http://{}/{path}"}}"#,
+        "pics.example:8700"
     );
     assert_eq!(text.into_bytes(), json_answer(&expected));
     path
@@ -119,7 +120,8 @@ fn get(addr: SocketAddr, target: &str) -> Vec<u8> {
 
 fn file_answer(content_type: &str, data: &[u8]) -> Vec<u8> {
     let mut out = format!(
-        "HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:{}\r\nContent-Type:{content_type}\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection:close\r\nContent-Length:{}\r\n\
+         Content-Type:{content_type}\r\n\r\n",
         data.len()
     )
     .into_bytes();
