@@ -1,0 +1,127 @@
+//! Logins end to end: msg_server → db_proxy_server → MariaDB, kicks across devices and
+//! msg_servers, logout (BEHAVIOUR §2.2–§2.3, §8.1).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use testkit::TestCluster;
+use tt_client::pb::base_define::{ClientType, UserStatType};
+use tt_client::pb::login::ImKickUser;
+use tt_client::{ClientError, CommandId, crypto::md5_hex};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+#[test]
+fn login_returns_the_user_and_a_wrong_password_is_refused() {
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("lg");
+    let client = cluster.connect(0);
+    let info = client
+        .login(
+            &user.name,
+            &user.password,
+            ClientType::Android,
+            UserStatType::UserStatusLeave,
+        )
+        .unwrap();
+    assert_eq!(info.user.user_id, user.id);
+    assert_eq!(info.user.user_nick_name, user.nick);
+    assert_eq!(info.user.user_real_name, user.name);
+    assert_eq!(info.result_string, "成功");
+    assert_eq!(info.online_status, Some(3));
+
+    let other = cluster.connect(1);
+    match other.login(
+        &user.name,
+        "not the password",
+        ClientType::Windows,
+        UserStatType::UserStatusOnline,
+    ) {
+        Err(ClientError::LoginRefused {
+            code, server_text, ..
+        }) => {
+            assert_eq!(code, 6);
+            assert_eq!(server_text, "用户名/密码错误");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    other.wait_closed(WAIT).unwrap();
+    // The first connection is unaffected.
+    client.ping(WAIT).unwrap();
+}
+
+#[test]
+fn repeated_wrong_passwords_lock_the_account_out() {
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("lock");
+    let mut last = None;
+    for _ in 0..12 {
+        let c = cluster.connect(0);
+        let err = c
+            .login_hashed(
+                &user.name,
+                &md5_hex("wrong"),
+                ClientType::Windows,
+                UserStatType::UserStatusOnline,
+            )
+            .unwrap_err();
+        last = Some(err);
+    }
+    match last {
+        Some(ClientError::LoginRefused {
+            code, server_text, ..
+        }) => {
+            assert_eq!(code, 6);
+            assert_eq!(server_text, "用户名/密码错误次数太多");
+        }
+        other => panic!("expected a lock-out, got {other:?}"),
+    }
+    // Even the right password is refused while locked out.
+    match cluster.try_login(0, &user) {
+        Err(ClientError::LoginRefused { server_text, .. }) => {
+            assert_eq!(server_text, "用户名/密码错误次数太多");
+        }
+        other => panic!("expected a lock-out, got {:?}", other.map(|(_, i)| i)),
+    }
+}
+
+#[test]
+fn same_kind_login_kicks_the_older_connection_everywhere_while_pc_and_phone_coexist() {
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("kick");
+    let pc_old = cluster.login_as(0, &user, ClientType::Windows);
+    let phone = cluster.login_as(0, &user, ClientType::Ios);
+    // A PC login on the other msg_server kicks the PC on this one through route_server.
+    let pc_new = cluster.login_as(1, &user, ClientType::Mac);
+    let kick: ImKickUser = pc_old
+        .wait_for_parsed(CommandId::LoginKickUser, WAIT)
+        .unwrap();
+    assert_eq!((kick.user_id, kick.kick_reason), (user.id, 1));
+    pc_old.wait_closed(WAIT).unwrap();
+    phone.ping(WAIT).unwrap();
+    pc_new.ping(WAIT).unwrap();
+
+    // A second phone on the same msg_server kicks the first phone locally.
+    let phone2 = cluster.login_as(0, &user, ClientType::Android);
+    let kick: ImKickUser = phone
+        .wait_for_parsed(CommandId::LoginKickUser, WAIT)
+        .unwrap();
+    assert_eq!(kick.kick_reason, 1);
+    phone.wait_closed(WAIT).unwrap();
+    phone2.ping(WAIT).unwrap();
+    pc_new.ping(WAIT).unwrap();
+}
+
+#[test]
+fn logout_answers_and_closes_the_connection() {
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("out");
+    let client = cluster.login(0, &user);
+    let rsp = client.logout().unwrap();
+    assert_eq!(rsp.result_code, 0);
+    client.wait_closed(WAIT).unwrap();
+    // Logging in again works.
+    let again = cluster.login(0, &user);
+    again.ping(WAIT).unwrap();
+}
