@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod ids;
 pub mod pdu;
+mod required;
 
 /// Messages generated from `protos/*.proto`, one module per `IM.*` package.
 #[allow(

@@ -6,7 +6,7 @@
 //! not valid protobuf is not a framing error: it surfaces only from [`Pdu::parse`], so the stream
 //! stays in sync and the connection can ignore that one PDU as the original does.
 
-use prost::Message;
+use prost::{Message, Name};
 
 use crate::ids::{CommandId, ServiceId};
 
@@ -30,6 +30,16 @@ pub enum PduError {
         length: u32,
         /// Configured cap.
         max: usize,
+    },
+    /// A proto2 `required` field is absent: the original's parser rejects such a body.
+    #[error("command 0x{command:04x}: {message} lacks required field {field}")]
+    MissingField {
+        /// Command id of the PDU.
+        command: u16,
+        /// Full name of the (possibly nested) message missing the field.
+        message: &'static str,
+        /// The missing field's number.
+        field: i32,
     },
     /// The body is not a valid encoding of the expected message.
     #[error("bad protobuf body for command 0x{command:04x}")]
@@ -174,12 +184,20 @@ impl Pdu {
         self.body.is_empty()
     }
 
-    /// Decodes the body as `M`.
-    pub fn parse<M: Message + Default>(&self) -> Result<M, PduError> {
-        M::decode(self.body.as_slice()).map_err(|source| PduError::Body {
-            command: self.header.command_id,
-            source,
-        })
+    /// Decodes the body as `M`, rejecting a body that lacks a `required` field as the
+    /// original's parser does.
+    pub fn parse<M: Message + Name + Default>(&self) -> Result<M, PduError> {
+        let command = self.header.command_id;
+        let msg =
+            M::decode(self.body.as_slice()).map_err(|source| PduError::Body { command, source })?;
+        crate::required::check(&M::full_name(), &self.body).map_err(|(message, field)| {
+            PduError::MissingField {
+                command,
+                message,
+                field,
+            }
+        })?;
+        Ok(msg)
     }
 
     /// Appends the wire form to `out`, with `length` computed from the body.
@@ -383,6 +401,19 @@ mod tests {
             pdu.parse::<ImClientTimeRsp>(),
             Err(PduError::Body {
                 command: 0x0306,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_body_without_its_required_fields_does_not_parse() {
+        let pdu = Pdu::from_body(CommandId::MsgTimeResponse, 1, Vec::new());
+        assert!(matches!(
+            pdu.parse::<ImClientTimeRsp>(),
+            Err(PduError::MissingField {
+                command: 0x0306,
+                field: 1,
                 ..
             })
         ));

@@ -394,7 +394,7 @@ impl Client {
     }
 
     /// [`Client::request`] with the configured timeout, decoding the answer as `R`.
-    pub fn call<M: Message, R: Message + Default>(
+    pub fn call<M: Message, R: Message + prost::Name + Default>(
         &self,
         cmd: CommandId,
         msg: &M,
@@ -478,7 +478,7 @@ impl Client {
     }
 
     /// [`Client::wait_for`] decoding the PDU as `M`.
-    pub fn wait_for_parsed<M: Message + Default>(
+    pub fn wait_for_parsed<M: Message + prost::Name + Default>(
         &self,
         cmd: CommandId,
         timeout: Duration,

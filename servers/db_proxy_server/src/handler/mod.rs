@@ -76,7 +76,7 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
 }
 
 /// Parses the request body, logging (and so ignoring) a malformed one.
-fn parse<M: Message + Default>(pdu: &Pdu) -> Option<M> {
+fn parse<M: Message + prost::Name + Default>(pdu: &Pdu) -> Option<M> {
     match pdu.parse::<M>() {
         Ok(m) => Some(m),
         Err(e) => {

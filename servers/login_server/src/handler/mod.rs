@@ -143,7 +143,7 @@ impl Handler for LoginHandler {
 
 /// Parses a body, logging and returning `None` when it is not a valid `M` (the PDU is then
 /// ignored).
-fn parse<M: prost::Message + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
+fn parse<M: prost::Message + prost::Name + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
     match pdu.parse::<M>() {
         Ok(msg) => Some(msg),
         Err(e) => {

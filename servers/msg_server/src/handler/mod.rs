@@ -325,7 +325,7 @@ pub(crate) fn relay_answer(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
 /// Parses a client request as `M`, lets `edit` stamp it, and forwards it on `link` (if any)
 /// keeping the client's header (PROTOCOL §2.2). Returns the edited message, `None` if the body
 /// did not parse.
-pub(crate) fn forward<M: Message + Default>(
+pub(crate) fn forward<M: Message + prost::Name + Default>(
     ctx: &mut Ctx,
     link: Option<ConnHandle>,
     pdu: &Pdu,

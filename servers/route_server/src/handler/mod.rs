@@ -82,7 +82,7 @@ impl Handler for RouteHandler {
 
 /// Parses a body, logging and returning `None` when it is not a valid `M` (the PDU is then
 /// ignored).
-fn parse<M: prost::Message + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
+fn parse<M: prost::Message + prost::Name + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
     match pdu.parse::<M>() {
         Ok(msg) => Some(msg),
         Err(e) => {
