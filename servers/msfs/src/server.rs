@@ -35,7 +35,7 @@ pub enum ServerError {
     #[error("network failure")]
     Net(#[from] NetError),
     /// `BaseDir` cannot be used.
-    #[error("The BaseDir is set incorrectly: {path}")]
+    #[error("the BaseDir is set incorrectly: {path}")]
     BaseDir {
         /// The configured directory.
         path: PathBuf,

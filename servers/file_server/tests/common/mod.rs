@@ -111,7 +111,7 @@ impl PduConn {
     }
 
     /// The next PDU, which must carry `cmd`, parsed.
-    pub fn recv_msg<M: Message + Default>(&mut self, cmd: CommandId) -> (Pdu, M) {
+    pub fn recv_msg<M: Message + prost::Name + Default>(&mut self, cmd: CommandId) -> (Pdu, M) {
         let pdu = self.recv();
         assert_eq!(pdu.command(), Some(cmd), "unexpected pdu {:?}", pdu.header);
         let msg = pdu.parse().unwrap();
