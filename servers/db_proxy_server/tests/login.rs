@@ -4,11 +4,11 @@
 mod common;
 
 use common::*;
+use db_proxy_server::crypto::md5_hex;
 use mysql::prelude::Queryable;
 use teamtalk_proto::CommandId;
 use teamtalk_proto::pb::login::{ImRegistReq, ImRegistRes};
 use teamtalk_proto::pb::server::{ImValidateReq, ImValidateRsp};
-use tt_client::crypto::md5_hex;
 
 fn validate(link: &mut Link, name: &str, password: &str) -> ImValidateRsp {
     let req = ImValidateReq {
@@ -165,7 +165,10 @@ fn registration_creates_a_user_who_can_log_in_and_refuses_duplicates() {
         .unwrap()
         .unwrap();
     assert!(salt.parse::<u32>().unwrap() < 10_000);
-    assert_eq!(hash, tt_client::crypto::salted_password("pw1", &salt));
+    assert_eq!(
+        hash,
+        db_proxy_server::crypto::salt_client_hash(&md5_hex("pw1"), &salt)
+    );
     assert_eq!((sex, nick.as_str()), (2, "Nick"));
 
     let login = validate(&mut link, &name, "pw1");

@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use db_proxy_server::config::RedisConfig;
+use db_proxy_server::crypto::md5_hex;
 use teamtalk_proto::CommandId;
 use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::pb::server::{ImValidateReq, ImValidateRsp};
-use tt_client::crypto::md5_hex;
 
 /// A redis-server of our own on `port`, without persistence.
 struct OwnRedis {

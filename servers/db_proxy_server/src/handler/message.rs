@@ -20,7 +20,7 @@ use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::session::{self, GROUP, SINGLE};
 use crate::model::{counter, group, member};
-use crate::store::{Store, StoreError, StoreResult, conversation_key, now};
+use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
 
 /// MsgType values (PROTOCOL §7.4).
 const SINGLE_TEXT: u32 = 0x01;
@@ -45,38 +45,314 @@ pub fn is_group_type(t: i32) -> bool {
 
 /// 0x0301: stores a message and answers it back with its msg id (0 when not stored).
 pub fn handle_msg_data(store: &Store, pdu: &Pdu) -> Option<Pdu> {
-    let mut data: ImMsgData = parse(pdu)?;
-    let msg_type = u32::try_from(data.msg_type)
-        .ok()
-        .filter(|t| is_valid_type(*t))?;
-    if data.msg_data.is_empty() {
-        return None;
-    }
-    let group = is_group_type(data.msg_type);
-    let key = conversation_key(data.from_user_id, data.to_session_id, group);
-    let _locked = store.lock_stripes(&mut vec![store.conversation_stripe(key)]);
-    let result = if group {
-        store_group_message(store, &data, msg_type)
-    } else {
-        store_single_message(store, &data, msg_type)
-    };
-    data.msg_id = result.unwrap_or_else(|e| {
-        warn!(
-            "message not stored: from={} to={} err={}",
-            data.from_user_id,
-            data.to_session_id,
-            error_chain(&e)
-        );
-        0
-    });
-    Some(Pdu::reply(&pdu.header, CommandId::MsgData, &data))
+    handle_msg_data_batch(store, std::slice::from_ref(pdu)).pop()
 }
 
-/// A run of messages from one link, answered in order.
+/// A run of messages from one link: stored together (one transaction, pipelined Redis calls)
+/// and answered in order. Requests the original ignores (bad type, empty body) get no answer.
 pub fn handle_msg_data_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
-    pdus.iter()
-        .filter_map(|p| handle_msg_data(store, p))
+    let mut items: Vec<(&Pdu, Item)> = pdus
+        .iter()
+        .filter_map(|pdu| {
+            let data: ImMsgData = parse(pdu)?;
+            let msg_type = u32::try_from(data.msg_type)
+                .ok()
+                .filter(|t| is_valid_type(*t))?;
+            if data.msg_data.is_empty() {
+                return None;
+            }
+            Some((pdu, Item::new(data, msg_type)))
+        })
+        .collect();
+    let mut stripes: Vec<usize> = items
+        .iter()
+        .map(|(_, it)| store.conversation_stripe(it.conversation()))
+        .collect();
+    // Held from id allocation to commit: one conversation's ids and rows keep one order.
+    let locked = store.lock_stripes(&mut stripes);
+    for (_, item) in &mut items {
+        if let Err(e) = item.prepare(store) {
+            item.fail(&e);
+        }
+    }
+    allocate_ids(store, &mut items);
+    store_rows(store, &mut items);
+    drop(locked);
+    count_unread(store, &items);
+    items
+        .into_iter()
+        .map(|(pdu, item)| {
+            let mut data = item.data;
+            data.msg_id = if item.stored { item.msg_id } else { 0 };
+            Pdu::reply(&pdu.header, CommandId::MsgData, &data)
+        })
         .collect()
+}
+
+/// One message on its way to storage.
+#[derive(Debug)]
+struct Item {
+    data: ImMsgData,
+    msg_type: u32,
+    group: bool,
+    /// Relation id (single messages).
+    relate: u32,
+    /// Still to be stored (false after a refusal or a failure).
+    live: bool,
+    /// msfs URL, size and duration of an audio message.
+    audio: Option<(String, u32, u32)>,
+    msg_id: u32,
+    stored: bool,
+}
+
+impl Item {
+    fn new(data: ImMsgData, msg_type: u32) -> Self {
+        Self {
+            group: is_group_type(data.msg_type),
+            data,
+            msg_type,
+            relate: 0,
+            live: true,
+            audio: None,
+            msg_id: 0,
+            stored: false,
+        }
+    }
+
+    fn conversation(&self) -> u64 {
+        conversation_key(self.data.from_user_id, self.data.to_session_id, self.group)
+    }
+
+    fn sequence_key(&self) -> String {
+        if self.group {
+            counter::group_msg_id_key(self.data.to_session_id)
+        } else {
+            counter::msg_id_key(self.relate)
+        }
+    }
+
+    fn fail(&mut self, e: &StoreError) {
+        warn!(
+            "message not stored: from={} to={} err={}",
+            self.data.from_user_id,
+            self.data.to_session_id,
+            error_chain(e)
+        );
+        self.live = false;
+    }
+
+    /// Checks the sender may write here, finds (or creates) the relation, uploads audio.
+    fn prepare(&mut self, store: &Store) -> StoreResult<()> {
+        let (from, to) = (self.data.from_user_id, self.data.to_session_id);
+        if self.group {
+            // Invalid group or non-member: the original does not answer; msg id 0 is the
+            // equivalent msg_server drops (KNOWN_DEFECTS D-DB-10).
+            if member::join_time(store, to, from)?.is_none() {
+                self.live = false;
+                return Ok(());
+            }
+        } else {
+            let relate = if from == to {
+                None
+            } else {
+                relation_for(store, from, to, true)?
+            };
+            let Some(relate) = relate else {
+                self.live = false;
+                return Ok(());
+            };
+            self.relate = relate;
+        }
+        if is_audio_type(self.msg_type) {
+            self.audio = Some(upload_audio(store, &self.data.msg_data)?);
+        }
+        Ok(())
+    }
+
+    /// Writes the audio record and the message row.
+    fn insert(&self, tx: &mut impl mysql::prelude::Queryable) -> mysql::Result<()> {
+        let (from, to) = (self.data.from_user_id, self.data.to_session_id);
+        let audio_id;
+        let content: &[u8] = match &self.audio {
+            Some((url, size, duration)) => {
+                let new_audio = NewAudio {
+                    from,
+                    to,
+                    path: url,
+                    size: *size,
+                    duration: *duration,
+                    created: self.data.create_time,
+                };
+                audio_id = audio::insert(tx, &new_audio)?.unwrap_or(0).to_string();
+                audio_id.as_bytes()
+            }
+            None => &self.data.msg_data,
+        };
+        let row = NewMsg {
+            relate: self.relate,
+            from,
+            to,
+            msg_id: self.msg_id,
+            content,
+            msg_type: self.msg_type,
+            created: self.data.create_time,
+        };
+        if self.group {
+            msg::insert_group(tx, &row)
+        } else {
+            msg::insert_single(tx, &row)
+        }
+    }
+}
+
+/// Allocates the msg ids of every live item in one pipelined round trip; sequences Redis lost
+/// are re-seeded from MySQL one by one.
+fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let keys: Vec<(usize, String)> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, it))| it.live)
+        .map(|(i, (_, it))| (i, it.sequence_key()))
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let batch: StoreResult<Vec<Option<u64>>> = store.redis(Cache::Unread, |c| {
+        let mut pipe = redis::pipe();
+        for (_, key) in &keys {
+            pipe.cmd("EVAL")
+                .arg(counter::INCR_IF_EXISTS)
+                .arg(1)
+                .arg(key);
+        }
+        pipe.query(c)
+    });
+    let batch = match batch {
+        Ok(ids) => ids,
+        Err(e) => {
+            // No id, no storage (KNOWN_DEFECTS D-DB-15): every item of the batch fails.
+            for (i, _) in &keys {
+                items[*i].1.fail(&e);
+            }
+            return;
+        }
+    };
+    for ((i, key), id) in keys.iter().zip(batch) {
+        let item = &mut items[*i].1;
+        let id = match id {
+            Some(id) => {
+                u32::try_from(id).map_err(|_| StoreError::Data(format!("{key} overflowed")))
+            }
+            None => {
+                let (relate, gid) = (item.relate, item.data.to_session_id);
+                let group = item.group;
+                counter::next_msg_id(store, key, || {
+                    if group {
+                        store.read(|c| msg::max_group_id(c, gid))
+                    } else {
+                        store.read(|c| msg::max_single_id(c, relate))
+                    }
+                })
+            }
+        };
+        match id {
+            Ok(id) => item.msg_id = id,
+            Err(e) => item.fail(&e),
+        }
+    }
+}
+
+/// Stores the live items in one transaction; when that fails, one transaction per item, so
+/// one bad message does not cost the others their storage.
+fn store_rows(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let live: Vec<usize> = (0..items.len()).filter(|&i| items[i].1.live).collect();
+    if live.is_empty() {
+        return;
+    }
+    let now = now();
+    let all: Vec<&Item> = live.iter().map(|&i| &items[i].1).collect();
+    let result = store.write_tx(|tx| write_items(tx, &all, now));
+    match result {
+        Ok(()) => live.iter().for_each(|&i| items[i].1.stored = true),
+        Err(_) if live.len() > 1 => {
+            for &i in &live {
+                let item = &items[i].1;
+                match store.write_tx(|tx| write_items(tx, &[item], now)) {
+                    Ok(()) => items[i].1.stored = true,
+                    Err(e) => items[i].1.fail(&e),
+                }
+            }
+        }
+        Err(e) => items[live[0]].1.fail(&e),
+    }
+}
+
+/// Rows of `items`, then each conversation's sessions and group activity once.
+fn write_items(tx: &mut mysql::Transaction<'_>, items: &[&Item], now: u32) -> mysql::Result<()> {
+    let mut sessions = Vec::new();
+    let mut groups = Vec::new();
+    for item in items {
+        item.insert(tx)?;
+        let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+        if item.group {
+            sessions.push((from, to, GROUP));
+            groups.push(to);
+        } else {
+            sessions.push((from, to, SINGLE));
+            sessions.push((to, from, SINGLE));
+        }
+    }
+    sessions.sort_unstable();
+    sessions.dedup();
+    groups.sort_unstable();
+    groups.dedup();
+    for gid in groups {
+        group::set_last_chated(tx, gid, now)?;
+    }
+    for (user, peer, kind) in sessions {
+        session::touch_or_add_session(tx, user, peer, kind, now)?;
+    }
+    Ok(())
+}
+
+/// Unread counters of the stored items, in one pipelined round trip.
+fn count_unread(store: &Store, items: &[(&Pdu, Item)]) {
+    let stored: Vec<&Item> = items
+        .iter()
+        .map(|(_, it)| it)
+        .filter(|it| it.stored)
+        .collect();
+    if stored.is_empty() {
+        return;
+    }
+    let result = store.redis(Cache::Unread, |c| {
+        let mut pipe = redis::pipe();
+        for item in &stored {
+            let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+            if item.group {
+                pipe.cmd("EVAL")
+                    .arg(counter::GROUP_COUNT_AND_MARK)
+                    .arg(2)
+                    .arg(counter::group_count_key(to))
+                    .arg(counter::user_group_key(from, to))
+                    .ignore();
+            } else {
+                pipe.cmd("HINCRBY")
+                    .arg(counter::unread_key(to))
+                    .arg(from)
+                    .arg(1)
+                    .ignore();
+            }
+        }
+        pipe.exec(c)
+    });
+    if let Err(e) = result {
+        warn!(
+            "unread counters not counted: messages={} err={}",
+            stored.len(),
+            error_chain(&e)
+        );
+    }
 }
 
 /// The relation id of two users, created on first contact; cached, since a relation's id
@@ -116,115 +392,6 @@ fn upload_audio(store: &Store, data: &[u8]) -> StoreResult<(String, u32, u32)> {
     let url = store.msfs.upload(bytes)?;
     let size = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
     Ok((url, size, u32::from_be_bytes(*duration)))
-}
-
-fn store_single_message(store: &Store, data: &ImMsgData, msg_type: u32) -> StoreResult<u32> {
-    let (from, to) = (data.from_user_id, data.to_session_id);
-    if from == to {
-        return Ok(0);
-    }
-    let Some(relate) = relation_for(store, from, to, true)? else {
-        return Ok(0);
-    };
-    let audio = is_audio_type(msg_type)
-        .then(|| upload_audio(store, &data.msg_data))
-        .transpose()?;
-    let msg_id = counter::next_msg_id(store, &counter::msg_id_key(relate), || {
-        store.read(|c| msg::max_single_id(c, relate))
-    })?;
-    let now = now();
-    store.write_tx(|tx| {
-        let audio_id;
-        let content: &[u8] = match &audio {
-            Some((url, size, duration)) => {
-                let new_audio = NewAudio {
-                    from,
-                    to,
-                    path: url,
-                    size: *size,
-                    duration: *duration,
-                    created: data.create_time,
-                };
-                audio_id = audio::insert(tx, &new_audio)?.unwrap_or(0).to_string();
-                audio_id.as_bytes()
-            }
-            None => &data.msg_data,
-        };
-        let row = NewMsg {
-            relate,
-            from,
-            to,
-            msg_id,
-            content,
-            msg_type,
-            created: data.create_time,
-        };
-        msg::insert_single(tx, &row)?;
-        session::touch_or_add_session(tx, from, to, SINGLE, now)?;
-        session::touch_or_add_session(tx, to, from, SINGLE, now)?;
-        Ok(())
-    })?;
-    if let Err(e) = counter::incr_unread(store, to, from) {
-        warn!(
-            "unread counter not counted: to={to} from={from} err={}",
-            error_chain(&e)
-        );
-    }
-    Ok(msg_id)
-}
-
-fn store_group_message(store: &Store, data: &ImMsgData, msg_type: u32) -> StoreResult<u32> {
-    let (from, gid) = (data.from_user_id, data.to_session_id);
-    // Invalid group or non-member: the original does not answer; msg id 0 is the equivalent
-    // msg_server drops (KNOWN_DEFECTS D-DB-10).
-    if member::join_time(store, gid, from)?.is_none() {
-        return Ok(0);
-    }
-    let audio = is_audio_type(msg_type)
-        .then(|| upload_audio(store, &data.msg_data))
-        .transpose()?;
-    let msg_id = counter::next_msg_id(store, &counter::group_msg_id_key(gid), || {
-        store.read(|c| msg::max_group_id(c, gid))
-    })?;
-    let now = now();
-    store.write_tx(|tx| {
-        let audio_id;
-        let content: &[u8] = match &audio {
-            Some((url, size, duration)) => {
-                let new_audio = NewAudio {
-                    from,
-                    to: gid,
-                    path: url,
-                    size: *size,
-                    duration: *duration,
-                    created: data.create_time,
-                };
-                audio_id = audio::insert(tx, &new_audio)?.unwrap_or(0).to_string();
-                audio_id.as_bytes()
-            }
-            None => &data.msg_data,
-        };
-        let row = NewMsg {
-            relate: 0,
-            from,
-            to: gid,
-            msg_id,
-            content,
-            msg_type,
-            created: data.create_time,
-        };
-        msg::insert_group(tx, &row)?;
-        group::set_last_chated(tx, gid, now)?;
-        session::touch_or_add_session(tx, from, gid, GROUP, now)?;
-        Ok(())
-    })?;
-    if let Err(e) = counter::count_group_message(store, gid, from) {
-        warn!(
-            "group counter not counted: group={gid} err={}",
-            error_chain(&e)
-        );
-    }
-    Ok(msg_id)
 }
 
 /// 0x0303: clears the unread counter of a conversation; no answer (§8.8).

@@ -11,10 +11,10 @@ use redis::{Script, cmd};
 use crate::store::{Cache, Store, StoreError, StoreResult};
 
 /// Increments a sequence only if it exists; answers nil when the key is missing.
-const INCR_IF_EXISTS: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
+pub const INCR_IF_EXISTS: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
      return redis.call('INCR', KEYS[1]) end return false";
 /// Bumps a group's message counter and copies the new value to the sender's read mark.
-const GROUP_COUNT_AND_MARK: &str = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
+pub const GROUP_COUNT_AND_MARK: &str = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
      redis.call('HSET', KEYS[2], 'count', c) return c";
 /// Copies a group's counter hash into a user's read-mark hash.
 const COPY_HASH: &str = "local h = redis.call('HGETALL', KEYS[1]) \
@@ -30,15 +30,18 @@ pub fn group_msg_id_key(group: u32) -> String {
     format!("group_msg_id_{group}")
 }
 
-fn unread_key(user: u32) -> String {
+/// Key of a user's single-chat unread counters.
+pub fn unread_key(user: u32) -> String {
     format!("unread_{user}")
 }
 
-fn group_count_key(group: u32) -> String {
+/// Key of a group's message counter.
+pub fn group_count_key(group: u32) -> String {
     format!("{group}_im_group_msg")
 }
 
-fn user_group_key(user: u32, group: u32) -> String {
+/// Key of a user's read mark in a group.
+pub fn user_group_key(user: u32, group: u32) -> String {
     format!("{user}_{group}_im_user_group")
 }
 

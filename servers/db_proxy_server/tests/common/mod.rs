@@ -222,7 +222,7 @@ impl Link {
     }
 
     /// Sends a request and returns the answer, checking the echoed seq and command.
-    pub fn call<M: Message + Default>(
+    pub fn call<M: Message + prost::Name + Default>(
         &mut self,
         cmd: CommandId,
         msg: &impl Message,
@@ -259,7 +259,10 @@ pub fn now() -> u32 {
 /// Creates a user with login `name`, plaintext `password`, `status`; returns its id.
 pub fn create_user(db: &mut mysql::Conn, name: &str, password: &str, status: u32) -> u32 {
     let salt = "4321";
-    let hash = tt_client::crypto::salted_password(password, salt);
+    let hash = db_proxy_server::crypto::salt_client_hash(
+        &db_proxy_server::crypto::md5_hex(password),
+        salt,
+    );
     db.exec_drop(
         "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
          departId, status, created, updated, push_shield_status, sign_info) \
@@ -287,7 +290,7 @@ pub fn create_users(db: &mut mysql::Conn, prefix: &str, n: usize) -> Vec<u32> {
 
 /// A syntactically valid text message body (what a client sends).
 pub fn text(plain: &str) -> Vec<u8> {
-    tt_client::crypto::encrypt_text(plain, AES_KEY).into_bytes()
+    db_proxy_server::crypto::encrypt_text(plain, AES_KEY).into_bytes()
 }
 
 /// An in-memory msfs: POST stores the multipart file part and answers its URL, GET serves it.
