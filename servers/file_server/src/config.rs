@@ -20,6 +20,10 @@ const TASK_TIMEOUT: &str = "TaskTimeout";
 
 /// Where offline files are stored, relative to the working directory (STORAGE §6).
 pub const DEFAULT_OFFLINE_DIR: &str = "./offline_file";
+/// Clients are dropped after this long without input (PROTOCOL §6.1).
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// msg_server links are dropped after this long without input (PROTOCOL §6.1).
+pub const DEFAULT_MSG_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything file_server reads from its conf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,10 @@ pub struct Config {
     pub task_timeout: Duration,
     /// Root of the offline file store.
     pub offline_dir: PathBuf,
+    /// Idle limit of client connections.
+    pub client_timeout: Duration,
+    /// Idle limit of msg_server links.
+    pub msg_server_timeout: Duration,
 }
 
 impl Config {
@@ -72,6 +80,8 @@ impl Config {
             msg_server_listen_port,
             task_timeout: Duration::from_secs(timeout_secs),
             offline_dir: PathBuf::from(DEFAULT_OFFLINE_DIR),
+            client_timeout: DEFAULT_CLIENT_TIMEOUT,
+            msg_server_timeout: DEFAULT_MSG_SERVER_TIMEOUT,
         })
     }
 }
@@ -94,6 +104,8 @@ mod tests {
         assert_eq!(config.msg_server_listen_port, 8601);
         assert_eq!(config.task_timeout, Duration::from_secs(3600));
         assert_eq!(config.offline_dir, PathBuf::from("./offline_file"));
+        assert_eq!(config.client_timeout, Duration::from_secs(120));
+        assert_eq!(config.msg_server_timeout, Duration::from_secs(30));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! One loop serves both ports. msg_server links are closed after 30 s without input and never
 //! receive heartbeats from us (we only echo theirs); client links are closed after 120 s without
-//! input (PROTOCOL §6.1). Every 10 s idle tasks are expired.
+//! input (PROTOCOL §6.1; both limits are `Config` fields). Every 10 s idle tasks are expired.
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,10 +24,6 @@ use crate::task::TaskTable;
 
 const CLIENT_PORT: ListenerTag = ListenerTag(0);
 const MSG_SERVER_PORT: ListenerTag = ListenerTag(1);
-/// Clients are dropped after this long without input.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
-/// msg_server links are dropped after this long without input.
-const MSG_SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Period of the task expiry sweep.
 const TASK_SWEEP: Duration = Duration::from_secs(10);
 
@@ -133,7 +129,7 @@ impl Server {
         };
         let mut event_loop = EventLoop::new(handler)?;
         let client_options = ConnOptions {
-            idle_timeout: Some(CLIENT_TIMEOUT),
+            idle_timeout: Some(config.client_timeout),
             ..ConnOptions::pdu()
         };
         let client = event_loop.listen_all(
@@ -143,7 +139,7 @@ impl Server {
             client_options,
         )?;
         let msg_options = ConnOptions {
-            idle_timeout: Some(MSG_SERVER_TIMEOUT),
+            idle_timeout: Some(config.msg_server_timeout),
             ..ConnOptions::pdu()
         };
         let msg_server = event_loop.listen(

@@ -174,3 +174,15 @@ fn framing_errors_close_only_that_connection() {
     good.expect_alive();
     server.shutdown().unwrap();
 }
+
+#[test]
+fn silent_connections_are_closed_after_their_idle_limit() {
+    let dir = temp_dir("idle");
+    let mut cfg = config(&dir);
+    cfg.client_timeout = std::time::Duration::from_secs(1);
+    cfg.msg_server_timeout = std::time::Duration::from_secs(1);
+    let server = start(cfg);
+    PduConn::connect(server.local_addrs().client[0]).expect_closed();
+    PduConn::connect(server.local_addrs().msg_server).expect_closed();
+    server.shutdown().unwrap();
+}
