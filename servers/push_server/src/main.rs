@@ -24,7 +24,9 @@ fn run() -> anyhow::Result<()> {
     let config = Config::load("pushserver.conf").context("reading pushserver.conf")?;
     let server = Server::bind(config)?;
     server.stop_handle().stop_on_signals()?;
-    println!("server start listen on: {}", server.local_addr());
+    for addr in server.local_addrs() {
+        println!("server start listen on: {addr}");
+    }
     process::write_pid_file(Path::new(".")).context("writing server.pid")?;
     Ok(server.run()?)
 }

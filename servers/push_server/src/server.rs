@@ -78,7 +78,7 @@ impl Handler for PushServer {
 #[derive(Debug)]
 pub struct Server {
     event_loop: EventLoop<PushServer>,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
 }
 
 impl Server {
@@ -103,9 +103,9 @@ impl Server {
         Ok(Self { event_loop, addr })
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    /// The bound address (`ListenIP` is a single address).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// A handle that stops the server from another thread or a signal.
@@ -120,12 +120,12 @@ impl Server {
 
     /// Runs the server on a thread named `push_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let addr = self.addr;
+        let addrs = self.addrs;
         let inner = self
             .event_loop
             .spawn("push_server")
             .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle { inner, addr })
+        Ok(ServerHandle { inner, addrs })
     }
 }
 
@@ -133,13 +133,13 @@ impl Server {
 #[derive(Debug)]
 pub struct ServerHandle {
     inner: LoopHandle,
-    addr: SocketAddr,
+    addrs: Vec<SocketAddr>,
 }
 
 impl ServerHandle {
     /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
     }
 
     /// Stops the server and waits for its thread.

@@ -133,7 +133,7 @@ fn unix_now() -> u32 {
 #[test]
 fn only_ios_tokens_with_valid_frames_are_pushed() {
     let (server, capture) = start();
-    let mut session = Session::connect(server.local_addr());
+    let mut session = Session::connect(server.local_addrs()[0]);
     let before = unix_now();
     let (header, results) = session.push(vec![
         token(1, 0x11, IOS_TOKEN, 5, 1),
@@ -209,7 +209,7 @@ fn hex(text: &str) -> Vec<u8> {
 fn notification_ids_count_per_session() {
     let (server, capture) = start();
     for _ in 0..2 {
-        let mut session = Session::connect(server.local_addr());
+        let mut session = Session::connect(server.local_addrs()[0]);
         session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
         session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
     }
@@ -233,7 +233,7 @@ fn notification_ids_count_per_session() {
 #[test]
 fn heartbeats_are_echoed_byte_for_byte() {
     let (server, _) = start();
-    let mut session = Session::connect(server.local_addr());
+    let mut session = Session::connect(server.local_addrs()[0]);
     let hb = Pdu {
         header: PduHeader {
             length: 16,
@@ -254,18 +254,18 @@ fn heartbeats_are_echoed_byte_for_byte() {
 #[test]
 fn unknown_commands_and_bad_requests_close_only_their_session() {
     let (server, capture) = start();
-    let mut bystander = Session::connect(server.local_addr());
-    let mut unknown = Session::connect(server.local_addr());
+    let mut bystander = Session::connect(server.local_addrs()[0]);
+    let mut unknown = Session::connect(server.local_addrs()[0]);
     unknown.send(&Pdu::empty(CommandId::OtherGetDeviceTokenReq, 1));
     unknown.expect_closed();
-    let mut garbage = Session::connect(server.local_addr());
+    let mut garbage = Session::connect(server.local_addrs()[0]);
     garbage.send(&Pdu::from_body(
         CommandId::OtherPushToUserReq,
         1,
         vec![0xff, 0xff],
     ));
     garbage.expect_closed();
-    let mut short = Session::connect(server.local_addr());
+    let mut short = Session::connect(server.local_addrs()[0]);
     short
         .stream
         .write_all(&[0, 0, 0, 4, 0, 1, 0, 0, 0, 7, 7, 1, 0, 0, 0, 0])
