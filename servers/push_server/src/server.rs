@@ -100,7 +100,10 @@ impl Server {
         };
         let addr =
             event_loop.listen(&config.listen_ip, config.listen_port, SESSION_PORT, options)?;
-        Ok(Self { event_loop, addr })
+        Ok(Self {
+            event_loop,
+            addrs: vec![addr],
+        })
     }
 
     /// The bound address (`ListenIP` is a single address).
