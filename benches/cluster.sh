@@ -20,6 +20,8 @@
 #   TT_BENCH_REDIS  first of the five Redis dbs used (default 11: unread 11, group_set 12,
 #                   sync 13, token 14, group_member 15)
 #   TT_BENCH_DB_THREADS  db_proxy ThreadNum (default 4)
+#   TT_BENCH_DB_CONNS    msg_server ConcurrentDBConnCnt per db_proxy entry (default 2, as
+#                        conf/msgserver.conf; the original's built-in default is 10)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +32,7 @@ readonly base=${TT_BENCH_PORT:-20000}
 readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
 readonly redis_first=${TT_BENCH_REDIS:-11}
 readonly db_threads=${TT_BENCH_DB_THREADS:-4}
+readonly db_conns=${TT_BENCH_DB_CONNS:-2}
 readonly aes_key=12345678901234567890123456789012
 
 readonly login_http=$((base + 80))
@@ -109,7 +112,7 @@ EOF
         cat >"$dir/msgserver.conf" <<EOF
 ListenIP=127.0.0.1
 ListenPort=$((base + i))
-ConcurrentDBConnCnt=2
+ConcurrentDBConnCnt=$db_conns
 DBServerIP1=127.0.0.1
 DBServerPort1=$db_port
 DBServerIP2=127.0.0.1
@@ -231,7 +234,7 @@ case ${1:-} in
     status) cmd_status ;;
     pids) cmd_pids ;;
     *)
-        sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+        sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,207 @@
+//! Short runs of every tt-load scenario against an in-process TestCluster (route_server,
+//! login_server, db_proxy_server and two msg_servers): small numbers, a second or two of
+//! traffic, checks on correctness only (never on speed).
+//!
+//! Each test seeds its own uniquely prefixed users through `tt-load seed` and removes them
+//! (and whatever the servers stored for them) with `tt-load clean` when it ends.
+
+#![allow(clippy::unwrap_used)]
+
+use testkit::{REDIS_DB_GROUP_MEMBER, REDIS_DB_UNREAD, TestCluster, unique_name};
+use tt_bench::cli::{self, CleanOptions, Command, RunOptions, SeedOptions, Storage};
+use tt_bench::result::RunResult;
+use tt_bench::{run, seed};
+
+fn storage() -> Storage {
+    Storage {
+        mysql_url: std::env::var("TT_TEST_MYSQL_URL")
+            .unwrap_or_else(|_| testkit::DEFAULT_MYSQL_URL.to_owned()),
+        redis_url: std::env::var("TT_TEST_REDIS_URL")
+            .unwrap_or_else(|_| testkit::DEFAULT_REDIS_URL.to_owned()),
+        group_member_db: i64::from(REDIS_DB_GROUP_MEMBER),
+        unread_db: i64::from(REDIS_DB_UNREAD),
+    }
+}
+
+/// Seeded users (and groups) of one test, removed on drop.
+struct Seeded {
+    prefix: String,
+    report: seed::SeedReport,
+}
+
+impl Seeded {
+    fn new(users: u32, groups: u32, group_size: u32) -> Self {
+        let prefix = unique_name("tl");
+        let report = seed::seed(&SeedOptions {
+            storage: storage(),
+            prefix: prefix.clone(),
+            password: "smoke-pass".into(),
+            users,
+            groups,
+            group_size,
+            json: false,
+        })
+        .unwrap();
+        Self { prefix, report }
+    }
+}
+
+impl Drop for Seeded {
+    fn drop(&mut self) {
+        let removed = seed::clean(&CleanOptions {
+            storage: storage(),
+            prefix: self.prefix.clone(),
+            json: false,
+        });
+        if let Err(e) = removed {
+            eprintln!("cleaning {} failed: {e:#}", self.prefix);
+        }
+    }
+}
+
+/// Parses a tt-load command line (so the flags are exercised too) into run options.
+fn options(line: &str, seeded: &Seeded) -> RunOptions {
+    let mut args: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+    args.extend(
+        [
+            "--prefix",
+            &seeded.prefix,
+            "--password",
+            "smoke-pass",
+            "--quiet",
+        ]
+        .map(str::to_owned),
+    );
+    match cli::parse(&args).unwrap() {
+        Command::Run(o) => *o,
+        other => panic!("not a run: {other:?}"),
+    }
+}
+
+fn both_msg_servers(cluster: &TestCluster) -> String {
+    format!("{},{}", cluster.msg_addr(0), cluster.msg_addr(1))
+}
+
+fn assert_passed(result: &RunResult) {
+    assert!(result.passed(), "run failed:\n{}", result.table());
+}
+
+#[test]
+fn login_scenario_logs_every_user_in_through_discovery() {
+    let cluster = TestCluster::start();
+    let seeded = Seeded::new(12, 0, 1);
+    let line = format!(
+        "login --count 12 --concurrency 4 --login-url {}",
+        cluster.login_http_url()
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_passed(&result);
+    assert_eq!(result.login.succeeded, 12);
+    assert_eq!(result.login.latency.count, 12);
+    assert_eq!(result.servers.len(), 1);
+}
+
+#[test]
+fn login_scenario_with_a_wrong_password_fails_the_run() {
+    let cluster = TestCluster::start();
+    let seeded = Seeded::new(3, 0, 1);
+    let mut opts = options(
+        &format!("login --count 3 --msg-server {}", cluster.msg_addr(0)),
+        &seeded,
+    );
+    opts.users.password = "not-the-password".into();
+    let result = run::execute(&opts).unwrap();
+    assert!(!result.passed());
+    assert_eq!(result.login.failed, 3);
+    assert!(
+        result
+            .login
+            .errors
+            .iter()
+            .all(|(e, _)| e.contains("code 6")),
+        "{:?}",
+        result.login.errors
+    );
+}
+
+#[test]
+fn msg_scenario_delivers_every_message_once_and_in_order_across_msg_servers() {
+    let cluster = TestCluster::start();
+    let seeded = Seeded::new(8, 0, 1);
+    let line = format!(
+        "msg --pairs 4 --window 4 --rate 10 --seconds 1.5 --drain 15 --client-type mobile \
+         --msg-server {}",
+        both_msg_servers(&cluster)
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_passed(&result);
+    let m = result.messages.unwrap();
+    assert!(m.sent >= 4, "{m:?}");
+    assert_eq!(m.acked, m.sent);
+    assert_eq!(m.expected_deliveries, m.sent);
+    assert_eq!(m.delivered, m.sent);
+    assert_eq!(m.delivery_latency.count, m.sent);
+}
+
+#[test]
+fn group_scenario_fans_out_to_every_other_member_on_both_msg_servers() {
+    let cluster = TestCluster::start();
+    let seeded = Seeded::new(6, 1, 6);
+    let group = &seeded.report.groups[0];
+    let line = format!(
+        "group --group-id {} --members 6 --senders 2 --rate 5 --seconds 1 --drain 15 \
+         --msg-server {}",
+        group.id,
+        both_msg_servers(&cluster)
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_passed(&result);
+    let m = result.messages.unwrap();
+    assert!(m.sent >= 2, "{m:?}");
+    assert_eq!(m.expected_deliveries, m.sent * 5);
+    assert_eq!(m.delivered, m.expected_deliveries);
+}
+
+#[test]
+fn idle_scenario_holds_every_connection_and_reports_rss_per_connection() {
+    let cluster = TestCluster::start();
+    let seeded = Seeded::new(10, 0, 1);
+    // The servers run inside this test process, so its own RSS is the one to sample.
+    let line = format!(
+        "idle --conns 10 --seconds 1 --pid {} --msg-server {}",
+        std::process::id(),
+        both_msg_servers(&cluster)
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_passed(&result);
+    let idle = result.idle.unwrap();
+    assert_eq!((idle.online, idle.still_connected), (10, 10));
+    assert_eq!(result.rss.len(), 1);
+    assert!(result.rss[0].before_kb > 0);
+    assert!(result.rss[0].per_conn_bytes.is_some());
+}
+
+#[test]
+fn clean_removes_seeded_users_and_group_keys() {
+    let seeded = Seeded::new(4, 1, 4);
+    let env = testkit::TestEnv::from_env();
+    let gid = seeded.report.groups[0].id;
+    let mut members = env.redis(REDIS_DB_GROUP_MEMBER);
+    let count: u32 = redis::cmd("HLEN")
+        .arg(format!("group_member_{gid}"))
+        .query(&mut members)
+        .unwrap();
+    assert_eq!(count, 4);
+    let removed = seed::clean(&CleanOptions {
+        storage: storage(),
+        prefix: seeded.prefix.clone(),
+        json: false,
+    })
+    .unwrap();
+    assert_eq!((removed.users, removed.groups), (4, 1));
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("group_member_{gid}"))
+        .query(&mut members)
+        .unwrap();
+    assert!(!exists);
+}
