@@ -1,0 +1,92 @@
+//! The `tt` command line (package tt_client) against a TestCluster: login and send, with the
+//! message arriving at a library client, and a refused login's exit code.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use testkit::{TestCluster, TestUser};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The `tt` binary next to this test's build directory, built first if needed: cargo only
+/// provides `CARGO_BIN_EXE_*` for a package's own binaries, and tt belongs to tt_client.
+fn tt_binary() -> &'static PathBuf {
+    static TT: OnceLock<PathBuf> = OnceLock::new();
+    TT.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // target/<profile>/deps/<this test> → target/<profile>
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "--quiet", "-p", "tt_client", "--bin", "tt"]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cannot run cargo to build tt");
+        assert!(status.success(), "building tt failed");
+        let tt = profile_dir.join("tt");
+        assert!(tt.exists(), "{} missing after the build", tt.display());
+        tt
+    })
+}
+
+fn tt(cluster: &TestCluster, user: &TestUser, password: &str, args: &[&str]) -> Output {
+    Command::new(tt_binary())
+        .arg("--server")
+        .arg(cluster.msg_addr(0).to_string())
+        .args(["--user", &user.name, "--password", password])
+        .args(args)
+        .env_remove("TT_USER")
+        .env_remove("TT_PASSWORD")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tt_logs_in_and_sends_a_message_that_a_client_receives() {
+    let cluster = TestCluster::start();
+    let alice = cluster.create_user("cli");
+    let bob = cluster.create_user("clib");
+    let b = cluster.login(1, &bob);
+
+    let out = tt(&cluster, &alice, &alice.password, &["login"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("user id {}", alice.id)),
+        "stdout: {stdout}"
+    );
+
+    let id = bob.id.to_string();
+    let out = tt(
+        &cluster,
+        &alice,
+        &alice.password,
+        &["send", "--to", &id, "hi", "from", "tt"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent (msg id"));
+    let got = b.next_message(WAIT).unwrap();
+    assert_eq!((got.from, got.text.as_str()), (alice.id, "hi from tt"));
+}
+
+#[test]
+fn tt_reports_a_refused_login_with_exit_code_3() {
+    let cluster = TestCluster::start();
+    let alice = cluster.create_user("clix");
+    let out = tt(&cluster, &alice, "wrong password", &["login"]);
+    assert_eq!(out.status.code(), Some(3));
+}
