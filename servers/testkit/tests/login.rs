@@ -125,3 +125,35 @@ fn logout_answers_and_closes_the_connection() {
     let again = cluster.login(0, &user);
     again.ping(WAIT).unwrap();
 }
+
+#[test]
+fn login_server_directs_clients_to_the_least_loaded_msg_server() {
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("disc");
+    let busy = cluster.login(0, &user);
+    // msg_server 0 has one more client: discovery now names msg_server 1 (the counts reach
+    // login_server asynchronously, so poll).
+    let deadline = std::time::Instant::now() + WAIT;
+    let info = loop {
+        let info = tt_client::discover(&cluster.login_http_url()).unwrap();
+        if info.port == cluster.msg_addr(1).port() {
+            break info;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "discovery kept {info:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(info.prior_ip, "127.0.0.1");
+    let client = tt_client::Client::connect(info.addr(), WAIT).unwrap();
+    client
+        .login(
+            &user.name,
+            &user.password,
+            ClientType::Android,
+            UserStatType::UserStatusOnline,
+        )
+        .unwrap();
+    busy.ping(WAIT).unwrap();
+}
