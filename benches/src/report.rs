@@ -90,13 +90,19 @@ pub fn build(title: &str, results: &[RunResult]) -> Report {
     if !logins.is_empty() {
         md.push_str("\n## Logins\n\n");
         md.push_str(&login_table(&logins));
-        let chart = latency_chart(
-            "login-latency.svg",
-            "Login latency (connect to IMLoginRes)",
-            logins.iter().map(|r| (r.label.clone(), r.login.latency)),
-        );
-        embed(&mut md, &chart);
-        charts.push(chart);
+        let measured: Vec<&&RunResult> = logins
+            .iter()
+            .filter(|r| r.login.latency.count > 0)
+            .collect();
+        if !measured.is_empty() {
+            let chart = latency_chart(
+                "login-latency.svg",
+                "Login latency (connect to IMLoginRes)",
+                measured.iter().map(|r| (r.label.clone(), r.login.latency)),
+            );
+            embed(&mut md, &chart);
+            charts.push(chart);
+        }
     }
 
     let msgs: Vec<&RunResult> = by("msg").collect();
@@ -152,18 +158,28 @@ pub fn build(title: &str, results: &[RunResult]) -> Report {
         );
         embed(&mut md, &chart);
         charts.push(chart);
-        let chart = latency_chart(
-            "group-latency.svg",
-            "Group send-to-delivery latency",
-            groups.iter().map(|r| {
-                (
-                    r.label.clone(),
-                    r.messages.clone().unwrap_or_default().delivery_latency,
-                )
-            }),
-        );
-        embed(&mut md, &chart);
-        charts.push(chart);
+        let measured: Vec<&&RunResult> = groups
+            .iter()
+            .filter(|r| {
+                r.messages
+                    .as_ref()
+                    .is_some_and(|m| m.delivery_latency.count > 0)
+            })
+            .collect();
+        if !measured.is_empty() {
+            let chart = latency_chart(
+                "group-latency.svg",
+                "Group send-to-delivery latency",
+                measured.iter().map(|r| {
+                    (
+                        r.label.clone(),
+                        r.messages.clone().unwrap_or_default().delivery_latency,
+                    )
+                }),
+            );
+            embed(&mut md, &chart);
+            charts.push(chart);
+        }
     }
 
     let idle: Vec<&RunResult> = by("idle").collect();
@@ -200,7 +216,9 @@ fn embed(md: &mut String, chart: &Chart) {
 }
 
 fn verdict(r: &RunResult) -> String {
-    if r.failures.is_empty() {
+    if !r.note.is_empty() {
+        r.note.replace('|', "/")
+    } else if r.failures.is_empty() {
         "pass".to_owned()
     } else {
         format!("FAIL: {}", r.failures.join("; ").replace('|', "/"))
@@ -808,6 +826,13 @@ mod tests {
                 attempted: 2000,
                 succeeded: 2000,
                 per_sec: 900.0,
+                latency: LatencySummary {
+                    count: 2000,
+                    p50_ms: 5.0,
+                    p90_ms: 9.0,
+                    p99_ms: 20.0,
+                    max_ms: 30.0,
+                },
                 ..LoginMetrics::default()
             },
             ..RunResult::default()
@@ -824,6 +849,9 @@ mod tests {
         assert!(report.markdown.contains("| login pc | pc | 2000 |"));
         assert!(report.markdown.contains("## One-to-one messages"));
         assert!(report.markdown.contains("FAIL: 2 messages lost"));
+        let mut reference = msg_run("C++ original", 100, 1190.0, 132.0);
+        reference.note = "reference".into();
+        assert_eq!(verdict(&reference), "reference");
         assert!(!report.markdown.contains("## Idle"));
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
         assert_eq!(

@@ -34,6 +34,9 @@ pub struct RunResult {
     pub rss: Vec<RssSample>,
     /// Everything that makes this run a failure (empty when it passed).
     pub failures: Vec<String>,
+    /// Free text shown instead of pass/fail in reports (e.g. for reference numbers that
+    /// were measured by other means).
+    pub note: String,
 }
 
 /// The parameters of a run (unset ones do not apply to its scenario).

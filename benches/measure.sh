@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Runs the benchmark matrix of benches/README.md against a private cluster (benches/cluster.sh)
+# and writes one JSON result per run plus report.md and the SVG charts.
+#
+# Usage: benches/measure.sh OUT_DIR [login|msg|group|idle ...]
+#   With no scenario names every part runs (about 20 minutes). The cluster is (re)started by
+#   this script: one msg_server, and two for the two-server group runs.
+#
+# Environment: as benches/cluster.sh (TT_BENCH_BIN selects the servers under test), plus
+#   TT_BENCH_SECONDS  sending time of each msg/group run (default 20)
+#   TT_BENCH_IDLE     idle connection counts (default "5000 10000 19500")
+set -euo pipefail
+
+root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly root_dir
+readonly cluster=$root_dir/benches/cluster.sh
+readonly load=$root_dir/target/release/tt-load
+readonly seconds=${TT_BENCH_SECONDS:-20}
+readonly idle_counts=${TT_BENCH_IDLE:-5000 10000 19500}
+readonly base=${TT_BENCH_PORT:-20000}
+readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
+readonly redis_first=${TT_BENCH_REDIS:-11}
+
+[[ $# -ge 1 ]] || {
+    sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    exit 2
+}
+out=$1
+shift
+parts=("$@")
+[[ ${#parts[@]} -gt 0 ]] || parts=(login msg group idle)
+mkdir -p "$out"
+[[ -x $load ]] || (cd "$root_dir" && cargo build --release -p tt_bench)
+
+storage=(--mysql-url "mysql://root@127.0.0.1:3306/$db_name"
+    --group-member-db $((redis_first + 4)) --unread-db "$redis_first")
+
+start_cluster() {
+    "$cluster" start "$1" >/dev/null
+    servers=$(for ((i = 0; i < $1; i++)); do printf '127.0.0.1:%d,' $((base + i)); done)
+    servers=${servers%,}
+    pids=$("$cluster" pids)
+}
+
+# run NAME ARGS...: one tt-load run, its JSON kept as OUT/NAME.json even when it fails.
+run() {
+    local name=$1
+    shift
+    echo "== $name"
+    "$load" "$@" --msg-server "$servers" --pid "$pids" --quiet --out "$out/$name.json" ||
+        echo "   (run reported failures; see $out/$name.json)"
+}
+
+seed() {
+    "$load" seed "${storage[@]}" "$@" --json >/dev/null
+}
+
+group_id() {
+    mysql -h127.0.0.1 -uroot -N -e "SELECT id FROM IMGroup WHERE name = '$1' ORDER BY id DESC
+        LIMIT 1" "$db_name"
+}
+
+for part in "${parts[@]}"; do
+    case $part in
+        login)
+            seed --prefix load --users 2000
+            for type in pc mobile; do
+                start_cluster 1
+                run "login-$type" login --count 2000 --concurrency 50 --client-type "$type" \
+                    --label "login $type"
+            done
+            ;;
+        msg)
+            seed --prefix load --users 2000
+            for window in 1 16; do
+                for pairs in 1 10 100 1000; do
+                    start_cluster 1
+                    run "msg-w$window-p$pairs" msg --pairs "$pairs" --window "$window" \
+                        --rate 15 --seconds "$seconds" --drain 20 --concurrency 50 \
+                        --label "w=$window, 15 msg/s per sender"
+                done
+            done
+            ;;
+        group)
+            seed --prefix grp50 --users 50 --groups 1 --group-size 50
+            seed --prefix grp500 --users 500 --groups 1 --group-size 500
+            for n in 1 2; do
+                for size in 50 500; do
+                    for senders in 5 15; do
+                        start_cluster "$n"
+                        run "group-g$size-k$senders-s$n" group --prefix "grp$size" \
+                            --group-id "$(group_id "grp${size}_g0")" --members "$size" \
+                            --senders "$senders" --rate 15 --seconds "$seconds" --drain 20 \
+                            --label "G=$size K=$senders, $n msg_server(s)"
+                    done
+                done
+            done
+            ;;
+        idle)
+            seed --prefix idle --users 19500
+            for conns in $idle_counts; do
+                start_cluster 1
+                run "idle-$conns" idle --prefix idle --conns "$conns" --seconds 60 \
+                    --concurrency 200 --label "idle mobile"
+            done
+            ;;
+        *)
+            echo "unknown part $part" >&2
+            exit 2
+            ;;
+    esac
+done
+"$cluster" stop >/dev/null
+"$load" report "$out"/*.json "$root_dir/benches/baseline/cpp-original.json" --out "$out" \
+    --title "tt-load results"
