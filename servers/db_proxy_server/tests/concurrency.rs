@@ -28,6 +28,7 @@ fn eight_links_storing_interleaved_messages_lose_nothing() {
         ..config("http://127.0.0.1:9")
     });
     let addr = server.local_addrs()[0];
+    let started = std::time::Instant::now();
 
     let threads: Vec<_> = (0..LINKS)
         .map(|_| {
@@ -79,6 +80,12 @@ fn eight_links_storing_interleaved_messages_lose_nothing() {
             *sent_count.entry((*to, *from)).or_default() += 1;
         }
     }
+    let elapsed = started.elapsed();
+    println!(
+        "stored {} messages in {elapsed:?} ({:.0}/s)",
+        LINKS * PER_LINK,
+        (LINKS * PER_LINK) as f64 / elapsed.as_secs_f64()
+    );
     let total: usize = ids.values().map(Vec::len).sum();
     assert_eq!(total, LINKS * PER_LINK);
 

@@ -6,6 +6,8 @@
 //! only when that transaction committed (KNOWN_DEFECTS D-DB-9). Counters in Redis follow the
 //! commit.
 
+use std::time::{Duration, Instant};
+
 use log::warn;
 use teamtalk_proto::pb::base_define::{MsgInfo, UnreadInfo};
 use teamtalk_proto::pb::message::{
@@ -21,6 +23,9 @@ use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::session::{self, GROUP, SINGLE};
 use crate::model::{counter, group, member};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
+
+/// Longest time one history answer spends downloading audio from msfs.
+const AUDIO_BUDGET: Duration = Duration::from_secs(5);
 
 /// MsgType values (PROTOCOL §7.4).
 const SINGLE_TEXT: u32 = 0x01;
@@ -64,19 +69,28 @@ pub fn handle_msg_data_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
             Some((pdu, Item::new(data, msg_type)))
         })
         .collect();
-    let mut stripes: Vec<usize> = items
-        .iter()
-        .map(|(_, it)| store.conversation_stripe(it.conversation()))
-        .collect();
-    // Held from id allocation to commit: one conversation's ids and rows keep one order.
-    let locked = store.lock_stripes(&mut stripes);
+    // Audio goes to msfs before any lock is taken: uploads can be slow.
+    for (_, item) in &mut items {
+        if let Err(e) = item.upload(store) {
+            item.fail(&e);
+        }
+    }
     for (_, item) in &mut items {
         if let Err(e) = item.prepare(store) {
             item.fail(&e);
         }
     }
+    let sessions = prepare_sessions(store, &mut items);
+    let mut stripes: Vec<usize> = items
+        .iter()
+        .filter(|(_, it)| it.live)
+        .map(|(_, it)| store.conversation_stripe(it.conversation()))
+        .collect();
+    // Held from id allocation until the rows have their auto-increment ids: a conversation's
+    // ids and row order agree. Released before the commit, whose order does not matter.
+    let mut locked = Some(store.lock_stripes(&mut stripes));
     allocate_ids(store, &mut items);
-    store_rows(store, &mut items);
+    store_rows(store, &mut items, &sessions, &mut locked);
     drop(locked);
     count_unread(store, &items);
     items
@@ -141,8 +155,11 @@ impl Item {
         self.live = false;
     }
 
-    /// Checks the sender may write here, finds (or creates) the relation, uploads audio.
+    /// Checks the sender may write here, finds (or creates) the relation.
     fn prepare(&mut self, store: &Store) -> StoreResult<()> {
+        if !self.live {
+            return Ok(());
+        }
         let (from, to) = (self.data.from_user_id, self.data.to_session_id);
         if self.group {
             // Invalid group or non-member: the original does not answer; msg id 0 is the
@@ -163,44 +180,24 @@ impl Item {
             };
             self.relate = relate;
         }
+        Ok(())
+    }
+
+    /// Uploads an audio message's bytes to msfs.
+    fn upload(&mut self, store: &Store) -> StoreResult<()> {
         if is_audio_type(self.msg_type) {
             self.audio = Some(upload_audio(store, &self.data.msg_data)?);
         }
         Ok(())
     }
 
-    /// Writes the audio record and the message row.
-    fn insert(&self, tx: &mut impl mysql::prelude::Queryable) -> mysql::Result<()> {
+    /// The (user, peer, type) keys of the sessions this message makes active.
+    fn session_keys(&self) -> Vec<(u32, u32, u32)> {
         let (from, to) = (self.data.from_user_id, self.data.to_session_id);
-        let audio_id;
-        let content: &[u8] = match &self.audio {
-            Some((url, size, duration)) => {
-                let new_audio = NewAudio {
-                    from,
-                    to,
-                    path: url,
-                    size: *size,
-                    duration: *duration,
-                    created: self.data.create_time,
-                };
-                audio_id = audio::insert(tx, &new_audio)?.unwrap_or(0).to_string();
-                audio_id.as_bytes()
-            }
-            None => &self.data.msg_data,
-        };
-        let row = NewMsg {
-            relate: self.relate,
-            from,
-            to,
-            msg_id: self.msg_id,
-            content,
-            msg_type: self.msg_type,
-            created: self.data.create_time,
-        };
         if self.group {
-            msg::insert_group(tx, &row)
+            vec![(from, to, GROUP)]
         } else {
-            msg::insert_single(tx, &row)
+            vec![(from, to, SINGLE), (to, from, SINGLE)]
         }
     }
 }
@@ -262,22 +259,74 @@ fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
 }
 
-/// Stores the live items in one transaction; when that fails, one transaction per item, so
-/// one bad message does not cost the others their storage.
-fn store_rows(store: &Store, items: &mut [(&Pdu, Item)]) {
+/// The ids of the sessions the live items make active, creating (or re-activating) the
+/// missing ones first, as the original does before allocating an id. An item whose sessions
+/// cannot be had fails.
+fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
+    let mut keys: Vec<(u32, u32, u32)> = items
+        .iter()
+        .filter(|(_, it)| it.live)
+        .flat_map(|(_, it)| it.session_keys())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    let now = now();
+    let result = store.write(|c| {
+        let found = session::active_sessions(c, &keys)?;
+        let mut ids: Vec<u32> = found.iter().map(|(id, _)| *id).collect();
+        for &(user, peer, kind) in &keys {
+            if found.iter().any(|(_, k)| *k == (user, peer, kind)) {
+                continue;
+            }
+            // Creation is serialised per conversation so two workers never both insert;
+            // add_session looks again (deleted rows included) under the lock.
+            let key = conversation_key(user, peer, kind == GROUP);
+            let _locked = store.lock_stripes(&mut vec![store.conversation_stripe(key)]);
+            ids.extend(session::add_session(c, user, peer, kind, now)?);
+        }
+        Ok(ids)
+    });
+    result.unwrap_or_else(|e| {
+        for (_, item) in items.iter_mut().filter(|(_, it)| it.live) {
+            item.fail(&e);
+        }
+        Vec::new()
+    })
+}
+
+/// Stores the live items in one transaction (releasing the conversation locks once the rows
+/// have their auto-increment ids); when that fails, one transaction per item, so one bad
+/// message does not cost the others their storage.
+fn store_rows<T>(
+    store: &Store,
+    items: &mut [(&Pdu, Item)],
+    sessions: &[u32],
+    locked: &mut Option<T>,
+) {
     let live: Vec<usize> = (0..items.len()).filter(|&i| items[i].1.live).collect();
     if live.is_empty() {
         return;
     }
     let now = now();
     let all: Vec<&Item> = live.iter().map(|&i| &items[i].1).collect();
-    let result = store.write_tx(|tx| write_items(tx, &all, now));
+    let result = store.write_tx(|tx| {
+        insert_rows(tx, &all)?;
+        drop(locked.take());
+        touch(tx, &all, sessions, now)
+    });
     match result {
         Ok(()) => live.iter().for_each(|&i| items[i].1.stored = true),
         Err(_) if live.len() > 1 => {
             for &i in &live {
                 let item = &items[i].1;
-                match store.write_tx(|tx| write_items(tx, &[item], now)) {
+                let result = store.write_tx(|tx| {
+                    insert_rows(tx, &[item])?;
+                    touch(tx, &[item], sessions, now)
+                });
+                match result {
                     Ok(()) => items[i].1.stored = true,
                     Err(e) => items[i].1.fail(&e),
                 }
@@ -287,32 +336,67 @@ fn store_rows(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
 }
 
-/// Rows of `items`, then each conversation's sessions and group activity once.
-fn write_items(tx: &mut mysql::Transaction<'_>, items: &[&Item], now: u32) -> mysql::Result<()> {
-    let mut sessions = Vec::new();
-    let mut groups = Vec::new();
+/// Audio records (for their ids) and message rows of `items`.
+fn insert_rows(tx: &mut mysql::Transaction<'_>, items: &[&Item]) -> mysql::Result<()> {
+    let mut audio_ids = Vec::with_capacity(items.len());
     for item in items {
-        item.insert(tx)?;
-        let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+        audio_ids.push(match &item.audio {
+            Some((url, size, duration)) => {
+                let new_audio = NewAudio {
+                    from: item.data.from_user_id,
+                    to: item.data.to_session_id,
+                    path: url,
+                    size: *size,
+                    duration: *duration,
+                    created: item.data.create_time,
+                };
+                Some(audio::insert(tx, &new_audio)?.unwrap_or(0).to_string())
+            }
+            None => None,
+        });
+    }
+    let mut singles = Vec::new();
+    let mut groups = Vec::new();
+    for (item, audio_id) in items.iter().zip(&audio_ids) {
+        let row = NewMsg {
+            relate: item.relate,
+            from: item.data.from_user_id,
+            to: item.data.to_session_id,
+            msg_id: item.msg_id,
+            content: audio_id
+                .as_deref()
+                .map_or(&item.data.msg_data[..], str::as_bytes),
+            msg_type: item.msg_type,
+            created: item.data.create_time,
+        };
         if item.group {
-            sessions.push((from, to, GROUP));
-            groups.push(to);
+            groups.push(row);
         } else {
-            sessions.push((from, to, SINGLE));
-            sessions.push((to, from, SINGLE));
+            singles.push(row);
         }
     }
-    sessions.sort_unstable();
-    sessions.dedup();
-    groups.sort_unstable();
-    groups.dedup();
-    for gid in groups {
+    msg::insert_many(tx, &singles, false)?;
+    msg::insert_many(tx, &groups, true)
+}
+
+/// Marks the conversations of `items` active: their sessions and groups.
+fn touch(
+    tx: &mut mysql::Transaction<'_>,
+    items: &[&Item],
+    sessions: &[u32],
+    now: u32,
+) -> mysql::Result<()> {
+    let mut active_groups: Vec<u32> = items
+        .iter()
+        .filter(|it| it.group)
+        .map(|it| it.data.to_session_id)
+        .collect();
+    active_groups.sort_unstable();
+    active_groups.dedup();
+    for gid in active_groups {
         group::set_last_chated(tx, gid, now)?;
     }
-    for (user, peer, kind) in sessions {
-        session::touch_or_add_session(tx, user, peer, kind, now)?;
-    }
-    Ok(())
+    session::touch_sessions(tx, sessions, now)
 }
 
 /// Unread counters of the stored items, in one pipelined round trip.
@@ -367,8 +451,17 @@ pub fn relation_for(store: &Store, a: u32, b: u32, create: bool) -> StoreResult<
     }
     let mut found = store.read(|c| session::relation(c, a, b))?;
     if found.is_none() && create {
+        // Serialised per pair, and looked up again on the write pool under the lock, so two
+        // workers never both insert the pair.
+        let _locked = store.lock_stripes(&mut vec![
+            store.conversation_stripe(conversation_key(a, b, false)),
+        ]);
         let now = now();
-        if let Some((id, inserted)) = store.write(|c| session::add_relation(c, a, b, now))? {
+        let created = store.write(|c| match session::relation(c, a, b)? {
+            Some(id) => Ok(Some((id, false))),
+            None => session::add_relation(c, a, b, now),
+        })?;
+        if let Some((id, inserted)) = created {
             if inserted {
                 counter::init_sequence(store, &counter::msg_id_key(id))?;
             }
@@ -546,12 +639,15 @@ fn messages_by_id(store: &Store, req: &ImGetMsgByIdReq, kind: u32) -> StoreResul
 }
 
 /// History rows as wire messages: invalid types dropped, audio rebuilt from msfs (§8.5b).
+/// Downloads stop after [`AUDIO_BUDGET`]: a slow msfs must not hold the link for minutes (later
+/// audio messages keep their id text, as after a failed download).
 fn to_msg_infos(store: &Store, rows: Vec<MsgRow>) -> Vec<MsgInfo> {
+    let deadline = Instant::now() + AUDIO_BUDGET;
     rows.into_iter()
         .filter(|r| is_valid_type(r.msg_type))
         .filter_map(|mut r| {
             if is_audio_type(r.msg_type) {
-                r.content = audio_bytes(store, r.content)?;
+                r.content = audio_bytes(store, r.content, Instant::now() < deadline)?;
             }
             Some(MsgInfo {
                 msg_id: r.msg_id,
@@ -565,8 +661,9 @@ fn to_msg_infos(store: &Store, rows: Vec<MsgRow>) -> Vec<MsgInfo> {
 }
 
 /// The audio message for stored content (a decimal IMAudio id): duration ‖ bytes when msfs
-/// has them, else the id text; `None` (message dropped) when the lookup fails outright.
-fn audio_bytes(store: &Store, content: Vec<u8>) -> Option<Vec<u8>> {
+/// has them (and `download` allows asking), else the id text; `None` (message dropped) when
+/// the lookup fails outright.
+fn audio_bytes(store: &Store, content: Vec<u8>, download: bool) -> Option<Vec<u8>> {
     let id = std::str::from_utf8(&content)
         .ok()?
         .trim()
@@ -579,7 +676,9 @@ fn audio_bytes(store: &Store, content: Vec<u8>) -> Option<Vec<u8>> {
             return None;
         }
     };
-    let Some(row) = row.filter(|r| !r.path.is_empty() && r.size != 0 && r.duration != 0) else {
+    let Some(row) =
+        row.filter(|r| download && !r.path.is_empty() && r.size != 0 && r.duration != 0)
+    else {
         return Some(content);
     };
     match store.msfs.download(&row.path, row.size as usize) {

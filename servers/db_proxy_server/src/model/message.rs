@@ -2,8 +2,8 @@
 //! `IMGroupMessage_<groupId % 8>` (STORAGE §2). History is read newest first, ties on
 //! `created` broken by the auto-increment id (insertion order), as the original.
 
-use mysql::Row;
 use mysql::prelude::Queryable;
+use mysql::{Row, Value};
 
 use super::{col, exec_write, params_with, placeholders};
 
@@ -81,37 +81,59 @@ pub struct NewMsg<'a> {
     pub created: u32,
 }
 
-/// Stores a one-to-one message (Q-MSG-INSERT).
-pub fn insert_single(q: &mut impl Queryable, m: &NewMsg<'_>) -> mysql::Result<()> {
-    let sql = format!(
-        "INSERT INTO {} (relateId, fromId, toId, msgId, content, status, type, created, updated) \
-         VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
-        single_table(m.relate)
-    );
-    exec_write(
-        q,
-        &sql,
-        (
-            m.relate, m.from, m.to, m.msg_id, m.content, m.msg_type, m.created, m.created,
-        ),
-    )?;
-    Ok(())
-}
+/// Rows per multi-row INSERT.
+const INSERT_CHUNK: usize = 100;
 
-/// Stores a group message (Q-GMSG-INSERT); `m.to` is the group id.
-pub fn insert_group(q: &mut impl Queryable, m: &NewMsg<'_>) -> mysql::Result<()> {
-    let sql = format!(
-        "INSERT INTO {} (groupId, userId, msgId, content, type, status, updated, created) \
-         VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-        group_table(m.to)
-    );
-    exec_write(
-        q,
-        &sql,
-        (
-            m.to, m.from, m.msg_id, m.content, m.msg_type, m.created, m.created,
-        ),
-    )?;
+/// Stores many messages, one multi-row INSERT per shard (Q-MSG-INSERT / Q-GMSG-INSERT);
+/// `group` selects the group tables. Rows keep their order within a shard, so a
+/// conversation's auto-increment ids follow its message ids.
+pub fn insert_many(q: &mut impl Queryable, rows: &[NewMsg<'_>], group: bool) -> mysql::Result<()> {
+    for shard in 0..8 {
+        let in_shard: Vec<&NewMsg<'_>> = rows
+            .iter()
+            .filter(|m| (if group { m.to } else { m.relate }) % 8 == shard)
+            .collect();
+        for chunk in in_shard.chunks(INSERT_CHUNK) {
+            let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+            let sql = if group {
+                for m in chunk {
+                    params.extend([
+                        m.to.into(),
+                        m.from.into(),
+                        m.msg_id.into(),
+                        m.content.into(),
+                        m.msg_type.into(),
+                        m.created.into(),
+                        m.created.into(),
+                    ]);
+                }
+                format!(
+                    "INSERT INTO IMGroupMessage_{shard} (groupId, userId, msgId, content, type, \
+                     status, updated, created) VALUES {}",
+                    vec!["(?, ?, ?, ?, ?, 0, ?, ?)"; chunk.len()].join(", ")
+                )
+            } else {
+                for m in chunk {
+                    params.extend([
+                        m.relate.into(),
+                        m.from.into(),
+                        m.to.into(),
+                        m.msg_id.into(),
+                        m.content.into(),
+                        m.msg_type.into(),
+                        m.created.into(),
+                        m.created.into(),
+                    ]);
+                }
+                format!(
+                    "INSERT INTO IMMessage_{shard} (relateId, fromId, toId, msgId, content, status, \
+                     type, created, updated) VALUES {}",
+                    vec!["(?, ?, ?, ?, ?, 0, ?, ?, ?)"; chunk.len()].join(", ")
+                )
+            };
+            exec_write(q, &sql, params)?;
+        }
+    }
     Ok(())
 }
 

@@ -104,25 +104,45 @@ pub fn add_session(
     Ok(u32::try_from(id).ok().filter(|&id| id != 0))
 }
 
-/// Marks the conversation active at `now`: touches an active session in one statement, and
-/// falls back to [`add_session`] when there is none. Returns whether a session exists now.
-pub fn touch_or_add_session(
+/// Sessions per statement in [`active_sessions`] and [`touch_sessions`].
+const SESSION_CHUNK: usize = 200;
+
+/// A session's (user, peer, type).
+pub type SessionKey = (u32, u32, u32);
+
+/// The active sessions among many (user, peer, type) keys: (session id, key) pairs.
+pub fn active_sessions(
     q: &mut impl Queryable,
-    user: u32,
-    peer: u32,
-    kind: u32,
-    now: u32,
-) -> mysql::Result<bool> {
-    let (n, _) = exec_write(
-        q,
-        "UPDATE IMRecentSession SET updated = ? \
-         WHERE userId = ? AND peerId = ? AND type = ? AND status = 0",
-        (now, user, peer, kind),
-    )?;
-    if n > 0 {
-        return Ok(true);
+    keys: &[(u32, u32, u32)],
+) -> mysql::Result<Vec<(u32, SessionKey)>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(SESSION_CHUNK) {
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(chunk.len() * 3);
+        for &(user, peer, kind) in chunk {
+            params.extend([user.into(), peer.into(), kind.into()]);
+        }
+        // ORed equalities on the (userId, peerId, status) index prefix: range look-ups.
+        let sql = format!(
+            "SELECT id, userId, peerId, type FROM IMRecentSession WHERE {}",
+            vec!["(userId = ? AND peerId = ? AND status = 0 AND type = ?)"; chunk.len()]
+                .join(" OR ")
+        );
+        let found: Vec<(u32, u32, u32, u32)> = q.exec(sql, params)?;
+        out.extend(found.into_iter().map(|(id, u, p, k)| (id, (u, p, k))));
     }
-    Ok(add_session(q, user, peer, kind, now)?.is_some())
+    Ok(out)
+}
+
+/// Sets `updated` of many sessions (Q-SESS-TOUCH).
+pub fn touch_sessions(q: &mut impl Queryable, ids: &[u32], now: u32) -> mysql::Result<()> {
+    for chunk in ids.chunks(SESSION_CHUNK) {
+        let sql = format!(
+            "UPDATE IMRecentSession SET updated = ? WHERE id IN ({})",
+            super::placeholders(chunk.len())
+        );
+        exec_write(q, &sql, super::params_with(&[now.into()], chunk))?;
+    }
+    Ok(())
 }
 
 /// Sets a session's `updated` (Q-SESS-TOUCH).
