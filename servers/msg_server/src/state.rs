@@ -31,6 +31,9 @@ pub(crate) type Ctx = netlib::Ctx<ConnData>;
 
 /// A connection that has not logged in within this time after accept is closed.
 pub(crate) const LOGIN_DEADLINE: Duration = Duration::from_secs(15);
+/// A connection closed after a final PDU (kick, logout, refusal) gets this long to take the
+/// PDU; a peer that does not read is then closed anyway.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Counters are logged this often (the original's 300-s statistics line).
 const STATS_INTERVAL: Duration = Duration::from_secs(300);
 /// `IMUserCntUpdate.user_action` for a login.
@@ -105,6 +108,7 @@ pub(crate) struct State {
     pub(crate) second: u32,
     pub(crate) stats: Stats,
     login_deadlines: VecDeque<(Instant, ClientRef)>,
+    close_deadlines: VecDeque<(Instant, ClientRef)>,
     unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u16)>>,
     /// Rotates internal requests (no client behind them) over back-end links.
     spread: usize,
@@ -126,6 +130,7 @@ impl State {
             second: 0,
             stats: Stats::default(),
             login_deadlines: VecDeque::new(),
+            close_deadlines: VecDeque::new(),
             unacked_expiry: BinaryHeap::new(),
             spread: 0,
             last_stats: now,
@@ -247,6 +252,19 @@ impl State {
         self.login_deadlines.push_back((now + LOGIN_DEADLINE, r));
     }
 
+    /// Closes a client once its queued output (a final answer or a kick) is written, or after
+    /// [`CLOSE_GRACE`] if the peer does not read it.
+    pub(crate) fn close_client_after_flush(&mut self, ctx: &mut Ctx, h: ConnHandle) {
+        if let Some(c) = client(ctx, h) {
+            let r = ClientRef {
+                handle: h,
+                generation: c.generation,
+            };
+            self.close_deadlines.push_back((ctx.now() + CLOSE_GRACE, r));
+        }
+        ctx.close_after_flush(h);
+    }
+
     /// Tells login_servers and route_servers that a connection of `user_id` came online.
     pub(crate) fn announce_online(&self, ctx: &mut Ctx, user_id: u32, client_type: u8) {
         self.announce(
@@ -319,6 +337,19 @@ impl State {
             );
             if pending {
                 debug!("closing client, login deadline passed: handle={}", r.handle);
+                ctx.close(r.handle);
+            }
+        }
+        while let Some(&(at, r)) = self.close_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.close_deadlines.pop_front();
+            if client(ctx, r.handle).is_some_and(|c| c.generation == r.generation) {
+                debug!(
+                    "closing client that did not take its last pdu: handle={}",
+                    r.handle
+                );
                 ctx.close(r.handle);
             }
         }

@@ -47,6 +47,33 @@ fn answer_body(user_id: u32, attach: &[u8], extra: &[u8]) -> Vec<u8> {
     body
 }
 
+/// The required fields (besides `user_id`) of each answer, so bodies parse as db_proxy's do.
+fn other_required_fields(answer: CommandId) -> Vec<u8> {
+    use CommandId as C;
+    let varints: &[(u32, u32)] = match answer {
+        C::BuddyListAllUserResponse
+        | C::BuddyListDepartmentResponse
+        | C::MsgUnreadCntResponse
+        | C::LoginResPushShield
+        | C::LoginResQueryPushShield
+        | C::BuddyListChangeSignInfoResponse
+        | C::GroupCreateResponse => &[(2, 0)],
+        C::MsgListResponse | C::MsgGetLatestMsgIdRsp => &[(2, 1), (3, 7), (4, 0)],
+        C::MsgGetByMsgIdRes => &[(2, 1), (3, 7)],
+        C::GroupShieldGroupResponse => &[(2, 3), (3, 0)],
+        C::GroupChangeMemberResponse => &[(2, 1), (3, 1), (4, 3)],
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    for (field, value) in varints {
+        prost::encoding::uint32::encode(*field, value, &mut out);
+    }
+    if answer == C::GroupCreateResponse {
+        prost::encoding::string::encode(4, &"tmp".to_owned(), &mut out);
+    }
+    out
+}
+
 #[test]
 fn queries_are_stamped_forwarded_to_their_pool_and_answered_without_attach() {
     let h = Harness::ready();
@@ -288,7 +315,8 @@ fn queries_are_stamped_forwarded_to_their_pool_and_answered_without_attach() {
             assert_eq!(&fields.attach[12..], [0, 0, 0, 0], "{cmd}: empty pdu");
         }
         // db_proxy answers with a fresh header echoing the seq and the attach.
-        let mut answer = Pdu::from_body(answer_cmd, seq, answer_body(100, &fields.attach, &[]));
+        let body = answer_body(100, &fields.attach, &other_required_fields(answer_cmd));
+        let mut answer = Pdu::from_body(answer_cmd, seq, body);
         answer.header.version = 1;
         fake.send(i, &answer);
         let got = c.expect(answer_cmd);

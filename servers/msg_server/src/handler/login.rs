@@ -24,7 +24,14 @@ pub(crate) const SERVER_ERROR_TEXT: &str = "服务端异常";
 const BAD_CLIENT_TYPE_TEXT: &str = "不支持的客户端类型";
 
 /// Sends IMLoginRes with a refusal and closes the connection once it is written.
-pub(crate) fn refuse_login(ctx: &mut Ctx, h: ConnHandle, seq: u16, code: ResultType, text: String) {
+pub(crate) fn refuse_login(
+    st: &mut State,
+    ctx: &mut Ctx,
+    h: ConnHandle,
+    seq: u16,
+    code: ResultType,
+    text: String,
+) {
     let res = ImLoginRes {
         server_time: unix_now(),
         result_code: code as i32,
@@ -33,7 +40,7 @@ pub(crate) fn refuse_login(ctx: &mut Ctx, h: ConnHandle, seq: u16, code: ResultT
         user_info: None,
     };
     ctx.send_pdu(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
-    ctx.close_after_flush(h);
+    st.close_client_after_flush(ctx, h);
 }
 
 /// 0x0103: checks the back ends are reachable, then asks db_proxy to validate the password.
@@ -61,7 +68,7 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
             "refusing login, back end missing: handle={h} code={}",
             code as i32
         );
-        refuse_login(ctx, h, seq, code, SERVER_ERROR_TEXT.to_owned());
+        refuse_login(st, ctx, h, seq, code, SERVER_ERROR_TEXT.to_owned());
         return;
     }
     let Ok(req) = pdu.parse::<ImLoginReq>() else {
@@ -74,6 +81,7 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
             req.client_type
         );
         refuse_login(
+            st,
             ctx,
             h,
             seq,
@@ -132,7 +140,7 @@ pub(crate) fn handle_logout_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: 
         CommandId::LoginResLoginout,
         &ImLogoutRsp { result_code: 0 },
     );
-    ctx.close_after_flush(me.handle);
+    st.close_client_after_flush(ctx, me.handle);
 }
 
 /// 0x0108: a phone registers its push token; answered at once, stored by db_proxy.
@@ -173,7 +181,7 @@ pub(crate) fn kick(
         c.state = ClientState::Kicked { user_id };
     }
     st.users.remove(user_id, h);
-    ctx.close_after_flush(h);
+    st.close_client_after_flush(ctx, h);
     debug!(
         "kicked client: handle={h} user={user_id} reason={}",
         reason as i32

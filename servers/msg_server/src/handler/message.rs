@@ -15,6 +15,7 @@ use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
 use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduAttachData};
 
 use super::{forward, reply};
+use crate::peer::client::{MSGS_PER_SECOND, MsgSlot};
 use crate::push::{is_group, is_text};
 use crate::state::{Caller, Ctx, State, client_mut, unix_now};
 
@@ -55,12 +56,17 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         return;
     }
     let second = st.second;
-    if !client_mut(ctx, me.handle).is_some_and(|c| c.take_msg_slot(second)) {
-        info!(
-            "discarding message over the rate limit: handle={} user={}",
-            me.handle, me.user_id
-        );
-        return;
+    match client_mut(ctx, me.handle).map(|c| c.take_msg_slot(second)) {
+        Some(MsgSlot::Granted) => {}
+        Some(MsgSlot::FirstRefused) => {
+            // Once per second and client: a flood must not flood the log too.
+            info!(
+                "discarding messages over the rate limit: handle={} user={} limit={MSGS_PER_SECOND}/s",
+                me.handle, me.user_id
+            );
+            return;
+        }
+        Some(MsgSlot::Refused) | None => return,
     }
     let Some(link) = st.links.db.for_business(me.spread()) else {
         debug!("no db_proxy, message dropped: user={}", me.user_id);

@@ -178,7 +178,14 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
             "login refused by db_proxy: handle={h} code={}",
             rsp.result_code
         );
-        refuse_login(ctx, h, seq, ResultType::RefuseReasonDbValidateFailed, text);
+        refuse_login(
+            st,
+            ctx,
+            h,
+            seq,
+            ResultType::RefuseReasonDbValidateFailed,
+            text,
+        );
         return;
     };
     let user_id = user.user_id;

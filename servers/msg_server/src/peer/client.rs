@@ -104,6 +104,17 @@ pub(crate) fn login_status(value: i32) -> u8 {
     }
 }
 
+/// The outcome of [`ClientConn::take_msg_slot`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MsgSlot {
+    /// Under the limit: the message goes on.
+    Granted,
+    /// The first message over the limit this second (worth a log line).
+    FirstRefused,
+    /// A further message over the limit.
+    Refused,
+}
+
 /// Where a client connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum ClientState {
@@ -196,14 +207,16 @@ impl ClientConn {
         self.pdus_in_window <= PDUS_PER_SECOND
     }
 
-    /// Takes one of this second's message slots; `false` when the limit is reached.
-    pub(crate) fn take_msg_slot(&mut self, second: u32) -> bool {
+    /// Takes one of this second's message slots.
+    pub(crate) fn take_msg_slot(&mut self, second: u32) -> MsgSlot {
         self.roll_window(second);
-        if self.msgs_in_window >= MSGS_PER_SECOND {
-            return false;
+        let taken = self.msgs_in_window;
+        self.msgs_in_window = taken.saturating_add(1);
+        match taken {
+            t if t < MSGS_PER_SECOND => MsgSlot::Granted,
+            MSGS_PER_SECOND => MsgSlot::FirstRefused,
+            _ => MsgSlot::Refused,
         }
-        self.msgs_in_window += 1;
-        true
     }
 
     /// Records a delivered single-chat message; returns whether the list was empty before
@@ -301,9 +314,14 @@ mod tests {
     #[test]
     fn rate_limit_allows_twenty_messages_per_second() {
         let mut c = ClientConn::new(1);
-        let allowed = (0..25).filter(|_| c.take_msg_slot(5)).count();
-        assert_eq!(allowed, 20);
-        assert!(c.take_msg_slot(6));
+        let slots: Vec<MsgSlot> = (0..25).map(|_| c.take_msg_slot(5)).collect();
+        assert!(slots[..20].iter().all(|s| *s == MsgSlot::Granted));
+        assert_eq!(slots[20], MsgSlot::FirstRefused);
+        assert!(slots[21..].iter().all(|s| *s == MsgSlot::Refused));
+        for _ in 0..300 {
+            c.take_msg_slot(5);
+        }
+        assert_eq!(c.take_msg_slot(6), MsgSlot::Granted);
         assert!((0..PDUS_PER_SECOND).all(|_| c.count_pdu(7)));
         assert!(!c.count_pdu(7));
         assert!(c.count_pdu(8));
