@@ -250,6 +250,11 @@ impl Fixtures {
         gid
     }
 
+    /// Remembers a user the servers created (e.g. by registration) so it is removed too.
+    pub fn adopt_user(&self, user_id: u32) {
+        lock(&self.users).push(user_id);
+    }
+
     /// Remembers a group the servers created (e.g. through a client) so it is removed too.
     pub fn adopt_group(&self, gid: u32) {
         lock(&self.groups).push(gid);

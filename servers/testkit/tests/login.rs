@@ -157,3 +157,44 @@ fn login_server_directs_clients_to_the_least_loaded_msg_server() {
         .unwrap();
     busy.ping(WAIT).unwrap();
 }
+
+#[test]
+fn registration_before_login_creates_an_account_that_can_log_in() {
+    use tt_client::pb::login::{ImRegistReq, ImRegistRes};
+    let cluster = TestCluster::start();
+    let name = testkit::unique_name("reg");
+    let client = cluster.connect(1);
+    let req = ImRegistReq {
+        user_name: name.clone(),
+        password: md5_hex("s3cret"),
+        sex: Some(2),
+        nick: Some("newbie".into()),
+        ..Default::default()
+    };
+    let rsp: ImRegistRes = client
+        .call(CommandId::LoginReqRegist, &req, CommandId::LoginResRegist)
+        .unwrap();
+    assert_eq!(rsp.result_code, 0, "{:?}", rsp.result_string);
+    assert_eq!(rsp.user_name, name);
+    assert_eq!(rsp.attach_data, None, "attach stripped");
+    let id = rsp.user_id.unwrap();
+    cluster.fixtures().adopt_user(id);
+    // The same name again is refused.
+    let again: ImRegistRes = client
+        .call(CommandId::LoginReqRegist, &req, CommandId::LoginResRegist)
+        .unwrap();
+    assert_ne!(again.result_code, 0);
+    // The registering connection can now log in with the new account.
+    let info = client
+        .login(
+            &name,
+            "s3cret",
+            ClientType::Windows,
+            UserStatType::UserStatusOnline,
+        )
+        .unwrap();
+    assert_eq!(
+        (info.user.user_id, info.user.user_nick_name.as_str()),
+        (id, "newbie")
+    );
+}

@@ -61,8 +61,8 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         Some(MsgSlot::FirstRefused) => {
             // Once per second and client: a flood must not flood the log too.
             info!(
-                "discarding messages over the rate limit: handle={} user={} limit={MSGS_PER_SECOND}/s",
-                me.handle, me.user_id
+                "discarding messages over the rate limit: handle={} user={} limit={}/s",
+                me.handle, me.user_id, MSGS_PER_SECOND
             );
             return;
         }
