@@ -1,5 +1,5 @@
-//! [`TestCluster`]: route_server, login_server, db_proxy_server and two msg_servers running
-//! in-process on 127.0.0.1, against the test MariaDB and Redis.
+//! [`TestCluster`]: route_server, login_server, db_proxy_server, file_server and two
+//! msg_servers running in-process on 127.0.0.1, against the test MariaDB and Redis.
 //!
 //! Every server is configured from `Conf` text in its original format, pointing at the others'
 //! bound addresses; listeners start on port 0 and the bound port is written back into the
@@ -7,6 +7,7 @@
 //! is awaited by polling real logins against a deadline, never by sleeping.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use tt_client::{Client, ClientConfig, ClientError, LoginInfo};
 
 use crate::fixtures::{
     Fixtures, REDIS_DB_GROUP_MEMBER, REDIS_DB_GROUP_SET, REDIS_DB_SYNC, REDIS_DB_TOKEN,
-    REDIS_DB_UNREAD, TestEnv, TestUser,
+    REDIS_DB_UNREAD, TestEnv, TestUser, unique_name,
 };
 
 /// How long start-up and reconnects may take before a test fails. msg_server retries a lost
@@ -41,6 +42,9 @@ pub struct TestCluster {
     route: Node<route_server::ServerHandle>,
     login: Node<login_server::ServerHandle>,
     db: Node<db_proxy_server::ServerHandle>,
+    file: Node<file_server::ServerHandle>,
+    /// file_server's offline store, a per-cluster temporary directory.
+    file_dir: PathBuf,
     msg: Vec<Node<msg_server::ServerHandle>>,
     probe: TestUser,
     // Declared last: dropped after the servers stopped writing.
@@ -64,6 +68,12 @@ impl TestCluster {
         let login = start_login(&mut login_conf);
         let mut db_conf = db_proxy_conf(fixtures.env());
         let db = start_db(&mut db_conf);
+        let file_dir = std::env::temp_dir().join(format!("testkit-{}", unique_name("fs")));
+        let mut file_conf = Conf::parse(
+            "ClientListenIP=127.0.0.1\nClientListenPort=0\nMsgServerListenIP=127.0.0.1\n\
+             MsgServerListenPort=0\nTaskTimeout=3600\n",
+        );
+        let file = start_file(&mut file_conf, &file_dir);
 
         let mut cluster = Self {
             route: Node {
@@ -78,6 +88,11 @@ impl TestCluster {
                 conf: db_conf,
                 handle: Some(db),
             },
+            file: Node {
+                conf: file_conf,
+                handle: Some(file),
+            },
+            file_dir,
             msg: Vec::new(),
             probe,
             fixtures,
@@ -101,8 +116,10 @@ impl TestCluster {
              MaxConnCnt=10000\naesKey={AES_KEY}\nConcurrentDBConnCnt=2\n\
              DBServerIP1=127.0.0.1\nDBServerPort1={db}\nDBServerIP2=127.0.0.1\n\
              DBServerPort2={db}\nLoginServerIP1=127.0.0.1\nLoginServerPort1={login}\n\
-             RouteServerIP1=127.0.0.1\nRouteServerPort1={route}\n",
+             RouteServerIP1=127.0.0.1\nRouteServerPort1={route}\n\
+             FileServerIP1=127.0.0.1\nFileServerPort1={file}\n",
             db = self.db_addr().port(),
+            file = self.file_msg_server_addr().port(),
             login = self.login_msg_server_addr().port(),
             route = self.route_addr().port(),
         ))
@@ -137,6 +154,16 @@ impl TestCluster {
     /// db_proxy_server's address.
     pub fn db_addr(&self) -> SocketAddr {
         port_addr(&self.db.conf, "ListenPort")
+    }
+
+    /// file_server's msg-server port.
+    pub fn file_msg_server_addr(&self) -> SocketAddr {
+        port_addr(&self.file.conf, "MsgServerListenPort")
+    }
+
+    /// file_server's client port (what msg_server advertises to clients).
+    pub fn file_client_addr(&self) -> SocketAddr {
+        port_addr(&self.file.conf, "ClientListenPort")
     }
 
     /// login_server's msg-server port.
@@ -254,6 +281,19 @@ impl TestCluster {
         self.login.handle = Some(start_login(&mut self.login.conf));
     }
 
+    /// Stops file_server.
+    pub fn stop_file(&mut self) {
+        if let Some(h) = self.file.handle.take() {
+            h.shutdown().expect("file_server did not stop cleanly");
+        }
+    }
+
+    /// Starts file_server again on the same addresses (and store).
+    pub fn restart_file(&mut self) {
+        self.stop_file();
+        self.file.handle = Some(start_file(&mut self.file.conf, &self.file_dir));
+    }
+
     /// Stops msg_server `i` (its clients are disconnected).
     pub fn stop_msg(&mut self, i: usize) {
         if let Some(h) = self.msg[i].handle.take() {
@@ -278,6 +318,10 @@ impl Drop for TestCluster {
         if let Some(h) = self.db.handle.take() {
             let _ = h.shutdown();
         }
+        if let Some(h) = self.file.handle.take() {
+            let _ = h.shutdown();
+        }
+        let _ = std::fs::remove_dir_all(&self.file_dir);
         if let Some(h) = self.login.handle.take() {
             let _ = h.shutdown();
         }
@@ -387,6 +431,16 @@ fn start_db(conf: &mut Conf) -> db_proxy_server::ServerHandle {
     });
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
     server.spawn().expect("db_proxy_server spawn")
+}
+
+fn start_file(conf: &mut Conf, dir: &Path) -> file_server::ServerHandle {
+    let mut config = file_server::Config::from_conf(conf).expect("file_server conf");
+    config.offline_dir = dir.to_path_buf();
+    let server = bind_retrying("file_server", || file_server::Server::bind(config.clone()));
+    let addrs = server.local_addrs();
+    conf.set("ClientListenPort", addrs.client[0].port().to_string());
+    conf.set("MsgServerListenPort", addrs.msg_server.port().to_string());
+    server.spawn().expect("file_server spawn")
 }
 
 fn start_msg(conf: &mut Conf) -> msg_server::ServerHandle {
