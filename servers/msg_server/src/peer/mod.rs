@@ -137,3 +137,16 @@ impl Links {
         self.push.open_handles().next()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle logged-in connections must stay cheap (goal: well under 1.7 KB each, including
+    /// the reactor's own per-connection struct); this pins the part msg_server adds.
+    #[test]
+    fn per_connection_state_stays_small() {
+        assert!(size_of::<ConnData>() <= 80, "{}", size_of::<ConnData>());
+        assert!(size_of::<netlib::Conn<ConnData>>() <= 400);
+    }
+}
