@@ -30,7 +30,7 @@ use crate::sync_center::SyncCenter;
 use crate::worker::{self, Answer, LinkId, Task, Workers};
 
 /// Most consecutive messages of one link stored in one transaction.
-const MAX_BATCH: usize = 64;
+const MAX_BATCH: usize = 256;
 /// Tag of the one listener.
 const LINK_LISTENER: ListenerTag = ListenerTag(0);
 

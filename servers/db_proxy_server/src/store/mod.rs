@@ -22,7 +22,7 @@ use crate::limiter::LoginLimiter;
 use crate::msfs::MsfsClient;
 
 /// Number of conversation lock stripes.
-const CONVERSATION_STRIPES: usize = 256;
+const CONVERSATION_STRIPES: usize = 4096;
 /// Relation ids kept in memory before the cache starts over.
 const MAX_CACHED_RELATIONS: usize = 200_000;
 
