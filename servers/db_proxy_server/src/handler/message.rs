@@ -274,21 +274,23 @@ fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
         return Vec::new();
     }
     let now = now();
-    let result = store.write(|c| {
-        let found = session::active_sessions(c, &keys)?;
+    let result = (|| -> StoreResult<Vec<u32>> {
+        let found = store.write(|c| session::active_sessions(c, &keys))?;
         let mut ids: Vec<u32> = found.iter().map(|(id, _)| *id).collect();
         for &(user, peer, kind) in &keys {
             if found.iter().any(|(_, k)| *k == (user, peer, kind)) {
                 continue;
             }
             // Creation is serialised per conversation so two workers never both insert;
-            // add_session looks again (deleted rows included) under the lock.
+            // add_session looks again (deleted rows included) under the lock. The lock is
+            // taken before the connection, as everywhere, so lock and pool waits never form
+            // a cycle.
             let key = conversation_key(user, peer, kind == GROUP);
             let _locked = store.lock_stripes(&mut vec![store.conversation_stripe(key)]);
-            ids.extend(session::add_session(c, user, peer, kind, now)?);
+            ids.extend(store.write(|c| session::add_session(c, user, peer, kind, now))?);
         }
         Ok(ids)
-    });
+    })();
     result.unwrap_or_else(|e| {
         for (_, item) in items.iter_mut().filter(|(_, it)| it.live) {
             item.fail(&e);

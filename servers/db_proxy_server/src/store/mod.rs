@@ -195,9 +195,10 @@ impl Store {
         ((x ^ (x >> 33)) % CONVERSATION_STRIPES as u64) as usize
     }
 
-    /// Locks the given stripes (sorted, deduplicated, so two callers never deadlock). Held
-    /// while a message gets its id and is stored, so ids and rows of one conversation follow
-    /// the same order and its relation and sessions are created once.
+    /// Locks the given stripes (sorted, deduplicated, so two callers never deadlock). Used to
+    /// create a conversation's relation and sessions once, and to keep its ids and rows in one
+    /// order. Rule: take stripes before a pooled connection, never while holding one, so
+    /// lock waits and pool waits cannot form a cycle.
     pub fn lock_stripes(&self, stripes: &mut Vec<usize>) -> Vec<MutexGuard<'_, ()>> {
         stripes.sort_unstable();
         stripes.dedup();
