@@ -26,9 +26,9 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let config = Config::load(CONF_FILE).context("reading msgserver.conf")?;
-    let server = Server::bind(config).context("starting msg_server")?;
+    let mut server = Server::bind(config).context("starting msg_server")?;
     server
-        .stop_on_signals()
+        .handle_signals()
         .context("installing signal handlers")?;
     netlib::process::write_pid_file(Path::new(".")).context("writing server.pid")?;
     server.run().context("running msg_server")?;

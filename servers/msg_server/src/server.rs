@@ -3,6 +3,9 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use log::info;
@@ -59,9 +62,33 @@ impl Server {
         &self.addrs
     }
 
-    /// Stops the loop on SIGTERM or SIGINT (for binaries).
-    pub fn stop_on_signals(&self) -> io::Result<()> {
-        self.event_loop.stop_handle().stop_on_signals()
+    /// Installs the original's signal behaviour (CONFIG §1.1) for a binary: SIGTERM, SIGINT
+    /// and SIGHUP stop the server (the original exits at once on SIGHUP; stopping closes the
+    /// connections cleanly instead), SIGUSR1 resets the message counters, SIGUSR2 toggles
+    /// logging of every received message.
+    pub fn handle_signals(&mut self) -> io::Result<()> {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+        let mut signals =
+            signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
+        let stop = self.event_loop.stop_handle();
+        let (state, _) = self.event_loop.parts_mut();
+        let flags = Arc::clone(&state.signals);
+        thread::Builder::new()
+            .name("msg_server-signals".into())
+            .spawn(move || {
+                for sig in signals.forever() {
+                    match sig {
+                        SIGUSR1 => flags.reset_stats.store(true, Ordering::Relaxed),
+                        SIGUSR2 => flags.toggle_msg_log.store(true, Ordering::Relaxed),
+                        _ => {
+                            info!("signal received, stopping: signal={sig}");
+                            stop.stop();
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(())
     }
 
     /// Runs the loop on this thread until stopped.

@@ -13,6 +13,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info};
@@ -50,6 +52,15 @@ pub(crate) struct Stats {
     pub(crate) downstream: u64,
     /// Delivered single-chat messages never acked within 15 s.
     pub(crate) missed: u64,
+}
+
+/// Operator requests made by signals (CONFIG §1.1), picked up by the 1-s timer.
+#[derive(Debug, Default)]
+pub(crate) struct SignalFlags {
+    /// SIGUSR1: reset the message counters.
+    pub(crate) reset_stats: AtomicBool,
+    /// SIGUSR2: toggle logging of every received IMMsgData (metadata only, never the text).
+    pub(crate) toggle_msg_log: AtomicBool,
 }
 
 /// The authenticated client a request came from.
@@ -107,6 +118,9 @@ pub(crate) struct State {
     /// Seconds since start (the 1-s tick count); rate-limit windows are keyed by it.
     pub(crate) second: u32,
     pub(crate) stats: Stats,
+    /// Log every received IMMsgData (toggled by SIGUSR2).
+    pub(crate) log_messages: bool,
+    pub(crate) signals: Arc<SignalFlags>,
     login_deadlines: VecDeque<(Instant, ClientRef)>,
     close_deadlines: VecDeque<(Instant, ClientRef)>,
     unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u16)>>,
@@ -129,6 +143,8 @@ impl State {
             logged_in: 0,
             second: 0,
             stats: Stats::default(),
+            log_messages: false,
+            signals: Arc::default(),
             login_deadlines: VecDeque::new(),
             close_deadlines: VecDeque::new(),
             unacked_expiry: BinaryHeap::new(),
@@ -368,6 +384,14 @@ impl State {
                     }
                 }
             }
+        }
+        if self.signals.reset_stats.swap(false, Ordering::Relaxed) {
+            info!("message counters reset");
+            self.stats = Stats::default();
+        }
+        if self.signals.toggle_msg_log.swap(false, Ordering::Relaxed) {
+            self.log_messages = !self.log_messages;
+            info!("per-message logging: enabled={}", self.log_messages);
         }
         if now.duration_since(self.last_stats) >= STATS_INTERVAL {
             self.last_stats = now;

@@ -72,6 +72,15 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         debug!("no db_proxy, message dropped: user={}", me.user_id);
         return;
     };
+    if st.log_messages {
+        info!(
+            "message: from={} to={} type={} len={}",
+            me.user_id,
+            msg.to_session_id,
+            msg.msg_type,
+            msg.msg_data.len()
+        );
+    }
     msg.from_user_id = me.user_id;
     msg.create_time = unix_now();
     msg.attach_data = Some(me.db_attach());
