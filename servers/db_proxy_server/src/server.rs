@@ -51,6 +51,26 @@ pub enum ServerError {
     Panicked,
 }
 
+/// Workers to run: `ThreadNum`, but no more than the smallest pool a task draws from. A task
+/// holds at most one connection of each pool at a time, so with this many workers a checkout
+/// never waits for another task (the original let its surplus threads block on the pools).
+fn worker_count(config: &Config) -> usize {
+    let smallest = [config.master.max_conns, config.slave.max_conns]
+        .into_iter()
+        .chain(config.caches.iter().map(|c| c.max_conns))
+        .min()
+        .unwrap_or(1) as usize;
+    let count = config.thread_num.min(smallest).max(1);
+    if count < config.thread_num {
+        info!(
+            "running fewer workers than ThreadNum: workers={count} thread_num={} \
+             smallest_pool={smallest}",
+            config.thread_num
+        );
+    }
+    count
+}
+
 /// A bound server, ready to run.
 #[derive(Debug)]
 pub struct Server {
@@ -71,7 +91,7 @@ impl Server {
             stop_timer: None,
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
-        let workers = worker::start(config.thread_num, Arc::clone(&store), queue.sender())?;
+        let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
         let (handler, _) = event_loop.parts_mut();
         handler.workers = Some(workers);
         handler.answers = Some(queue);
@@ -308,5 +328,23 @@ impl Handler for ProxyHandler {
             info!("stop grace period over, exiting");
             ctx.exit();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_capped_by_the_smallest_pool() {
+        let conf = netlib::Conf::parse(include_str!("../../../conf/dbproxyserver.conf"));
+        let mut config = Config::from_conf(&conf).unwrap();
+        config.thread_num = 48;
+        assert_eq!(worker_count(&config), 16);
+        config.thread_num = 4;
+        assert_eq!(worker_count(&config), 4);
+        config.caches[1].max_conns = 2;
+        config.thread_num = 48;
+        assert_eq!(worker_count(&config), 2);
     }
 }
