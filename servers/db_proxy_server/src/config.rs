@@ -6,6 +6,7 @@
 //! `<pool>_password` is the empty password (the original refuses to start without one; our
 //! sample conf uses a password-less local root).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use netlib::{Conf, ConfError};
@@ -17,6 +18,7 @@ const MSFS_SITE: &str = "MsfsSite";
 const AES_KEY: &str = "aesKey";
 const DB_INSTANCES: &str = "DBInstances";
 const CACHE_INSTANCES: &str = "CacheInstances";
+const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
 
 /// Name of the MySQL pool used for writes (hard-coded in the original's queries).
 pub const MASTER_POOL: &str = "teamtalk_master";
@@ -84,6 +86,9 @@ pub struct Config {
     pub caches: Vec<RedisConfig>,
     /// Time between the stop notice to every link and the exit.
     pub stop_grace: Duration,
+    /// Optional `AllowedPeerIPs` (`;`-list, not in the original): when set, links from other
+    /// addresses are closed on accept (KNOWN_DEFECTS D-AUTH-10). Empty: everyone may connect.
+    pub allowed_peers: Vec<IpAddr>,
 }
 
 impl Config {
@@ -144,6 +149,20 @@ impl Config {
             value: "<hidden>".to_owned(),
             reason: format!("must be 32 characters, not {}", key.len()),
         })?;
+        let allowed_peers = match conf.get(ALLOWED_PEER_IPS) {
+            None => Vec::new(),
+            Some(_) => conf
+                .require_list(ALLOWED_PEER_IPS)?
+                .iter()
+                .map(|ip| {
+                    ip.parse().map_err(|_| ConfError::Invalid {
+                        key: ALLOWED_PEER_IPS.to_owned(),
+                        value: ip.clone(),
+                        reason: "not an IP address".to_owned(),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Self {
             listen_ips,
             listen_port,
@@ -154,6 +173,7 @@ impl Config {
             slave,
             caches,
             stop_grace: DEFAULT_STOP_GRACE,
+            allowed_peers,
         })
     }
 
@@ -240,6 +260,15 @@ mod tests {
             Config::from_conf(&conf).unwrap_err(),
             ConfError::Invalid { key, .. } if key == "ThreadNum"
         ));
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("AllowedPeerIPs", "127.0.0.1;10.0.0.x");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "AllowedPeerIPs"
+        ));
+        conf.set("AllowedPeerIPs", "127.0.0.1; ::1");
+        assert_eq!(Config::from_conf(&conf).unwrap().allowed_peers.len(), 2);
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

@@ -89,6 +89,7 @@ impl Server {
             next_serial: 0,
             stop_grace: config.stop_grace,
             stop_timer: None,
+            allowed_peers: config.allowed_peers.clone(),
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
         let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
@@ -200,6 +201,7 @@ struct ProxyHandler {
     next_serial: u64,
     stop_grace: std::time::Duration,
     stop_timer: Option<TimerId>,
+    allowed_peers: Vec<std::net::IpAddr>,
 }
 
 impl ProxyHandler {
@@ -232,6 +234,14 @@ impl Handler for ProxyHandler {
     type ConnData = ServerLink;
 
     fn on_accept(&mut self, ctx: &mut Ctx<ServerLink>, conn: ConnHandle, _: ListenerTag) {
+        let peer = ctx.conn(conn).and_then(|c| c.peer());
+        if !self.allowed_peers.is_empty()
+            && !peer.is_some_and(|p| self.allowed_peers.contains(&p.ip()))
+        {
+            warn!("refusing link from a peer not in AllowedPeerIPs: handle={conn} peer={peer:?}");
+            ctx.close(conn);
+            return;
+        }
         self.next_serial += 1;
         if let Some(link) = ctx.data_mut(conn) {
             *link = ServerLink::new(self.next_serial);

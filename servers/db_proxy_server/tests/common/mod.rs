@@ -131,6 +131,7 @@ pub fn config(msfs: &str) -> Config {
             cache("group_member", DB_GROUP_MEMBER),
         ],
         stop_grace: Duration::from_millis(100),
+        allowed_peers: Vec::new(),
     }
 }
 
@@ -206,12 +207,33 @@ impl Link {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::ConnectionReset
                     ) =>
                 {
                     return None;
                 }
                 Err(e) => panic!("link read failed: {e}"),
+            }
+        }
+    }
+
+    /// Whether the server closes the link within `timeout` (data read meanwhile is skipped).
+    pub fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut chunk = [0u8; 65536];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
             }
         }
     }
