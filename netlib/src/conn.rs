@@ -147,6 +147,8 @@ pub struct Conn<D> {
     pub(crate) last_recv: Instant,
     pub(crate) last_send: Instant,
     pub(crate) listener: Option<ListenerTag>,
+    /// Already listed for the end-of-turn flush of deferred sends.
+    pub(crate) flush_queued: bool,
     /// The handler's data for this connection.
     pub data: D,
 }
@@ -165,6 +167,7 @@ impl<D> Conn<D> {
             last_recv: now,
             last_send: now,
             listener: None,
+            flush_queued: false,
             data,
         }
     }

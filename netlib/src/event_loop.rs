@@ -8,6 +8,8 @@
 //!   spurious events as normal;
 //! - a close requested while handling an event is carried out after that event, and the
 //!   handler hears about it once, through `on_close`, with the connection's data;
+//! - bytes given to [`Ctx::send_deferred`] are written once per loop turn, after every event of
+//!   the turn was handled, so many small PDUs to one peer leave in one write;
 //! - every 1 s tick, each connection with a heartbeat sends IMHeartBeat when it sent nothing for
 //!   the interval, and each connection with an idle timeout is closed when it received nothing
 //!   for that long (PROTOCOL §6);
@@ -225,6 +227,8 @@ pub struct Ctx<D> {
     pending_close: Vec<(ConnHandle, CloseReason)>,
     /// Connections that still had input to read when their read budget ran out.
     read_again: Vec<ConnHandle>,
+    /// Connections with deferred output to write at the end of this turn.
+    deferred: Vec<ConnHandle>,
 }
 
 impl<D> Ctx<D> {
@@ -310,6 +314,45 @@ impl<D> Ctx<D> {
         }
         conn.output.extend_from_slice(&bytes[written..]);
         true
+    }
+
+    /// Queues bytes to be written at the end of the current loop turn, after the remaining
+    /// events of the turn: PDUs sent to one peer during a turn then share a write. Order with
+    /// [`Ctx::send`] is kept (a later `send` queues behind deferred bytes). Returns `false` if
+    /// the connection is gone, closing, or went over its output cap (it is then closed).
+    pub fn send_deferred(&mut self, h: ConnHandle, bytes: &[u8]) -> bool {
+        let Some(conn) = self.conns.get_mut(h) else {
+            return false;
+        };
+        if conn.state == ConnState::Draining {
+            return false;
+        }
+        if conn.pending_output() + bytes.len() > conn.options.max_write_buf {
+            warn!(
+                "closing stalled peer: handle={h} peer={:?} queued={}",
+                conn.peer,
+                conn.pending_output()
+            );
+            self.close_with(h, CloseReason::WriteOverflow);
+            return false;
+        }
+        conn.last_send = self.now;
+        conn.output.extend_from_slice(bytes);
+        if !conn.flush_queued {
+            conn.flush_queued = true;
+            self.deferred.push(h);
+        }
+        true
+    }
+
+    /// Encodes a PDU and sends it with [`Ctx::send_deferred`].
+    pub fn send_pdu_deferred(&mut self, h: ConnHandle, pdu: &Pdu) -> bool {
+        if !self.conns.contains(h) {
+            return false;
+        }
+        let mut bytes = Vec::with_capacity(pdu.len());
+        pdu.encode_into(&mut bytes);
+        self.send_deferred(h, &bytes)
     }
 
     /// Closes a connection after the current event; the handler's `on_close` follows.
@@ -438,6 +481,7 @@ impl<H: Handler> EventLoop<H> {
                 now: Instant::now(),
                 pending_close: Vec::new(),
                 read_again: Vec::new(),
+                deferred: Vec::new(),
             },
             read_buf: vec![0; READ_CHUNK],
         })
@@ -587,6 +631,7 @@ impl<H: Handler> EventLoop<H> {
             }
             self.handler.on_loop(&mut self.ctx);
             self.process_closes();
+            self.flush_deferred();
             if self.ctx.exit {
                 info!("event loop exiting: conns={}", self.ctx.conns.len());
                 return Ok(());
@@ -671,6 +716,20 @@ impl<H: Handler> EventLoop<H> {
             self.handler.on_connect(&mut self.ctx, h);
         }
         self.flush(h);
+    }
+
+    /// Writes what handlers deferred during this turn (see [`Ctx::send_deferred`]).
+    fn flush_deferred(&mut self) {
+        while !self.ctx.deferred.is_empty() {
+            for h in mem::take(&mut self.ctx.deferred) {
+                if let Some(conn) = self.ctx.conns.get_mut(h) {
+                    conn.flush_queued = false;
+                    self.flush(h);
+                }
+            }
+            // A failed write closes its connection; on_close may defer more output.
+            self.process_closes();
+        }
     }
 
     fn flush(&mut self, h: ConnHandle) {
