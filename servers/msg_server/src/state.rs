@@ -204,7 +204,7 @@ impl State {
     ) {
         for &h in self.users.conns(user_id) {
             if Some(h) != except {
-                ctx.send(h, bytes);
+                ctx.send_deferred(h, bytes);
             }
         }
     }
@@ -219,7 +219,7 @@ impl State {
     ) {
         for &h in self.users.conns(user_id) {
             if client(ctx, h).is_some_and(&filter) {
-                ctx.send(h, bytes);
+                ctx.send_deferred(h, bytes);
             }
         }
     }
@@ -235,7 +235,7 @@ impl State {
         for (_, user) in self.users.iter() {
             for &h in user.conns() {
                 if client(ctx, h).is_some_and(&filter) {
-                    ctx.send(h, bytes);
+                    ctx.send_deferred(h, bytes);
                 }
             }
         }
@@ -250,7 +250,7 @@ impl State {
         msg_id: u32,
         from_id: u32,
     ) {
-        if !ctx.send(h, bytes) {
+        if !ctx.send_deferred(h, bytes) {
             return;
         }
         self.stats.downstream += 1;
@@ -320,7 +320,7 @@ impl State {
             },
         );
         for h in self.links.login.open_handles() {
-            ctx.send_pdu(h, &cnt);
+            ctx.send_pdu_deferred(h, &cnt);
         }
         let stat = Pdu::new(
             CommandId::OtherUserStatusUpdate,
@@ -332,7 +332,7 @@ impl State {
             },
         );
         for h in self.links.route.open() {
-            ctx.send_pdu(h, &stat);
+            ctx.send_pdu_deferred(h, &stat);
         }
     }
 

@@ -61,7 +61,7 @@ pub(crate) fn handle_remove_session_req(st: &mut State, ctx: &mut Ctx, me: Calle
     let notify = Pdu::new(CommandId::BuddyListRemoveSessionNotify, 0, &notify);
     st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, &notify);
+        ctx.send_pdu_deferred(route, &notify);
     }
 }
 
@@ -187,7 +187,7 @@ pub(crate) fn handle_change_sign_info_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
             changed_user_id: rsp.user_id,
             sign_info: rsp.sign_info.unwrap_or_default(),
         };
-        ctx.send_pdu(
+        ctx.send_pdu_deferred(
             route,
             &Pdu::new(CommandId::BuddyListSignInfoChangedNotify, 0, &notify),
         );

@@ -44,7 +44,7 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     let offline = req.trans_mode == TransferFileType::FileTypeOffline as i32;
     let pc_online_here = st.users.get(req.to_user_id).is_some_and(|u| u.pc_online);
     if offline || pc_online_here {
-        ctx.send_pdu(
+        ctx.send_pdu_deferred(
             link,
             &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
         );
@@ -64,7 +64,7 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         user_id_list: vec![req.to_user_id],
         attach_data: Some(attach.encode()),
     };
-    ctx.send_pdu(
+    ctx.send_pdu_deferred(
         route,
         &Pdu::new(CommandId::BuddyListUsersStatusRequest, seq, &stat),
     );
@@ -81,7 +81,7 @@ fn refuse(ctx: &mut Ctx, h: netlib::ConnHandle, seq: u16, transfer: &ImFileTrans
         ip_addr_list: Vec::new(),
         trans_mode: transfer.trans_mode,
     };
-    ctx.send_pdu(h, &Pdu::new(CommandId::FileResponse, seq, &rsp));
+    ctx.send_pdu_deferred(h, &Pdu::new(CommandId::FileResponse, seq, &rsp));
 }
 
 /// The recipient's presence for an online transfer arrived (attach type 5): the transfer goes
@@ -99,7 +99,7 @@ pub(crate) fn transfer_after_presence(
     transfer.trans_mode = mode as i32;
     match st.pick_file_link() {
         Some(link) => {
-            ctx.send_pdu(
+            ctx.send_pdu_deferred(
                 link,
                 &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
             );
@@ -124,7 +124,7 @@ pub(crate) fn notify_file(st: &State, ctx: &mut Ctx, notify: &ImFileNotify) {
         !c.is_mobile()
     });
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, &pdu);
+        ctx.send_pdu_deferred(route, &pdu);
     }
 }
 
@@ -166,7 +166,7 @@ pub(crate) fn handle_file_has_offline_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
         rsp.ip_addr_list
             .extend_from_slice(st.links.file.addrs_of(link));
     }
-    ctx.send_pdu(h, &Pdu::forward(&pdu.header, &rsp));
+    ctx.send_pdu_deferred(h, &Pdu::forward(&pdu.header, &rsp));
 }
 
 /// 0x050b: the user uploaded an offline file; db_proxy records it and the recipient is told.
@@ -214,6 +214,6 @@ pub(crate) fn handle_file_del_offline_req(st: &mut State, ctx: &mut Ctx, me: Cal
         return;
     }
     if let Some(link) = st.links.db.for_business(me.spread()) {
-        ctx.send_pdu(link, &Pdu::forward(&pdu.header, &req));
+        ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &req));
     }
 }

@@ -177,7 +177,7 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
         .flatten();
     for &member in &group.group_member_list {
         for &h in st.users.conns(member) {
-            if Some(h) != origin && ctx.send(h, &bytes) {
+            if Some(h) != origin && ctx.send_deferred(h, &bytes) {
                 st.stats.downstream += 1;
             }
         }
@@ -190,7 +190,7 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
             user_id: group.group_member_list.clone(),
             attach_data: Some(body),
         };
-        ctx.send_pdu(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
+        ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
     }
 }
 
@@ -207,7 +207,7 @@ pub(crate) fn handle_group_change_member_rsp(st: &mut State, ctx: &mut Ctx, pdu:
             attach_data: None,
             ..rsp.clone()
         };
-        ctx.send_pdu(h, &Pdu::forward(&pdu.header, &answer));
+        ctx.send_pdu_deferred(h, &Pdu::forward(&pdu.header, &answer));
     }
     if rsp.result_code != 0 {
         return;
@@ -221,7 +221,7 @@ pub(crate) fn handle_group_change_member_rsp(st: &mut State, ctx: &mut Ctx, pdu:
     };
     let notify_pdu = Pdu::new(CommandId::GroupChangeMemberNotify, 0, &notify);
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, &notify_pdu);
+        ctx.send_pdu_deferred(route, &notify_pdu);
     }
     notify_members(st, ctx, &notify, &notify_pdu.encode(), requester);
 }

@@ -39,7 +39,7 @@ pub(crate) fn refuse_login(
         online_status: None,
         user_info: None,
     };
-    ctx.send_pdu(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
+    ctx.send_pdu_deferred(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
     st.close_client_after_flush(ctx, h);
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
         c.client_type = client_type;
         c.online_status = login_status(req.online_status);
     }
-    ctx.send_pdu(link, &Pdu::new(CommandId::OtherValidateReq, seq, &validate));
+    ctx.send_pdu_deferred(link, &Pdu::new(CommandId::OtherValidateReq, seq, &validate));
 }
 
 /// 0x0105: clears the phone's push token, answers and closes.
@@ -127,7 +127,7 @@ pub(crate) fn handle_logout_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: 
                 client_type: None,
                 attach_data: None,
             };
-            ctx.send_pdu(
+            ctx.send_pdu_deferred(
                 link,
                 &Pdu::new(CommandId::LoginReqDevicetoken, pdu.header.seq_num, &clear),
             );
@@ -176,7 +176,7 @@ pub(crate) fn kick(
         user_id,
         kick_reason: reason as i32,
     };
-    ctx.send_pdu(h, &Pdu::new(CommandId::LoginKickUser, 0, &kick));
+    ctx.send_pdu_deferred(h, &Pdu::new(CommandId::LoginKickUser, 0, &kick));
     if let Some(c) = client_mut(ctx, h) {
         c.state = ClientState::Kicked { user_id };
     }
@@ -225,7 +225,7 @@ pub(crate) fn kick_remote(
             client_type: i32::from(client_type),
             reason: reason as u32,
         };
-        ctx.send_pdu(route, &Pdu::new(CommandId::OtherServerKickUser, 0, &kick));
+        ctx.send_pdu_deferred(route, &Pdu::new(CommandId::OtherServerKickUser, 0, &kick));
     }
 }
 
@@ -314,6 +314,6 @@ pub(crate) fn handle_regist_res(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
         return;
     };
     if client(ctx, h).is_some_and(|c| !matches!(c.state, ClientState::Kicked { .. })) {
-        ctx.send_pdu(h, &Pdu::forward(&pdu.header, &rsp));
+        ctx.send_pdu_deferred(h, &Pdu::forward(&pdu.header, &rsp));
     }
 }

@@ -84,7 +84,7 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     msg.from_user_id = me.user_id;
     msg.create_time = unix_now();
     msg.attach_data = Some(me.db_attach());
-    if ctx.send_pdu(link, &Pdu::forward(&pdu.header, &msg)) {
+    if ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg)) {
         st.stats.upstream += 1;
     }
 }
@@ -115,13 +115,13 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
             msg_id: msg.msg_id,
             session_type: session_type as i32,
         };
-        ctx.send_pdu(
+        ctx.send_pdu_deferred(
             sender,
             &Pdu::new(CommandId::MsgDataAck, pdu.header.seq_num, &ack),
         );
     }
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, &pdu);
+        ctx.send_pdu_deferred(route, &pdu);
     }
     if group {
         request_group_fan_out(st, ctx, &msg, origin_handle, pdu.body);
@@ -142,7 +142,7 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
             user_id: vec![msg.to_session_id],
             attach_data: Some(msg.encode_to_vec()),
         };
-        ctx.send_pdu(db, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
+        ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
     }
 }
 
@@ -190,7 +190,7 @@ pub(crate) fn request_group_fan_out(
         }],
         attach_data: Some(attach.encode()),
     };
-    ctx.send_pdu(link, &Pdu::new(CommandId::GroupInfoRequest, 0, &req));
+    ctx.send_pdu_deferred(link, &Pdu::new(CommandId::GroupInfoRequest, 0, &req));
 }
 
 /// 0x0301 relayed by route_server: a message stored by another msg_server. Single chat is
@@ -241,7 +241,7 @@ pub(crate) fn handle_msg_data_read_ack(st: &mut State, ctx: &mut Ctx, me: Caller
     let notify = Pdu::new(CommandId::MsgReadNotify, 0, &notify);
     st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, &notify);
+        ctx.send_pdu_deferred(route, &notify);
     }
     if ack.session_type == SessionType::Single as i32 {
         if let Some(c) = client_mut(ctx, me.handle) {

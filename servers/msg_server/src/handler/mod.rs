@@ -313,7 +313,7 @@ pub(crate) fn relay_answer(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
         );
         return;
     };
-    ctx.send_pdu(
+    ctx.send_pdu_deferred(
         h,
         &Pdu {
             header: pdu.header,
@@ -340,7 +340,7 @@ pub(crate) fn forward<M: Message + prost::Name + Default>(
     };
     edit(&mut msg);
     if let Some(link) = link {
-        ctx.send_pdu(link, &Pdu::forward(&pdu.header, &msg));
+        ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg));
     }
     Some(msg)
 }
@@ -353,5 +353,5 @@ pub(crate) fn reply(
     cmd: CommandId,
     msg: &impl Message,
 ) {
-    ctx.send_pdu(h, &Pdu::reply(&request.header, cmd, msg));
+    ctx.send_pdu_deferred(h, &Pdu::reply(&request.header, cmd, msg));
 }

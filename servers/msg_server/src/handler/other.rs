@@ -8,5 +8,5 @@ use crate::state::Ctx;
 /// 0x0701: echoes the received PDU byte for byte, seq included (PROTOCOL §6.2); msg_server
 /// never starts heartbeats towards clients.
 pub(crate) fn handle_heartbeat(ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
-    ctx.send_pdu(h, pdu);
+    ctx.send_pdu_deferred(h, pdu);
 }

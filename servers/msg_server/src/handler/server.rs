@@ -53,7 +53,7 @@ pub(crate) fn link_up(st: &mut State, ctx: &mut Ctx, h: ConnHandle, up: Connecte
                 cur_conn_cnt: st.logged_in,
                 host_name: st.host_name.clone(),
             };
-            ctx.send_pdu(h, &Pdu::new(CommandId::OtherMsgServInfo, 0, &info));
+            ctx.send_pdu_deferred(h, &Pdu::new(CommandId::OtherMsgServInfo, 0, &info));
         }
         LinkKind::Route => {
             if up.new_master {
@@ -62,7 +62,7 @@ pub(crate) fn link_up(st: &mut State, ctx: &mut Ctx, h: ConnHandle, up: Connecte
             send_online_users(st, ctx, h);
         }
         LinkKind::File => {
-            ctx.send_pdu(
+            ctx.send_pdu_deferred(
                 h,
                 &Pdu::new(CommandId::OtherFileServerIpReq, 0, &ImFileServerIpReq {}),
             );
@@ -73,7 +73,7 @@ pub(crate) fn link_up(st: &mut State, ctx: &mut Ctx, h: ConnHandle, up: Connecte
 
 fn send_role_set(ctx: &mut Ctx, h: ConnHandle) {
     info!("route link is master: handle={h}");
-    ctx.send_pdu(
+    ctx.send_pdu_deferred(
         h,
         &Pdu::new(CommandId::OtherRoleSet, 0, &ImRoleSet { master: 1 }),
     );
@@ -95,7 +95,7 @@ fn send_online_users(st: &State, ctx: &mut Ctx, h: ConnHandle) {
         }
     }
     if stats.is_empty() {
-        ctx.send_pdu(
+        ctx.send_pdu_deferred(
             h,
             &Pdu::new(
                 CommandId::OtherOnlineUserInfo,
@@ -108,7 +108,7 @@ fn send_online_users(st: &State, ctx: &mut Ctx, h: ConnHandle) {
         let info = ImOnlineUserInfo {
             user_stat_list: chunk.to_vec(),
         };
-        ctx.send_pdu(h, &Pdu::new(CommandId::OtherOnlineUserInfo, 0, &info));
+        ctx.send_pdu_deferred(h, &Pdu::new(CommandId::OtherOnlineUserInfo, 0, &info));
     }
 }
 
@@ -224,7 +224,7 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         online_status: Some(i32::from(online_status)),
         user_info: Some(user),
     };
-    ctx.send_pdu(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
+    ctx.send_pdu_deferred(h, &Pdu::new(CommandId::LoginResUserlogin, seq, &res));
 }
 
 /// 0x0702: db_proxy is shutting down; this link takes no more requests.
@@ -291,7 +291,7 @@ pub(crate) fn handle_group_get_shield_rsp(st: &mut State, ctx: &mut Ctx, h: Conn
         st.pick_business_link()
     };
     if let Some(link) = link {
-        ctx.send_pdu(link, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
+        ctx.send_pdu_deferred(link, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
     }
 }
 
@@ -357,7 +357,7 @@ pub(crate) fn handle_get_device_token_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
                     user_id_list: vec![user_id],
                     attach_data: Some(attach.encode()),
                 };
-                ctx.send_pdu(
+                ctx.send_pdu_deferred(
                     route,
                     &Pdu::new(CommandId::BuddyListUsersStatusRequest, 0, &req),
                 );
@@ -381,7 +381,7 @@ pub(crate) fn handle_get_device_token_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
 /// Sends a push request to the push_server, if one is connected.
 pub(crate) fn send_push(st: &State, ctx: &mut Ctx, req: &ImPushToUserReq) {
     if let Some(link) = st.links.push_link() {
-        ctx.send_pdu(link, &Pdu::new(CommandId::OtherPushToUserReq, 0, req));
+        ctx.send_pdu_deferred(link, &Pdu::new(CommandId::OtherPushToUserReq, 0, req));
     }
 }
 
@@ -441,7 +441,7 @@ pub(crate) fn handle_file_transfer_rsp(st: &mut State, ctx: &mut Ctx, h: ConnHan
             ip_addr_list: addrs.clone(),
             trans_mode,
         };
-        ctx.send_pdu(
+        ctx.send_pdu_deferred(
             requester,
             &Pdu::new(CommandId::FileResponse, pdu.header.seq_num, &file_rsp),
         );

@@ -25,7 +25,7 @@ pub(crate) fn handle_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, me: Caller, pdu:
     st.send_to_user(ctx, me.user_id, &bytes, Some(me.handle));
     st.send_to_user(ctx, cmd.to_user_id, &bytes, Some(me.handle));
     if let Some(route) = st.links.route.master() {
-        ctx.send_pdu(route, pdu);
+        ctx.send_pdu_deferred(route, pdu);
     }
 }
 
