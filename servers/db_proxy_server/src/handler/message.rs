@@ -20,7 +20,7 @@ use super::buddy::{clear_unread, display_data};
 use super::{error_chain, or_default, parse};
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
-use crate::model::session::{self, GROUP, SINGLE};
+use crate::model::session::{self, GROUP, SINGLE, SessionKey};
 use crate::model::{counter, group, member};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
 
@@ -80,6 +80,7 @@ pub fn handle_msg_data_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
             item.fail(&e);
         }
     }
+    prepare_relations(store, &mut items);
     let sessions = prepare_sessions(store, &mut items);
     let mut stripes: Vec<usize> = items
         .iter()
@@ -155,7 +156,8 @@ impl Item {
         self.live = false;
     }
 
-    /// Checks the sender may write here, finds (or creates) the relation.
+    /// Checks the sender may write here; takes the relation from the cache when it is there
+    /// (see [`prepare_relations`] for the others).
     fn prepare(&mut self, store: &Store) -> StoreResult<()> {
         if !self.live {
             return Ok(());
@@ -168,16 +170,9 @@ impl Item {
                 self.live = false;
                 return Ok(());
             }
-        } else {
-            let relate = if from == to {
-                None
-            } else {
-                relation_for(store, from, to, true)?
-            };
-            let Some(relate) = relate else {
-                self.live = false;
-                return Ok(());
-            };
+        } else if from == to || from == 0 || to == 0 {
+            self.live = false;
+        } else if let Some(relate) = store.cached_relation(session::pair(from, to)) {
             self.relate = relate;
         }
         Ok(())
@@ -259,11 +254,90 @@ fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
 }
 
+/// The relations of live one-to-one items not found in the cache: looked up in one query,
+/// the missing ones created in one transaction (serialised per pair and looked up again under
+/// the locks, so two workers never both insert a pair), their msg-id sequences set to 0.
+fn prepare_relations(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let mut pairs: Vec<(u32, u32)> = items
+        .iter()
+        .filter(|(_, it)| it.live && !it.group && it.relate == 0)
+        .map(|(_, it)| session::pair(it.data.from_user_id, it.data.to_session_id))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    if pairs.is_empty() {
+        return;
+    }
+    let result = (|| -> StoreResult<Vec<((u32, u32), u32)>> {
+        let mut known = store.read(|c| session::relations(c, &pairs))?;
+        let missing: Vec<(u32, u32)> = pairs
+            .iter()
+            .copied()
+            .filter(|p| !known.iter().any(|(k, _)| k == p))
+            .collect();
+        if !missing.is_empty() {
+            let mut stripes: Vec<usize> = missing
+                .iter()
+                .map(|&(a, b)| store.conversation_stripe(conversation_key(a, b, false)))
+                .collect();
+            let _locked = store.lock_stripes(&mut stripes);
+            let now = now();
+            let created = store.write_tx(|tx| {
+                let mut out = Vec::new();
+                let again = session::relations(tx, &missing)?;
+                for &(a, b) in &missing {
+                    if let Some((_, id)) = again.iter().find(|(k, _)| *k == (a, b)) {
+                        out.push(((a, b), *id, false));
+                    } else if let Some((id, inserted)) = session::add_relation(tx, a, b, now)? {
+                        out.push(((a, b), id, inserted));
+                    }
+                }
+                Ok(out)
+            })?;
+            let new_keys: Vec<String> = created
+                .iter()
+                .filter(|(_, _, inserted)| *inserted)
+                .map(|(_, id, _)| counter::msg_id_key(*id))
+                .collect();
+            counter::init_sequences(store, &new_keys)?;
+            known.extend(created.into_iter().map(|(pair, id, _)| (pair, id)));
+        }
+        Ok(known)
+    })();
+    let known = match result {
+        Ok(known) => known,
+        Err(e) => {
+            for (_, item) in items
+                .iter_mut()
+                .filter(|(_, it)| it.live && !it.group && it.relate == 0)
+            {
+                item.fail(&e);
+            }
+            return;
+        }
+    };
+    for (pair, id) in &known {
+        store.cache_relation(*pair, *id);
+    }
+    for (_, item) in items
+        .iter_mut()
+        .filter(|(_, it)| it.live && !it.group && it.relate == 0)
+    {
+        let pair = session::pair(item.data.from_user_id, item.data.to_session_id);
+        match known.iter().find(|(k, _)| *k == pair) {
+            Some((_, id)) => item.relate = *id,
+            None => item.live = false,
+        }
+    }
+}
+
 /// The ids of the sessions the live items make active, creating (or re-activating) the
-/// missing ones first, as the original does before allocating an id. An item whose sessions
-/// cannot be had fails.
+/// missing ones first, as the original does before allocating an id: in one transaction,
+/// serialised per conversation and looked up again under the locks, so two workers never both
+/// insert. Locks are taken before the connection, as everywhere, so lock and pool waits never
+/// form a cycle. Items whose sessions cannot be had fail.
 fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
-    let mut keys: Vec<(u32, u32, u32)> = items
+    let mut keys: Vec<SessionKey> = items
         .iter()
         .filter(|(_, it)| it.live)
         .flat_map(|(_, it)| it.session_keys())
@@ -277,17 +351,27 @@ fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
     let result = (|| -> StoreResult<Vec<u32>> {
         let found = store.write(|c| session::active_sessions(c, &keys))?;
         let mut ids: Vec<u32> = found.iter().map(|(id, _)| *id).collect();
-        for &(user, peer, kind) in &keys {
-            if found.iter().any(|(_, k)| *k == (user, peer, kind)) {
-                continue;
-            }
-            // Creation is serialised per conversation so two workers never both insert;
-            // add_session looks again (deleted rows included) under the lock. The lock is
-            // taken before the connection, as everywhere, so lock and pool waits never form
-            // a cycle.
-            let key = conversation_key(user, peer, kind == GROUP);
-            let _locked = store.lock_stripes(&mut vec![store.conversation_stripe(key)]);
-            ids.extend(store.write(|c| session::add_session(c, user, peer, kind, now))?);
+        let missing: Vec<SessionKey> = keys
+            .iter()
+            .copied()
+            .filter(|k| !found.iter().any(|(_, f)| f == k))
+            .collect();
+        if !missing.is_empty() {
+            let mut stripes: Vec<usize> = missing
+                .iter()
+                .map(|&(user, peer, kind)| {
+                    store.conversation_stripe(conversation_key(user, peer, kind == GROUP))
+                })
+                .collect();
+            let _locked = store.lock_stripes(&mut stripes);
+            let created = store.write_tx(|tx| {
+                let mut out = Vec::with_capacity(missing.len());
+                for &(user, peer, kind) in &missing {
+                    out.extend(session::add_session(tx, user, peer, kind, now)?);
+                }
+                Ok(out)
+            })?;
+            ids.extend(created);
         }
         Ok(ids)
     })();

@@ -74,6 +74,20 @@ pub fn init_sequence(store: &Store, key: &str) -> StoreResult<()> {
     store.redis(Cache::Unread, |c| cmd("SET").arg(key).arg(0).exec(c))
 }
 
+/// Sets new sequences to 0, in one round trip.
+pub fn init_sequences(store: &Store, keys: &[String]) -> StoreResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    store.redis(Cache::Unread, |c| {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET").arg(key).arg(0).ignore();
+        }
+        pipe.exec(c)
+    })
+}
+
 /// Counts one more unread message from `from` for `to`.
 pub fn incr_unread(store: &Store, to: u32, from: u32) -> StoreResult<()> {
     store.redis(Cache::Unread, |c| {

@@ -26,6 +26,33 @@ pub fn relation(q: &mut impl Queryable, a: u32, b: u32) -> mysql::Result<Option<
     )
 }
 
+/// The active relations among many user pairs (each given as [`pair`]): (pair, id), the last
+/// row winning for a pair with several.
+pub fn relations(
+    q: &mut impl Queryable,
+    pairs: &[(u32, u32)],
+) -> mysql::Result<Vec<((u32, u32), u32)>> {
+    let mut out: Vec<((u32, u32), u32)> = Vec::with_capacity(pairs.len());
+    for chunk in pairs.chunks(SESSION_CHUNK) {
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(chunk.len() * 2);
+        for &(small, big) in chunk {
+            params.extend([small.into(), big.into()]);
+        }
+        let sql = format!(
+            "SELECT smallId, bigId, id FROM IMRelationShip WHERE {} ORDER BY id",
+            vec!["(smallId = ? AND bigId = ? AND status = 0)"; chunk.len()].join(" OR ")
+        );
+        let rows: Vec<(u32, u32, u32)> = q.exec(sql, params)?;
+        for (small, big, id) in rows {
+            match out.iter_mut().find(|(k, _)| *k == (small, big)) {
+                Some(entry) => entry.1 = id,
+                None => out.push(((small, big), id)),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Creates or re-activates the relation of two users (Q-REL-ADD). Returns its id and whether
 /// a new row was inserted (the caller then seeds its message-id counter).
 pub fn add_relation(
