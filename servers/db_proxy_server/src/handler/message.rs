@@ -525,9 +525,9 @@ fn count_unread(store: &Store, items: &[(&Pdu, Item)]) {
     }
 }
 
-/// The relation id of two users, created on first contact; cached, since a relation's id
-/// never changes once it exists.
-pub fn relation_for(store: &Store, a: u32, b: u32, create: bool) -> StoreResult<Option<u32>> {
+/// The relation id of two users, if they ever exchanged a message; cached, since a relation's
+/// id never changes once it exists.
+pub fn relation_for(store: &Store, a: u32, b: u32) -> StoreResult<Option<u32>> {
     if a == 0 || b == 0 {
         return Ok(None);
     }
@@ -535,25 +535,7 @@ pub fn relation_for(store: &Store, a: u32, b: u32, create: bool) -> StoreResult<
     if let Some(id) = store.cached_relation(key) {
         return Ok(Some(id));
     }
-    let mut found = store.read(|c| session::relation(c, a, b))?;
-    if found.is_none() && create {
-        // Serialised per pair, and looked up again on the write pool under the lock, so two
-        // workers never both insert the pair.
-        let _locked = store.lock_stripes(&mut vec![
-            store.conversation_stripe(conversation_key(a, b, false)),
-        ]);
-        let now = now();
-        let created = store.write(|c| match session::relation(c, a, b)? {
-            Some(id) => Ok(Some((id, false))),
-            None => session::add_relation(c, a, b, now),
-        })?;
-        if let Some((id, inserted)) = created {
-            if inserted {
-                counter::init_sequence(store, &counter::msg_id_key(id))?;
-            }
-            found = Some(id);
-        }
-    }
+    let found = store.read(|c| session::relation(c, a, b))?;
     if let Some(id) = found {
         store.cache_relation(key, id);
     }
@@ -653,7 +635,7 @@ pub fn handle_unread_msg_cnt_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 }
 
 fn last_single_message(store: &Store, a: u32, b: u32) -> StoreResult<Option<msg::LastMsg>> {
-    match relation_for(store, a, b, false)? {
+    match relation_for(store, a, b)? {
         Some(relate) => store.read(|c| msg::last_single(c, relate)),
         None => Ok(None),
     }
@@ -679,7 +661,7 @@ pub fn handle_get_msg_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 
 fn history_page(store: &Store, req: &ImGetMsgListReq, kind: u32) -> StoreResult<Vec<MsgRow>> {
     if kind == SINGLE {
-        let Some(relate) = relation_for(store, req.user_id, req.session_id, false)? else {
+        let Some(relate) = relation_for(store, req.user_id, req.session_id)? else {
             return Ok(Vec::new());
         };
         return store.read(|c| msg::page_single(c, relate, req.msg_id_begin, req.msg_cnt));
@@ -713,7 +695,7 @@ pub fn handle_get_msg_by_id_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 
 fn messages_by_id(store: &Store, req: &ImGetMsgByIdReq, kind: u32) -> StoreResult<Vec<MsgRow>> {
     if kind == SINGLE {
-        let Some(relate) = relation_for(store, req.user_id, req.session_id, false)? else {
+        let Some(relate) = relation_for(store, req.user_id, req.session_id)? else {
             return Ok(Vec::new());
         };
         return store.read(|c| msg::by_ids_single(c, relate, &req.msg_id_list));

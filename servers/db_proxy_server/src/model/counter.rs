@@ -88,13 +88,6 @@ pub fn init_sequences(store: &Store, keys: &[String]) -> StoreResult<()> {
     })
 }
 
-/// Counts one more unread message from `from` for `to`.
-pub fn incr_unread(store: &Store, to: u32, from: u32) -> StoreResult<()> {
-    store.redis(Cache::Unread, |c| {
-        cmd("HINCRBY").arg(unread_key(to)).arg(from).arg(1).exec(c)
-    })
-}
-
 /// Clears `user`'s unread counter for messages from `peer`.
 pub fn clear_unread(store: &Store, user: u32, peer: u32) -> StoreResult<()> {
     store.redis(Cache::Unread, |c| {
@@ -109,18 +102,6 @@ pub fn unread_counts(store: &Store, user: u32) -> StoreResult<Vec<(String, i64)>
     })?;
     all.sort();
     Ok(all)
-}
-
-/// Counts a stored group message and marks it read for its sender.
-pub fn count_group_message(store: &Store, group: u32, sender: u32) -> StoreResult<()> {
-    let script = Script::new(GROUP_COUNT_AND_MARK);
-    store.redis(Cache::Unread, |c| {
-        script
-            .key(group_count_key(group))
-            .key(user_group_key(sender, group))
-            .invoke::<i64>(c)
-    })?;
-    Ok(())
 }
 
 /// Marks every message of `group` read for `user` (copies the counter into the read mark).
