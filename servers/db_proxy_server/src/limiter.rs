@@ -2,7 +2,7 @@
 //! name within 30 minutes lock that name until the failures age out or a login succeeds.
 //!
 //! Invariants: per name, failure times are kept newest first and never more than
-//! [`KEEP`] of them (the rule only needs to know whether more than 10 are recent); names whose
+//! eleven of them (the rule only needs to know whether more than 10 are recent); names whose
 //! newest failure is older than the window are swept, so random names cannot grow memory for
 //! ever (KNOWN_DEFECTS D-DB-1). The limiter is per process, like the original's.
 
