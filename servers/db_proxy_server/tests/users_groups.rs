@@ -195,6 +195,8 @@ fn push_shield_set_and_query() {
         CommandId::LoginResQueryPushShield,
     );
     assert_eq!((rsp.result_code, rsp.shield_status), (1, None));
+    // As the original, an absent attach comes back present and empty.
+    assert_eq!(rsp.attach_data, Some(Vec::new()));
 }
 
 #[test]

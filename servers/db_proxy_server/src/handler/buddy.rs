@@ -14,7 +14,7 @@ use teamtalk_proto::pb::buddy::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::message::{is_audio_type, is_valid_type};
-use super::{error_chain, or_default, parse};
+use super::{echo, error_chain, or_default, parse};
 use crate::model::session::{self, GROUP, SINGLE};
 use crate::model::{IN_CHUNK, col, counter, message, user};
 use crate::store::{Store, StoreResult, now};
@@ -34,7 +34,7 @@ pub fn handle_recent_contact_session_req(store: &Store, pdu: &Pdu) -> Option<Pdu
     let rsp = ImRecentContactSessionRsp {
         user_id: req.user_id,
         contact_session_list: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -105,7 +105,7 @@ pub fn handle_users_info_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let rsp = ImUsersInfoRsp {
         user_id: req.user_id,
         user_info_list: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -129,7 +129,7 @@ pub fn handle_remove_session_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         result_code: u32::from(!removed),
         session_type: req.session_type,
         session_id: req.session_id,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -176,7 +176,7 @@ pub fn handle_all_user_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         latest_update_time: req.latest_update_time.max(max_updated),
         user_list: users,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -219,7 +219,7 @@ pub fn handle_department_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         latest_update_time: latest,
         dept_list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -247,7 +247,7 @@ pub fn handle_change_sign_info_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         result_code: u32::from(!ok),
         sign_info: ok.then_some(req.sign_info),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,

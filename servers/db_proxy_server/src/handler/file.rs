@@ -6,7 +6,7 @@ use teamtalk_proto::pb::file::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{or_default, parse};
+use super::{echo, or_default, parse};
 use crate::model::file::{self, NewFile};
 use crate::store::{Store, now};
 
@@ -21,7 +21,7 @@ pub fn handle_file_has_offline_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         offline_file_list: list,
         ip_addr_list: Vec::new(),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::FileHasOfflineRes, &rsp))
 }

@@ -14,7 +14,7 @@ use teamtalk_proto::pb::group::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::buddy::clear_unread;
-use super::{error_chain, or_default, parse};
+use super::{echo, error_chain, or_default, parse};
 use crate::model::group::{self as grp, NORMAL, NewGroup, TMP};
 use crate::model::session::{self, GROUP};
 use crate::model::{IN_CHUNK, counter, member};
@@ -44,7 +44,7 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             .into_iter()
             .map(|(group_id, version)| GroupVersionInfo { group_id, version })
             .collect(),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -62,7 +62,7 @@ pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let rsp = ImGroupInfoListRsp {
         user_id: req.user_id,
         group_info_list: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::GroupInfoResponse, &rsp))
 }
@@ -127,7 +127,7 @@ pub fn handle_group_create_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         group_id,
         group_name: req.group_name,
         user_id_list: members,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -184,7 +184,7 @@ pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         group_id: req.group_id,
         cur_user_id_list: Vec::new(),
         chg_user_id_list: Vec::new(),
-        attach_data: req.attach_data.clone(),
+        attach_data: echo(req.attach_data.clone()),
     };
     match change_members(store, &req, &current) {
         Ok(Some((cur, chg))) => {
@@ -301,7 +301,7 @@ pub fn handle_group_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         group_id: req.group_id,
         result_code: u32::from(!stored),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,

@@ -10,7 +10,7 @@ use teamtalk_proto::pb::login::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{error_chain, or_default, parse};
+use super::{echo, error_chain, or_default, parse};
 use crate::model::user::{self, NewUser};
 use crate::store::{Cache, Store, StoreResult, now};
 
@@ -40,7 +40,7 @@ pub fn handle_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     }
     let rsp = ImDeviceTokenRsp {
         user_id: req.user_id,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -109,7 +109,7 @@ pub fn handle_push_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         result_code: u32::from(!ok),
         shield_status: ok.then_some(req.shield_status),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::LoginResPushShield, &rsp))
 }
@@ -125,7 +125,7 @@ pub fn handle_query_push_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: req.user_id,
         result_code: u32::from(status.is_none()),
         shield_status: status,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -142,7 +142,7 @@ pub fn handle_regist_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         result_code: REGIST_REFUSED,
         result_string: None,
         user_id: None,
-        attach_data: req.attach_data.clone(),
+        attach_data: echo(req.attach_data.clone()),
     };
     if let Some(reason) = invalid_registration(&req) {
         rsp.result_string = Some(reason.to_owned());

@@ -17,7 +17,7 @@ use teamtalk_proto::pb::message::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::buddy::{clear_unread, display_data};
-use super::{error_chain, or_default, parse};
+use super::{echo, error_chain, or_default, parse};
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::session::{self, GROUP, SINGLE, SessionKey};
@@ -625,7 +625,7 @@ pub fn handle_unread_msg_cnt_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         user_id: user,
         total_cnt: total,
         unreadinfo_list: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -654,7 +654,7 @@ pub fn handle_get_msg_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         session_id: req.session_id,
         msg_id_begin: req.msg_id_begin,
         msg_list: to_msg_infos(store, rows),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::MsgListResponse, &rsp))
 }
@@ -688,7 +688,7 @@ pub fn handle_get_msg_by_id_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         session_type: req.session_type,
         session_id: req.session_id,
         msg_list: to_msg_infos(store, rows),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::MsgGetByMsgIdRes, &rsp))
 }
@@ -793,7 +793,7 @@ pub fn handle_get_latest_msg_id_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         session_type: req.session_type,
         session_id: req.session_id,
         latest_msg_id: last.map_or(0, |m| m.msg_id),
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,

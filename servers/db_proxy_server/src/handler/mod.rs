@@ -75,6 +75,12 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
     pdus.iter().filter_map(|p| handle(store, p)).collect()
 }
 
+/// The `attach_data` of an answer: the request's, copied as the original copies it (an absent
+/// one becomes present and empty).
+fn echo(attach: Option<Vec<u8>>) -> Option<Vec<u8>> {
+    Some(attach.unwrap_or_default())
+}
+
 /// Parses the request body, logging (and so ignoring) a malformed one.
 fn parse<M: Message + prost::Name + Default>(pdu: &Pdu) -> Option<M> {
     match pdu.parse::<M>() {

@@ -13,7 +13,7 @@ use teamtalk_proto::pb::server::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{error_chain, or_default, parse};
+use super::{echo, error_chain, or_default, parse};
 use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreResult, now};
 
@@ -49,7 +49,7 @@ pub fn handle_validate_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         result_code: 1,
         result_string: Some(LOGIN_WRONG.to_owned()),
         user_info: None,
-        attach_data: req.attach_data.clone(),
+        attach_data: echo(req.attach_data.clone()),
     };
     if store.limiter.is_locked(&req.user_name, now) {
         rsp.result_code = 6;
@@ -121,7 +121,7 @@ pub fn handle_get_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     }
     let rsp = ImGetDeviceTokenRsp {
         user_token_info: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
         &pdu.header,
@@ -199,7 +199,7 @@ pub fn handle_group_get_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let rsp = ImGroupGetShieldRsp {
         group_id: req.group_id,
         shield_status_list: list,
-        attach_data: req.attach_data,
+        attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::OtherGetShieldRsp, &rsp))
 }
