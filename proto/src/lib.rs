@@ -1,7 +1,9 @@
 //! TeamTalk wire protocol: the protobuf schema (`pb`), service and command ids (`ids`), the PDU
-//! framing (`pdu`) and the `attach_data` layouts (`attach`). Pure data and codecs, no I/O.
+//! framing (`pdu`), the `attach_data` layouts (`attach`) and the password and text-encryption
+//! rules (`crypto`). Pure data and codecs, no I/O.
 
 pub mod attach;
+pub mod crypto;
 pub mod ids;
 pub mod pdu;
 mod required;

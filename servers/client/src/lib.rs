@@ -1,8 +1,8 @@
 //! TeamTalk client library: what the official clients do on the wire, for tests, the load
 //! generator and the `tt` command line.
 //!
-//! * [`crypto`]: password hashing and message-text encryption (PROTOCOL §7), dependency-light
-//!   so servers can use it too.
+//! * [`crypto`]: password hashing and message-text encryption (PROTOCOL §7), re-exported from
+//!   the protocol crate.
 //! * [`discover()`]: asks login_server's HTTP API for a msg_server (PROTOCOL §8).
 //! * [`Client`]: one msg_server connection with request/response matching by seq, an event
 //!   stream for everything the server pushes, heartbeats, and typed calls for every client
@@ -24,8 +24,9 @@
 //! ```
 
 pub mod calls;
+/// Password hashing and text encryption, from the protocol crate.
+pub use teamtalk_proto::crypto;
 pub mod client;
-pub mod crypto;
 pub mod discover;
 pub mod message;
 

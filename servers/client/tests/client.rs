@@ -555,35 +555,66 @@ fn connecting_to_nothing_is_a_connect_error() {
 }
 
 /// The answer command msg_server (or db_proxy through it) sends for each request command.
-fn answer_to(cmd: CommandId) -> Option<CommandId> {
+/// The answer command for `cmd` with a default body of the answer's message type (prost writes
+/// every required field, so the client's parser accepts it).
+fn answer_to(cmd: CommandId) -> Option<(CommandId, Vec<u8>)> {
     use CommandId::*;
+    use prost::Message;
+    use tt_client::pb::{buddy, file, group, login, message};
+    fn body<M: Message + Default>() -> Vec<u8> {
+        M::default().encode_to_vec()
+    }
     Some(match cmd {
-        LoginReqUserlogin => LoginResUserlogin,
-        LoginReqLoginout => LoginResLoginout,
-        LoginReqDevicetoken => LoginResDevicetoken,
-        LoginReqKickpcclient => LoginResKickpcclient,
-        LoginReqPushShield => LoginResPushShield,
-        LoginReqQueryPushShield => LoginResQueryPushShield,
-        MsgData => MsgDataAck,
-        MsgTimeRequest => MsgTimeResponse,
-        BuddyListRecentContactSessionRequest => BuddyListRecentContactSessionResponse,
-        BuddyListRemoveSessionReq => BuddyListRemoveSessionRes,
-        BuddyListUserInfoRequest => BuddyListUserInfoResponse,
-        BuddyListAllUserRequest => BuddyListAllUserResponse,
-        BuddyListDepartmentRequest => BuddyListDepartmentResponse,
-        BuddyListUsersStatusRequest => BuddyListUsersStatusResponse,
-        BuddyListChangeSignInfoRequest => BuddyListChangeSignInfoResponse,
-        MsgListRequest => MsgListResponse,
-        MsgGetByMsgIdReq => MsgGetByMsgIdRes,
-        MsgUnreadCntRequest => MsgUnreadCntResponse,
-        MsgGetLatestMsgIdReq => MsgGetLatestMsgIdRsp,
-        GroupNormalListRequest => GroupNormalListResponse,
-        GroupInfoRequest => GroupInfoResponse,
-        GroupCreateRequest => GroupCreateResponse,
-        GroupChangeMemberRequest => GroupChangeMemberResponse,
-        GroupShieldGroupRequest => GroupShieldGroupResponse,
-        FileRequest => FileResponse,
-        FileHasOfflineReq => FileHasOfflineRes,
+        LoginReqUserlogin => (LoginResUserlogin, body::<login::ImLoginRes>()),
+        LoginReqLoginout => (LoginResLoginout, body::<login::ImLogoutRsp>()),
+        LoginReqDevicetoken => (LoginResDevicetoken, body::<login::ImDeviceTokenRsp>()),
+        LoginReqKickpcclient => (LoginResKickpcclient, body::<login::ImKickPcClientRsp>()),
+        LoginReqPushShield => (LoginResPushShield, body::<login::ImPushShieldRsp>()),
+        LoginReqQueryPushShield => (
+            LoginResQueryPushShield,
+            body::<login::ImQueryPushShieldRsp>(),
+        ),
+        MsgData => (MsgDataAck, body::<ImMsgDataAck>()),
+        MsgTimeRequest => (MsgTimeResponse, body::<ImClientTimeRsp>()),
+        BuddyListRecentContactSessionRequest => (
+            BuddyListRecentContactSessionResponse,
+            body::<buddy::ImRecentContactSessionRsp>(),
+        ),
+        BuddyListRemoveSessionReq => (
+            BuddyListRemoveSessionRes,
+            body::<buddy::ImRemoveSessionRsp>(),
+        ),
+        BuddyListUserInfoRequest => (BuddyListUserInfoResponse, body::<ImUsersInfoRsp>()),
+        BuddyListAllUserRequest => (BuddyListAllUserResponse, body::<buddy::ImAllUserRsp>()),
+        BuddyListDepartmentRequest => (
+            BuddyListDepartmentResponse,
+            body::<buddy::ImDepartmentRsp>(),
+        ),
+        BuddyListUsersStatusRequest => (
+            BuddyListUsersStatusResponse,
+            body::<buddy::ImUsersStatRsp>(),
+        ),
+        BuddyListChangeSignInfoRequest => (
+            BuddyListChangeSignInfoResponse,
+            body::<buddy::ImChangeSignInfoRsp>(),
+        ),
+        MsgListRequest => (MsgListResponse, body::<message::ImGetMsgListRsp>()),
+        MsgGetByMsgIdReq => (MsgGetByMsgIdRes, body::<message::ImGetMsgByIdRsp>()),
+        MsgUnreadCntRequest => (MsgUnreadCntResponse, body::<message::ImUnreadMsgCntRsp>()),
+        MsgGetLatestMsgIdReq => (MsgGetLatestMsgIdRsp, body::<message::ImGetLatestMsgIdRsp>()),
+        GroupNormalListRequest => (
+            GroupNormalListResponse,
+            body::<group::ImNormalGroupListRsp>(),
+        ),
+        GroupInfoRequest => (GroupInfoResponse, body::<group::ImGroupInfoListRsp>()),
+        GroupCreateRequest => (GroupCreateResponse, body::<group::ImGroupCreateRsp>()),
+        GroupChangeMemberRequest => (
+            GroupChangeMemberResponse,
+            body::<group::ImGroupChangeMemberRsp>(),
+        ),
+        GroupShieldGroupRequest => (GroupShieldGroupResponse, body::<group::ImGroupShieldRsp>()),
+        FileRequest => (FileResponse, body::<file::ImFileRsp>()),
+        FileHasOfflineReq => (FileHasOfflineRes, body::<file::ImFileHasOfflineRsp>()),
         _ => return None,
     })
 }
@@ -597,9 +628,8 @@ fn every_typed_call_sends_its_command_and_returns_its_answer() {
         let mut seen = Vec::new();
         while let Some(pdu) = conn.recv_within(PATIENCE) {
             let cmd = pdu.command().unwrap();
-            if let Some(answer) = answer_to(cmd) {
-                // An empty body decodes as the default message: enough to check the routing.
-                conn.send(&Pdu::from_body(answer, pdu.header.seq_num, Vec::new()));
+            if let Some((answer, body)) = answer_to(cmd) {
+                conn.send(&Pdu::from_body(answer, pdu.header.seq_num, body));
             }
             seen.push(pdu);
         }

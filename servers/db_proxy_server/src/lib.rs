@@ -14,7 +14,6 @@
 //! - [`msfs`], [`limiter`], [`sync_center`]: audio blobs, login lock-out, group session sync.
 
 pub mod config;
-pub mod crypto;
 pub mod handler;
 pub mod limiter;
 pub mod model;

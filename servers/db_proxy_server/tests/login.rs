@@ -4,9 +4,9 @@
 mod common;
 
 use common::*;
-use db_proxy_server::crypto::md5_hex;
 use mysql::prelude::Queryable;
 use teamtalk_proto::CommandId;
+use teamtalk_proto::crypto::md5_hex;
 use teamtalk_proto::pb::login::{ImRegistReq, ImRegistRes};
 use teamtalk_proto::pb::server::{ImValidateReq, ImValidateRsp};
 
@@ -167,7 +167,7 @@ fn registration_creates_a_user_who_can_log_in_and_refuses_duplicates() {
     assert!(salt.parse::<u32>().unwrap() < 10_000);
     assert_eq!(
         hash,
-        db_proxy_server::crypto::salt_client_hash(&md5_hex("pw1"), &salt)
+        teamtalk_proto::crypto::salt_client_hash(&md5_hex("pw1"), &salt)
     );
     assert_eq!((sex, nick.as_str()), (2, "Nick"));
 

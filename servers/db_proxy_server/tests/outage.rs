@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use db_proxy_server::config::RedisConfig;
-use db_proxy_server::crypto::md5_hex;
 use teamtalk_proto::CommandId;
+use teamtalk_proto::crypto::md5_hex;
 use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::pb::server::{ImValidateReq, ImValidateRsp};
 

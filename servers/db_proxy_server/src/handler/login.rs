@@ -150,7 +150,7 @@ pub fn handle_regist_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     }
     // Decimal 0–9999, as the PHP admin creates salts.
     let salt = rand::rng().random_range(0..10_000u32).to_string();
-    let hash = crate::crypto::salt_client_hash(&req.password, &salt);
+    let hash = teamtalk_proto::crypto::salt_client_hash(&req.password, &salt);
     let new_user = NewUser {
         name: &req.user_name,
         password: &hash,

@@ -59,7 +59,7 @@ pub fn handle_validate_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     match store.read(|c| user::login_row(c, &req.user_name)) {
         Ok(Some((mut info, hash, salt)))
             if constant_time_eq(
-                crate::crypto::salt_client_hash(&req.password, &salt).as_bytes(),
+                teamtalk_proto::crypto::salt_client_hash(&req.password, &salt).as_bytes(),
                 hash.as_bytes(),
             ) =>
         {

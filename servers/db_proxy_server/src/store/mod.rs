@@ -106,7 +106,7 @@ impl Store {
             .collect::<StoreResult<Vec<_>>>()?;
         let master = build_mysql_pool(&config.master, MASTER_POOL)?;
         let slave = build_mysql_pool(&config.slave, SLAVE_POOL)?;
-        let placeholder = crate::crypto::encrypt_text("[语音]", &config.aes_key);
+        let placeholder = teamtalk_proto::crypto::encrypt_text("[语音]", &config.aes_key);
         Ok(Self {
             master,
             slave,

@@ -281,10 +281,8 @@ pub fn now() -> u32 {
 /// Creates a user with login `name`, plaintext `password`, `status`; returns its id.
 pub fn create_user(db: &mut mysql::Conn, name: &str, password: &str, status: u32) -> u32 {
     let salt = "4321";
-    let hash = db_proxy_server::crypto::salt_client_hash(
-        &db_proxy_server::crypto::md5_hex(password),
-        salt,
-    );
+    let hash =
+        teamtalk_proto::crypto::salt_client_hash(&teamtalk_proto::crypto::md5_hex(password), salt);
     db.exec_drop(
         "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, avatar, \
          departId, status, created, updated, push_shield_status, sign_info) \
@@ -312,7 +310,7 @@ pub fn create_users(db: &mut mysql::Conn, prefix: &str, n: usize) -> Vec<u32> {
 
 /// A syntactically valid text message body (what a client sends).
 pub fn text(plain: &str) -> Vec<u8> {
-    db_proxy_server::crypto::encrypt_text(plain, AES_KEY).into_bytes()
+    teamtalk_proto::crypto::encrypt_text(plain, AES_KEY).into_bytes()
 }
 
 /// An in-memory msfs: POST stores the multipart file part and answers its URL, GET serves it.

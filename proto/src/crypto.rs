@@ -9,9 +9,9 @@
 //!   `u32` in the last four bytes, adding a block when the remainder leaves no room
 //!   ([`encrypt_text`], [`decrypt_text`]).
 //!
-//! This module needs nothing but the hash, cipher and base64 crates, so servers can use it for
-//! push text and the audio placeholder without pulling in the network client. Decryption never
-//! panics: any malformed input is a [`CryptoError`].
+//! Part of the protocol crate because clients, msg_server (push text) and db_proxy (the audio
+//! placeholder) all need the same rule; it is pure computation. Decryption never panics: any
+//! malformed input is a [`CryptoError`].
 
 use aes::Aes256;
 use aes::cipher::generic_array::GenericArray;
