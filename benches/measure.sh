@@ -9,6 +9,7 @@
 # Environment: as benches/cluster.sh (TT_BENCH_BIN selects the servers under test), plus
 #   TT_BENCH_SECONDS  sending time of each msg/group run (default 20)
 #   TT_BENCH_IDLE     idle connection counts (default "5000 10000 19500")
+#   TT_BENCH_LABEL    name of the servers under test in labels (default teamtalk-rs)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,12 +18,13 @@ readonly cluster=$root_dir/benches/cluster.sh
 readonly load=$root_dir/target/release/tt-load
 readonly seconds=${TT_BENCH_SECONDS:-20}
 readonly idle_counts=${TT_BENCH_IDLE:-5000 10000 19500}
+readonly name=${TT_BENCH_LABEL:-teamtalk-rs}
 readonly base=${TT_BENCH_PORT:-20000}
 readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
 readonly redis_first=${TT_BENCH_REDIS:-11}
 
 [[ $# -ge 1 ]] || {
-    sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 out=$1
@@ -67,7 +69,7 @@ for part in "${parts[@]}"; do
             for type in pc mobile; do
                 start_cluster 1
                 run "login-$type" login --count 2000 --concurrency 50 --client-type "$type" \
-                    --label "login $type"
+                    --label "$name $type"
             done
             ;;
         msg)
@@ -77,7 +79,7 @@ for part in "${parts[@]}"; do
                     start_cluster 1
                     run "msg-w$window-p$pairs" msg --pairs "$pairs" --window "$window" \
                         --rate 15 --seconds "$seconds" --drain 20 --concurrency 50 \
-                        --label "w=$window, 15 msg/s per sender"
+                        --label "$name w=$window"
                 done
             done
             ;;
@@ -91,7 +93,7 @@ for part in "${parts[@]}"; do
                         run "group-g$size-k$senders-s$n" group --prefix "grp$size" \
                             --group-id "$(group_id "grp${size}_g0")" --members "$size" \
                             --senders "$senders" --rate 15 --seconds "$seconds" --drain 20 \
-                            --label "G=$size K=$senders, $n msg_server(s)"
+                            --label "G=$size K=$senders x$n"
                     done
                 done
             done
@@ -101,7 +103,7 @@ for part in "${parts[@]}"; do
             for conns in $idle_counts; do
                 start_cluster 1
                 run "idle-$conns" idle --prefix idle --conns "$conns" --seconds 60 \
-                    --concurrency 200 --label "idle mobile"
+                    --concurrency 200 --label "$name mobile"
             done
             ;;
         *)

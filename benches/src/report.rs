@@ -13,10 +13,10 @@ use anyhow::{Context, Result};
 
 use crate::result::RunResult;
 
-const WIDTH: f64 = 860.0;
+const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 440.0;
-const LEFT: f64 = 80.0;
-const RIGHT: f64 = 200.0;
+const LEFT: f64 = 120.0;
+const RIGHT: f64 = 250.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 110.0;
 const PALETTE: [&str; 8] = [
@@ -84,7 +84,25 @@ pub fn write(report: &Report, dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn build(title: &str, results: &[RunResult]) -> Report {
     let mut md = format!("# {title}\n");
     let mut charts = Vec::new();
-    let by = |s: &'static str| results.iter().filter(move |r| r.scenario == s);
+    // Measured runs first, in parameter order; reference rows (with a note) last.
+    let by = |s: &'static str| {
+        let mut list: Vec<&RunResult> = results.iter().filter(|r| r.scenario == s).collect();
+        list.sort_by(|a, b| {
+            let key = |r: &RunResult| {
+                (
+                    !r.note.is_empty(),
+                    r.servers.len(),
+                    r.params.group_members,
+                    r.params.senders,
+                    r.label.clone(),
+                    r.params.pairs,
+                    r.params.users,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        list.into_iter()
+    };
 
     let logins: Vec<&RunResult> = by("login").collect();
     if !logins.is_empty() {
@@ -215,6 +233,15 @@ fn embed(md: &mut String, chart: &Chart) {
     let _ = write!(md, "\n![{}]({})\n", chart.title, chart.file);
 }
 
+/// A number for a table cell; reference rows leave what they do not know (zero) blank.
+fn cell(r: &RunResult, v: f64, decimals: usize) -> String {
+    if v == 0.0 && !r.note.is_empty() {
+        String::new()
+    } else {
+        format!("{v:.decimals$}")
+    }
+}
+
 fn verdict(r: &RunResult) -> String {
     if !r.note.is_empty() {
         r.note.replace('|', "/")
@@ -234,16 +261,16 @@ fn login_table(runs: &[&RunResult]) -> String {
         let l = &r.login;
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
             r.params.client_type,
             l.attempted,
             r.params.concurrency,
-            l.per_sec,
-            l.latency.p50_ms,
-            l.latency.p90_ms,
-            l.latency.p99_ms,
-            l.latency.max_ms,
+            cell(r, l.per_sec, 0),
+            cell(r, l.latency.p50_ms, 1),
+            cell(r, l.latency.p90_ms, 1),
+            cell(r, l.latency.p99_ms, 1),
+            cell(r, l.latency.max_ms, 1),
             l.failed,
             verdict(r)
         );
@@ -334,9 +361,13 @@ fn idle_table(runs: &[&RunResult]) -> String {
         for s in samples {
             let (name, before, after, per) = match s {
                 Some(s) => (
-                    format!("{} ({})", s.name, s.pid),
-                    s.before_kb.to_string(),
-                    s.after_kb.to_string(),
+                    if s.pid == 0 {
+                        s.name.clone()
+                    } else {
+                        format!("{} ({})", s.name, s.pid)
+                    },
+                    cell(r, s.before_kb as f64, 0),
+                    cell(r, s.after_kb as f64, 0),
                     s.per_conn_bytes
                         .map(|b| format!("{b:.0}"))
                         .unwrap_or_default(),
@@ -345,10 +376,10 @@ fn idle_table(runs: &[&RunResult]) -> String {
             };
             let _ = writeln!(
                 t,
-                "| {} | {} | {:.0} | {} | {name} | {before} | {after} | {per} | {} |",
+                "| {} | {} | {} | {} | {name} | {before} | {after} | {per} | {} |",
                 r.label,
                 i.online,
-                i.held_seconds,
+                cell(r, i.held_seconds, 0),
                 i.still_connected,
                 verdict(r)
             );
@@ -852,6 +883,9 @@ mod tests {
         let mut reference = msg_run("C++ original", 100, 1190.0, 132.0);
         reference.note = "reference".into();
         assert_eq!(verdict(&reference), "reference");
+        assert_eq!(cell(&reference, 0.0, 1), "");
+        assert_eq!(cell(&reference, 132.0, 1), "132.0");
+        assert_eq!(cell(&msg_run("x", 1, 1.0, 1.0), 0.0, 1), "0.0");
         assert!(!report.markdown.contains("## Idle"));
         let files: Vec<&str> = report.charts.iter().map(|c| c.file.as_str()).collect();
         assert_eq!(
@@ -862,6 +896,34 @@ mod tests {
             assert!(report.markdown.contains(&format!("]({})", c.file)));
             assert!(c.svg.starts_with("<svg") && c.svg.ends_with("</svg>\n"));
         }
+    }
+
+    #[test]
+    fn rows_are_ordered_by_parameters_with_reference_rows_last() {
+        let idle = |users: u32, note: &str| RunResult {
+            scenario: "idle".into(),
+            label: "idle".into(),
+            params: Params {
+                users,
+                ..Params::default()
+            },
+            idle: Some(crate::result::IdleMetrics {
+                online: u64::from(users),
+                ..Default::default()
+            }),
+            note: note.into(),
+            ..RunResult::default()
+        };
+        let md = build(
+            "t",
+            &[idle(19_500, "reference"), idle(10_000, ""), idle(5000, "")],
+        )
+        .markdown;
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| idle")).collect();
+        assert_eq!(rows.len(), 3);
+        assert!(rows[0].starts_with("| idle | 5000 |"), "{rows:?}");
+        assert!(rows[1].starts_with("| idle | 10000 |"), "{rows:?}");
+        assert!(rows[2].ends_with("| reference |"), "{rows:?}");
     }
 
     #[test]
