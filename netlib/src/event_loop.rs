@@ -321,6 +321,10 @@ impl<D> Ctx<D> {
     /// [`Ctx::send`] is kept (a later `send` queues behind deferred bytes). Returns `false` if
     /// the connection is gone, closing, or went over its output cap (it is then closed).
     pub fn send_deferred(&mut self, h: ConnHandle, bytes: &[u8]) -> bool {
+        // A connection already being closed (e.g. over its cap a moment ago) takes nothing.
+        if self.pending_close.iter().any(|(p, _)| *p == h) {
+            return false;
+        }
         let Some(conn) = self.conns.get_mut(h) else {
             return false;
         };
