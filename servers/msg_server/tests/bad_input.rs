@@ -200,3 +200,36 @@ fn connections_over_max_conn_cnt_are_refused() {
     }
     b.sync();
 }
+
+#[test]
+fn a_client_that_stops_reading_is_cut_off_and_others_are_unaffected() {
+    let h = Harness::ready();
+    let mut alice = h.login("alice", 209, WINDOWS);
+    let mut bob = h.login("bob", 210, WINDOWS);
+    let mut stalled = h.login("carol", 211, WINDOWS);
+    // Messages relayed by route_server for carol, far more than her socket and her 4 MiB
+    // output cap hold while she reads nothing.
+    let mut burst = Vec::new();
+    for k in 0..3000u32 {
+        // From a user of another msg_server, so only carol's connection receives them.
+        let msg = ImMsgData {
+            from_user_id: 999,
+            to_session_id: 211,
+            msg_id: k + 1,
+            create_time: 0,
+            msg_type: 1,
+            msg_data: vec![b'A'; 4000],
+            attach_data: None,
+        };
+        Pdu::new(CommandId::MsgData, 0, &msg).encode_into(&mut burst);
+    }
+    for chunk in burst.chunks(1 << 20) {
+        h.fakes.route.send_raw(0, chunk);
+    }
+    // msg_server closes carol's connection: she finds the end of the stream behind whatever
+    // reached her socket buffer before the cut.
+    let got = stalled.wait_closed();
+    assert!(got.len() < 3000, "all {} messages were queued", got.len());
+    h.fakes.route.expect(CommandId::OtherUserStatusUpdate);
+    chat(&h, &mut alice, &mut bob, 210);
+}

@@ -153,6 +153,12 @@ impl FakePeer {
         conns[i].write_all(&pdu.encode()).unwrap();
     }
 
+    /// Writes raw bytes on connection `i`.
+    pub fn send_raw(&self, i: usize, bytes: &[u8]) {
+        let mut conns = self.conns.lock().unwrap();
+        conns[i].write_all(bytes).unwrap();
+    }
+
     /// Closes every connection and stops listening (the peer "crashes").
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::SeqCst);
