@@ -352,3 +352,23 @@ fn online_users_are_resent_when_route_reconnects() {
         .collect();
     assert_eq!(got, [(55, 1, WINDOWS), (55, 1, ANDROID)]);
 }
+
+#[test]
+fn a_connection_that_never_logs_in_is_closed_after_the_login_deadline() {
+    let h = Harness::ready();
+    let mut idle = TestClient::connect(h.addr);
+    // Heartbeats (every half second) keep the 120-s idle timeout away but are no login; the
+    // 15-s login deadline closes the connection well within the 40 s allowed here.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    loop {
+        let hb = Pdu::empty(CommandId::OtherHeartbeat, 1).encode();
+        if !idle.try_write(&hb) || idle.try_recv().is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still open after 40 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}

@@ -251,6 +251,11 @@ impl TestClient {
         self.stream.write_all(bytes).unwrap();
     }
 
+    /// Writes raw bytes; `false` if the connection is gone.
+    pub fn try_write(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).is_ok()
+    }
+
     /// The next PDU (heartbeat echoes included).
     pub fn recv(&mut self) -> Pdu {
         read_pdu(&mut self.stream).expect("no PDU from msg_server")
