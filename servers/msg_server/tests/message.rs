@@ -8,6 +8,7 @@ mod support;
 use prost::Message;
 use support::*;
 use teamtalk_proto::attach::attach_type;
+use teamtalk_proto::crypto::encrypt_text;
 use teamtalk_proto::pb::base_define::{GroupInfo, ShieldStatus, UserStat, UserTokenInfo};
 use teamtalk_proto::pb::buddy::{ImAllUserReq, ImUsersStatReq, ImUsersStatRsp};
 use teamtalk_proto::pb::group::{ImGroupInfoListReq, ImGroupInfoListRsp};
@@ -17,7 +18,6 @@ use teamtalk_proto::pb::server::{
     ImPushToUserReq,
 };
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
-use tt_client::crypto::encrypt_text;
 
 fn text(from: u32, to: u32, msg_type: i32, plain: &str) -> ImMsgData {
     ImMsgData {

@@ -9,6 +9,7 @@ use log::{debug, info, warn};
 use netlib::{CloseReason, ConnHandle};
 use prost::Message;
 use teamtalk_proto::attach::attach_type;
+use teamtalk_proto::crypto::decrypt_text;
 use teamtalk_proto::pb::base_define::{
     KickReasonType, ResultType, ServerUserStat, TransferFileType, UserStatType,
 };
@@ -22,7 +23,6 @@ use teamtalk_proto::pb::server::{
     ImPushToUserRsp, ImRoleSet, ImServerKickUser, ImServerPcLoginStatusNotify, ImValidateRsp,
 };
 use teamtalk_proto::{CommandId, Pdu, PduAttachData};
-use tt_client::crypto::decrypt_text;
 
 use super::login::{kick_remote, kick_same_kind, refuse_login};
 use crate::peer::client::{ClientConn, ClientState, is_mobile};
