@@ -198,3 +198,31 @@ fn registration_before_login_creates_an_account_that_can_log_in() {
         (id, "newbie")
     );
 }
+
+#[test]
+fn phones_hear_when_a_pc_client_of_their_user_logs_in_and_out_anywhere() {
+    use tt_client::pb::buddy::ImpcLoginStatusNotify;
+    let cluster = TestCluster::start();
+    let user = cluster.create_user("pcst");
+    let phone = cluster.login_as(0, &user, ClientType::Android);
+    let pc = cluster.login_as(1, &user, ClientType::Windows);
+    let on: ImpcLoginStatusNotify = phone
+        .wait_for_parsed(CommandId::BuddyListPcLoginStatusNotify, WAIT)
+        .unwrap();
+    assert_eq!((on.user_id, on.login_stat), (user.id, 1));
+    pc.logout().unwrap();
+    let off: ImpcLoginStatusNotify = phone
+        .wait_for_parsed(CommandId::BuddyListPcLoginStatusNotify, WAIT)
+        .unwrap();
+    assert_eq!((off.user_id, off.login_stat), (user.id, 2));
+    // The phone's "kick my PC" reaches the other msg_server.
+    let pc2 = cluster.login_as(1, &user, ClientType::Mac);
+    phone
+        .wait_for(CommandId::BuddyListPcLoginStatusNotify, WAIT)
+        .unwrap();
+    let rsp = phone.kick_pc_client().unwrap();
+    assert_eq!(rsp.result_code, 0);
+    let kick: ImKickUser = pc2.wait_for_parsed(CommandId::LoginKickUser, WAIT).unwrap();
+    assert_eq!(kick.kick_reason, 2);
+    pc2.wait_closed(WAIT).unwrap();
+}
