@@ -44,10 +44,37 @@ start_cluster() {
     pids=$("$cluster" pids)
 }
 
+# Percent of CPU time idle over two seconds.
+idle_percent() {
+    local a b
+    read -ra a </proc/stat
+    sleep 2
+    read -ra b </proc/stat
+    local idle=$((b[4] + b[5] - a[4] - a[5])) total=0 i
+    for i in 1 2 3 4 5 6 7 8; do
+        total=$((total + b[i] - a[i]))
+    done
+    echo $((total > 0 ? 100 * idle / total : 100))
+}
+
+# The machine may be shared (builds, other test runs): wait up to 5 minutes for it to be at
+# least 90 % idle before a run, so that the servers under test get the CPUs.
+wait_quiet() {
+    local deadline=$((SECONDS + 300)) idle
+    while idle=$(idle_percent) && ((idle < 90)); do
+        if ((SECONDS >= deadline)); then
+            echo "   (machine only ${idle}% idle; measuring anyway)"
+            return
+        fi
+        sleep 5
+    done
+}
+
 # run NAME ARGS...: one tt-load run, its JSON kept as OUT/NAME.json even when it fails.
 run() {
     local name=$1
     shift
+    wait_quiet
     echo "== $name"
     "$load" "$@" --msg-server "$servers" --pid "$pids" --quiet --out "$out/$name.json" ||
         echo "   (run reported failures; see $out/$name.json)"

@@ -573,7 +573,7 @@ impl Driver {
                 msg_data: encrypt_text(payload.encode(), &self.config.aes_key).into_bytes(),
                 attach_data: None,
             };
-            if !ctx.send_pdu(h, &Pdu::new(CommandId::MsgData, header_seq, &msg)) {
+            if !send_deferred(ctx, h, &Pdu::new(CommandId::MsgData, header_seq, &msg)) {
                 return;
             }
             s.next_seq += 1;
@@ -634,7 +634,7 @@ impl Driver {
             msg_id: msg.msg_id,
             session_type: session_type as i32,
         };
-        ctx.send_pdu(h, &Pdu::new(CommandId::MsgDataAck, 0, &ack));
+        send_deferred(ctx, h, &Pdu::new(CommandId::MsgDataAck, 0, &ack));
 
         let payload = decrypt_text(&msg.msg_data, &self.config.aes_key)
             .ok()
@@ -801,6 +801,14 @@ impl Handler for Driver {
             self.pump(ctx, now);
         }
     }
+}
+
+/// Queues a PDU to leave with everything else for that connection at the end of the loop
+/// turn: a client receiving a burst answers it in one write, as a buffered client would.
+fn send_deferred(ctx: &mut Ctx<Slot>, h: ConnHandle, pdu: &Pdu) -> bool {
+    let mut bytes = Vec::with_capacity(pdu.len());
+    pdu.encode_into(&mut bytes);
+    ctx.send_deferred(h, &bytes)
 }
 
 fn unix_now() -> u32 {
