@@ -2,7 +2,7 @@
 # Runs the benchmark matrix of benches/README.md against a private cluster (benches/cluster.sh)
 # and writes one JSON result per run plus report.md and the SVG charts.
 #
-# Usage: benches/measure.sh OUT_DIR [login|msg|group|idle ...]
+# Usage: benches/measure.sh OUT_DIR [login|msg|msg-links|group|idle ...]
 #   With no scenario names every part runs (about 20 minutes). The cluster is (re)started by
 #   this script: one msg_server, and two for the two-server group runs.
 #
@@ -30,7 +30,7 @@ readonly redis_first=${TT_BENCH_REDIS:-11}
 out=$1
 shift
 parts=("$@")
-[[ ${#parts[@]} -gt 0 ]] || parts=(login msg group idle)
+[[ ${#parts[@]} -gt 0 ]] || parts=(login msg msg-links group idle)
 mkdir -p "$out"
 [[ -x $load ]] || (cd "$root_dir" && cargo build --release -p tt_bench)
 
@@ -108,6 +108,17 @@ for part in "${parts[@]}"; do
                         --rate 15 --seconds "$seconds" --drain 20 --concurrency 50 \
                         --label "$name w=$window"
                 done
+            done
+            ;;
+        msg-links)
+            # The same 1:1 load with msg_server opening 10 links per db_proxy entry (the
+            # original's built-in default) instead of the sample conf's 2.
+            seed --prefix load --users 2000
+            for pairs in 100 1000; do
+                TT_BENCH_DB_CONNS=10 start_cluster 1
+                run "msg-links10-p$pairs" msg --pairs "$pairs" --window 1 --rate 15 \
+                    --seconds "$seconds" --drain 20 --concurrency 50 \
+                    --label "$name w=1, 10 DB links"
             done
             ;;
         group)
