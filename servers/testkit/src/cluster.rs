@@ -1,5 +1,6 @@
-//! [`TestCluster`]: route_server, login_server, db_proxy_server, file_server and two
-//! msg_servers running in-process on 127.0.0.1, against the test MariaDB and Redis.
+//! [`TestCluster`]: route_server, login_server, db_proxy_server, file_server, push_server and
+//! two msg_servers running in-process on 127.0.0.1, against the test MariaDB and Redis.
+//! push_server's APNs frames are captured instead of sent to Apple ([`TestCluster::next_push`]).
 //!
 //! Every server is configured from `Conf` text in its original format, pointing at the others'
 //! bound addresses; listeners start on port 0 and the bound port is written back into the
@@ -8,6 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,6 +47,10 @@ pub struct TestCluster {
     file: Node<file_server::ServerHandle>,
     /// file_server's offline store, a per-cluster temporary directory.
     file_dir: PathBuf,
+    push: Node<push_server::ServerHandle>,
+    /// APNs frames push_server produced, in order.
+    pushed: Mutex<mpsc::Receiver<Vec<u8>>>,
+    push_tx: mpsc::Sender<Vec<u8>>,
     msg: Vec<Node<msg_server::ServerHandle>>,
     probe: TestUser,
     // Declared last: dropped after the servers stopped writing.
@@ -74,6 +80,12 @@ impl TestCluster {
              MsgServerListenPort=0\nTaskTimeout=3600\n",
         );
         let file = start_file(&mut file_conf, &file_dir);
+        let (push_tx, pushed) = mpsc::channel();
+        let mut push_conf = Conf::parse(
+            "ListenIP=127.0.0.1\nListenPort=0\nCertPath=/nonexistent/cert.pem\n\
+             KeyPath=/nonexistent/key.pem\nKeyPassword=unused\nSandBox=1\n",
+        );
+        let push = start_push(&mut push_conf, &push_tx);
 
         let mut cluster = Self {
             route: Node {
@@ -93,6 +105,12 @@ impl TestCluster {
                 handle: Some(file),
             },
             file_dir,
+            push: Node {
+                conf: push_conf,
+                handle: Some(push),
+            },
+            pushed: Mutex::new(pushed),
+            push_tx,
             msg: Vec::new(),
             probe,
             fixtures,
@@ -117,9 +135,11 @@ impl TestCluster {
              DBServerIP1=127.0.0.1\nDBServerPort1={db}\nDBServerIP2=127.0.0.1\n\
              DBServerPort2={db}\nLoginServerIP1=127.0.0.1\nLoginServerPort1={login}\n\
              RouteServerIP1=127.0.0.1\nRouteServerPort1={route}\n\
-             FileServerIP1=127.0.0.1\nFileServerPort1={file}\n",
+             FileServerIP1=127.0.0.1\nFileServerPort1={file}\n\
+             PushServerIP1=127.0.0.1\nPushServerPort1={push}\n",
             db = self.db_addr().port(),
             file = self.file_msg_server_addr().port(),
+            push = port_addr(&self.push.conf, "ListenPort").port(),
             login = self.login_msg_server_addr().port(),
             route = self.route_addr().port(),
         ))
@@ -294,6 +314,29 @@ impl TestCluster {
         self.file.handle = Some(start_file(&mut self.file.conf, &self.file_dir));
     }
 
+    /// The next APNs frame push_server built (command 2: token, JSON payload, id, expiry,
+    /// priority), waiting up to `timeout`.
+    pub fn next_push(&self, timeout: Duration) -> Option<Vec<u8>> {
+        self.pushed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv_timeout(timeout)
+            .ok()
+    }
+
+    /// Stops push_server.
+    pub fn stop_push(&mut self) {
+        if let Some(h) = self.push.handle.take() {
+            h.shutdown().expect("push_server did not stop cleanly");
+        }
+    }
+
+    /// Starts push_server again on the same address.
+    pub fn restart_push(&mut self) {
+        self.stop_push();
+        self.push.handle = Some(start_push(&mut self.push.conf, &self.push_tx));
+    }
+
     /// Stops msg_server `i` (its clients are disconnected).
     pub fn stop_msg(&mut self, i: usize) {
         if let Some(h) = self.msg[i].handle.take() {
@@ -322,6 +365,9 @@ impl Drop for TestCluster {
             let _ = h.shutdown();
         }
         let _ = std::fs::remove_dir_all(&self.file_dir);
+        if let Some(h) = self.push.handle.take() {
+            let _ = h.shutdown();
+        }
         if let Some(h) = self.login.handle.take() {
             let _ = h.shutdown();
         }
@@ -441,6 +487,28 @@ fn start_file(conf: &mut Conf, dir: &Path) -> file_server::ServerHandle {
     conf.set("ClientListenPort", addrs.client[0].port().to_string());
     conf.set("MsgServerListenPort", addrs.msg_server.port().to_string());
     server.spawn().expect("file_server spawn")
+}
+
+/// Hands push_server's APNs frames to the test instead of Apple.
+struct CapturingSender(mpsc::Sender<Vec<u8>>);
+
+impl push_server::apns::ApnsSender for CapturingSender {
+    fn send(&mut self, frame: &[u8]) {
+        // The cluster (the receiver) outlives its push_server.
+        let _ = self.0.send(frame.to_vec());
+    }
+}
+
+fn start_push(conf: &mut Conf, frames: &mpsc::Sender<Vec<u8>>) -> push_server::ServerHandle {
+    let config = push_server::Config::from_conf(conf).expect("push_server conf");
+    let server = bind_retrying("push_server", || {
+        push_server::Server::bind_with_sender(
+            config.clone(),
+            Box::new(CapturingSender(frames.clone())),
+        )
+    });
+    conf.set("ListenPort", server.local_addrs()[0].port().to_string());
+    server.spawn().expect("push_server spawn")
 }
 
 fn start_msg(conf: &mut Conf) -> msg_server::ServerHandle {

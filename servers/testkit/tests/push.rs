@@ -1,0 +1,80 @@
+//! Push notifications end to end: a phone registers its token, a message to it makes the
+//! sender's msg_server fetch the tokens from db_proxy_server, decrypt the text, ask
+//! route_server about PC presence and hand the push to push_server, whose APNs frame carries
+//! the notification text (BEHAVIOUR §4, §10).
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use testkit::{TestCluster, TestUser};
+use tt_client::Client;
+use tt_client::pb::base_define::ClientType;
+
+const WAIT: Duration = Duration::from_secs(15);
+const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Registers `TOKEN` for `phone`'s user and waits until db_proxy stored it: a later request on
+/// the same link is answered after it.
+fn register_token(phone: &Client) {
+    phone.set_device_token(TOKEN).unwrap();
+    phone.all_users(u32::MAX).unwrap();
+}
+
+fn token_bytes() -> Vec<u8> {
+    (0..32)
+        .map(|i| u8::from_str_radix(&TOKEN[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn users(cluster: &TestCluster) -> (TestUser, TestUser) {
+    (cluster.create_user("pa"), cluster.create_user("pb"))
+}
+
+#[test]
+fn a_message_to_a_phone_is_pushed_with_the_sender_nick_and_text() {
+    let cluster = TestCluster::start();
+    let (alice, bob) = users(&cluster);
+    let a = cluster.login(0, &alice);
+    let phone = cluster.login_as(1, &bob, ClientType::Ios);
+    register_token(&phone);
+
+    a.send_text(bob.id, "hi").unwrap();
+    assert_eq!(phone.next_message(WAIT).unwrap().text, "hi");
+    let frame = cluster.next_push(WAIT).expect("no APNs frame");
+    assert_eq!(frame[0], 2, "APNs command 2");
+    assert!(contains(&frame, &token_bytes()), "device token item");
+    let flash = format!("{}:hi", alice.nick);
+    assert!(
+        contains(&frame, flash.as_bytes()),
+        "flash text in the payload"
+    );
+    // No PC client of bob is online anywhere: a normal push, with sound.
+    assert!(contains(&frame, b"bingbong.aiff"));
+    // msg_server's `data` JSON rides as an escaped string in the payload's "custom".
+    let data = format!("\\\"from_id\\\": {},\\n\\t\\\"msg_type\\\": 1 ", alice.id);
+    assert!(
+        contains(&frame, data.as_bytes()),
+        "data JSON in the payload"
+    );
+}
+
+#[test]
+fn the_push_is_silent_while_a_pc_client_of_the_recipient_is_online() {
+    let cluster = TestCluster::start();
+    let (alice, bob) = users(&cluster);
+    let a = cluster.login(0, &alice);
+    let phone = cluster.login_as(1, &bob, ClientType::Ios);
+    register_token(&phone);
+    let pc = cluster.login_as(1, &bob, ClientType::Windows);
+
+    a.send_text(bob.id, "quiet").unwrap();
+    assert_eq!(pc.next_message(WAIT).unwrap().text, "quiet");
+    let frame = cluster.next_push(WAIT).expect("no APNs frame");
+    assert!(contains(&frame, &token_bytes()));
+    assert!(!contains(&frame, b"bingbong.aiff"), "silent: badge only");
+}
