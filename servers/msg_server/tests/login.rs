@@ -372,3 +372,55 @@ fn a_connection_that_never_logs_in_is_closed_after_the_login_deadline() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+#[test]
+fn route_master_fails_over_and_status_updates_reach_every_route_link() {
+    let second = FakePeer::start();
+    let port = second.addr().port().to_string();
+    let h = Harness::start_with(100, |c| {
+        c.set("RouteServerIP2", "127.0.0.1");
+        c.set("RouteServerPort2", port.clone());
+    });
+    h.fakes.login.expect(CommandId::OtherMsgServInfo);
+    h.fakes.file.expect(CommandId::OtherFileServerIpReq);
+    h.probe_db();
+    // One of the two is master (the first connected): exactly one IMRoleSet overall.
+    let (master, other) = {
+        let (_, p) = h.fakes.route.recv();
+        if p.command() == Some(CommandId::OtherRoleSet) {
+            h.fakes.route.expect(CommandId::OtherOnlineUserInfo);
+            second.expect(CommandId::OtherOnlineUserInfo);
+            (&h.fakes.route, &second)
+        } else {
+            assert_eq!(p.command(), Some(CommandId::OtherOnlineUserInfo));
+            second.expect(CommandId::OtherRoleSet);
+            second.expect(CommandId::OtherOnlineUserInfo);
+            (&second, &h.fakes.route)
+        }
+    };
+    let _client = {
+        let mut c = TestClient::connect(h.addr);
+        let seq = c.send(CommandId::LoginReqUserlogin, &login_req("zed", WINDOWS));
+        let (i, pdu) = h.fakes.db_login.expect(CommandId::OtherValidateReq);
+        let req: ImValidateReq = pdu.parse().unwrap();
+        let rsp = ImValidateRsp {
+            user_name: "zed".into(),
+            result_code: 0,
+            result_string: Some("成功".into()),
+            user_info: Some(user_info(90, "zed")),
+            attach_data: req.attach_data,
+        };
+        h.fakes
+            .db_login
+            .send(i, &Pdu::new(CommandId::OtherValidateRsp, seq, &rsp));
+        c.expect(CommandId::LoginResUserlogin);
+        c
+    };
+    // The kick goes to the master only; the status update to both.
+    master.expect(CommandId::OtherServerKickUser);
+    master.expect(CommandId::OtherUserStatusUpdate);
+    other.expect(CommandId::OtherUserStatusUpdate);
+    // The master goes away: the other link is promoted.
+    master.stop();
+    other.expect(CommandId::OtherRoleSet);
+}
