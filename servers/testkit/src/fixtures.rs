@@ -22,16 +22,20 @@ pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 /// The schema the fixtures load into an empty test database.
 const SCHEMA: &str = include_str!("../../../sql/schema.sql");
 
-/// Redis database of the `unread` pool (counters, message ids), as in conf/dbproxyserver.conf.
-pub const REDIS_DB_UNREAD: u32 = 1;
-/// Redis database of the `group_set` pool (group push shields).
-pub const REDIS_DB_GROUP_SET: u32 = 2;
-/// Redis database of the `sync` pool (configured, never used).
-pub const REDIS_DB_SYNC: u32 = 3;
-/// Redis database of the `token` pool (device tokens).
-pub const REDIS_DB_TOKEN: u32 = 4;
-/// Redis database of the `group_member` pool (group membership).
-pub const REDIS_DB_GROUP_MEMBER: u32 = 5;
+// Tests use Redis databases 11-15, not the 1-5 of conf/dbproxyserver.conf: the test MySQL
+// database is separate from a local cluster's, and its user and group ids overlap with the
+// demo organisation's, so sharing Redis databases would mix their counters and members.
+
+/// Redis database of the `unread` pool (counters, message ids) in tests.
+pub const REDIS_DB_UNREAD: u32 = 11;
+/// Redis database of the `group_set` pool (group push shields) in tests.
+pub const REDIS_DB_GROUP_SET: u32 = 12;
+/// Redis database of the `sync` pool (configured, never used) in tests.
+pub const REDIS_DB_SYNC: u32 = 13;
+/// Redis database of the `token` pool (device tokens) in tests.
+pub const REDIS_DB_TOKEN: u32 = 14;
+/// Redis database of the `group_member` pool (group membership) in tests.
+pub const REDIS_DB_GROUP_MEMBER: u32 = 15;
 
 /// Where the test services are.
 #[derive(Debug, Clone, PartialEq, Eq)]

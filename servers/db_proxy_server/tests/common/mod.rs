@@ -19,11 +19,12 @@ use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
 
 pub const SCHEMA: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sql/schema.sql"));
 pub const AES_KEY: &[u8; 32] = b"12345678901234567890123456789012";
-/// Redis db numbers as conf/dbproxyserver.conf sets them.
-pub const DB_UNREAD: u32 = 1;
-pub const DB_GROUP_SET: u32 = 2;
-pub const DB_TOKEN: u32 = 4;
-pub const DB_GROUP_MEMBER: u32 = 5;
+/// Redis db numbers of the tests: 11-15 rather than conf/dbproxyserver.conf's 1-5, so a local
+/// cluster's counters and group members (whose ids overlap the test database's) stay apart.
+pub const DB_UNREAD: u32 = 11;
+pub const DB_GROUP_SET: u32 = 12;
+pub const DB_TOKEN: u32 = 14;
+pub const DB_GROUP_MEMBER: u32 = 15;
 
 pub fn mysql_url() -> String {
     std::env::var("TT_TEST_MYSQL_URL")
