@@ -18,7 +18,7 @@ readonly cluster=$root_dir/benches/cluster.sh
 readonly load=$root_dir/target/release/tt-load
 readonly seconds=${TT_BENCH_SECONDS:-20}
 readonly idle_counts=${TT_BENCH_IDLE:-5000 10000 19500}
-readonly name=${TT_BENCH_LABEL:-teamtalk-rs}
+readonly impl_name=${TT_BENCH_LABEL:-teamtalk-rs}
 readonly base=${TT_BENCH_PORT:-20000}
 readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
 readonly redis_first=${TT_BENCH_REDIS:-11}
@@ -96,7 +96,7 @@ for part in "${parts[@]}"; do
             for type in pc mobile; do
                 start_cluster 1
                 run "login-$type" login --count 2000 --concurrency 50 --client-type "$type" \
-                    --label "$name $type"
+                    --label "$impl_name $type"
             done
             ;;
         msg)
@@ -106,7 +106,7 @@ for part in "${parts[@]}"; do
                     start_cluster 1
                     run "msg-w$window-p$pairs" msg --pairs "$pairs" --window "$window" \
                         --rate 15 --seconds "$seconds" --drain 20 --concurrency 50 \
-                        --label "$name w=$window"
+                        --label "$impl_name w=$window"
                 done
             done
             ;;
@@ -118,7 +118,7 @@ for part in "${parts[@]}"; do
                 TT_BENCH_DB_CONNS=10 start_cluster 1
                 run "msg-links10-p$pairs" msg --pairs "$pairs" --window 1 --rate 15 \
                     --seconds "$seconds" --drain 20 --concurrency 50 \
-                    --label "$name w=1, 10 DB links"
+                    --label "$impl_name w=1, 10 DB links"
             done
             ;;
         group)
@@ -141,7 +141,7 @@ for part in "${parts[@]}"; do
             for conns in $idle_counts; do
                 start_cluster 1
                 run "idle-$conns" idle --prefix idle --conns "$conns" --seconds 60 \
-                    --concurrency 200 --label "$name mobile"
+                    --concurrency 200 --label "$impl_name mobile"
             done
             ;;
         *)
