@@ -207,6 +207,39 @@ impl Drop for LoopHandle {
     }
 }
 
+/// A server's loop running on its own thread, with the addresses the server bound; every
+/// server's `spawn` returns one. Dropping it stops the loop too.
+#[derive(Debug)]
+pub struct ServerHandle<A> {
+    handle: LoopHandle,
+    addrs: A,
+}
+
+impl<A> ServerHandle<A> {
+    /// Runs `event_loop` on a thread named `name`.
+    pub fn spawn<H: Handler>(event_loop: EventLoop<H>, name: &str, addrs: A) -> io::Result<Self> {
+        Ok(Self {
+            handle: event_loop.spawn(name)?,
+            addrs,
+        })
+    }
+
+    /// The addresses the server listens on.
+    pub fn local_addrs(&self) -> &A {
+        &self.addrs
+    }
+
+    /// A handle that stops the server from elsewhere.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.handle.stop_handle()
+    }
+
+    /// Stops the loop (every connection closes) and waits for its thread.
+    pub fn shutdown(self) -> Result<(), NetError> {
+        self.handle.shutdown()
+    }
+}
+
 #[derive(Debug)]
 struct Listener {
     socket: TcpListener,

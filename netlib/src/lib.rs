@@ -22,7 +22,7 @@ pub mod worker;
 
 pub use conf::{Conf, ConfError};
 pub use conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnTable, Framing, ListenerTag};
-pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, StopHandle};
+pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle, StopHandle};
 pub use link::{Dialer, Link, LinkState};
 pub use timer::TimerId;
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

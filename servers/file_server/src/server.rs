@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use log::info;
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, LoopHandle,
-    NetError, StopHandle, TimerId,
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
+    StopHandle, TimerId,
 };
 use teamtalk_proto::Pdu;
 use teamtalk_proto::pb::base_define::IpAddr;
@@ -117,6 +117,9 @@ pub struct Server {
     addrs: LocalAddrs,
 }
 
+/// A file_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
+
 impl Server {
     /// Binds the client listeners and the msg_server listener.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
@@ -186,30 +189,6 @@ impl Server {
 
     /// Runs the server on a thread named `file_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let addrs = self.addrs;
-        let inner = self
-            .event_loop
-            .spawn("file_server")
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle { inner, addrs })
-    }
-}
-
-/// A server running on its own thread.
-#[derive(Debug)]
-pub struct ServerHandle {
-    inner: LoopHandle,
-    addrs: LocalAddrs,
-}
-
-impl ServerHandle {
-    /// The bound addresses.
-    pub fn local_addrs(&self) -> &LocalAddrs {
-        &self.addrs
-    }
-
-    /// Stops the server and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.inner.shutdown()?)
+        ServerHandle::spawn(self.event_loop, "file_server", self.addrs).map_err(ServerError::Spawn)
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info};
 use netlib::{
     CloseReason, ConnHandle, ConnOptions, Ctx, Dialer, EventLoop, Handler, Link, ListenerTag,
-    LoopHandle, NetError, StopHandle, TimerId,
+    NetError, StopHandle, TimerId,
 };
 use rand::seq::IndexedRandom;
 use teamtalk_proto::pb::server::ImRoleSet;
@@ -189,6 +189,9 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
 }
 
+/// A http_msg_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<Vec<SocketAddr>>;
+
 impl Server {
     /// Binds the HTTP listeners and starts dialling db_proxy and route_server.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
@@ -225,30 +228,7 @@ impl Server {
 
     /// Runs the server on a thread named `http_msg_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let addrs = self.addrs;
-        let inner = self
-            .event_loop
-            .spawn("http_msg_server")
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle { inner, addrs })
-    }
-}
-
-/// A server running on its own thread.
-#[derive(Debug)]
-pub struct ServerHandle {
-    inner: LoopHandle,
-    addrs: Vec<SocketAddr>,
-}
-
-impl ServerHandle {
-    /// The bound HTTP addresses.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    /// Stops the server and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.inner.shutdown()?)
+        ServerHandle::spawn(self.event_loop, "http_msg_server", self.addrs)
+            .map_err(ServerError::Spawn)
     }
 }

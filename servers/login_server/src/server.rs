@@ -7,7 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use netlib::{EventLoop, LoopHandle, NetError, StopHandle};
+use netlib::{EventLoop, NetError, StopHandle};
 
 use crate::config::Config;
 use crate::handler::LoginHandler;
@@ -65,6 +65,9 @@ pub struct Server {
     local_addrs: LocalAddrs,
 }
 
+/// A login_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
+
 impl Server {
     /// Creates the loop, listens on every IP of each group, and starts the stats timer.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
@@ -114,33 +117,7 @@ impl Server {
 
     /// Runs the loop on a thread named `login_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let local_addrs = self.local_addrs;
-        let handle = self
-            .event_loop
-            .spawn(THREAD_NAME)
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle {
-            handle,
-            local_addrs,
-        })
-    }
-}
-
-/// A login_server running on its own thread; dropping it also stops it.
-#[derive(Debug)]
-pub struct ServerHandle {
-    handle: LoopHandle,
-    local_addrs: LocalAddrs,
-}
-
-impl ServerHandle {
-    /// The bound listen addresses.
-    pub fn local_addrs(&self) -> &LocalAddrs {
-        &self.local_addrs
-    }
-
-    /// Stops the loop and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.handle.shutdown()?)
+        ServerHandle::spawn(self.event_loop, THREAD_NAME, self.local_addrs)
+            .map_err(ServerError::Spawn)
     }
 }

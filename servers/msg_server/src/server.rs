@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use log::info;
-use netlib::{EventLoop, LoopHandle, NetError};
+use netlib::{EventLoop, NetError};
 
 use crate::config::Config;
 use crate::handler::{CLIENT_LISTENER, client_options};
@@ -37,6 +37,9 @@ pub struct Server {
     event_loop: EventLoop<State>,
     addrs: Vec<SocketAddr>,
 }
+
+/// A msg_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<Vec<SocketAddr>>;
 
 impl Server {
     /// Binds every client listener (port 0 picks a free port) and schedules the first connects
@@ -98,32 +101,6 @@ impl Server {
 
     /// Runs the loop on a thread named `msg_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let handle = self
-            .event_loop
-            .spawn(THREAD_NAME)
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle {
-            handle,
-            addrs: self.addrs,
-        })
-    }
-}
-
-/// A msg_server running on its own thread.
-#[derive(Debug)]
-pub struct ServerHandle {
-    handle: LoopHandle,
-    addrs: Vec<SocketAddr>,
-}
-
-impl ServerHandle {
-    /// The bound client addresses.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    /// Stops the loop (every connection closes) and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.handle.shutdown()?)
+        ServerHandle::spawn(self.event_loop, THREAD_NAME, self.addrs).map_err(ServerError::Spawn)
     }
 }

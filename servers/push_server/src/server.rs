@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use log::{debug, info};
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, LoopHandle,
-    NetError, StopHandle,
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
+    StopHandle,
 };
 use teamtalk_proto::Pdu;
 
@@ -81,6 +81,9 @@ pub struct Server {
     addrs: Vec<SocketAddr>,
 }
 
+/// A push_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<Vec<SocketAddr>>;
+
 impl Server {
     /// Binds the listener; frames go to the default [`DropSender`].
     pub fn bind(config: Config) -> Result<Self, ServerError> {
@@ -123,30 +126,6 @@ impl Server {
 
     /// Runs the server on a thread named `push_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let addrs = self.addrs;
-        let inner = self
-            .event_loop
-            .spawn("push_server")
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle { inner, addrs })
-    }
-}
-
-/// A server running on its own thread.
-#[derive(Debug)]
-pub struct ServerHandle {
-    inner: LoopHandle,
-    addrs: Vec<SocketAddr>,
-}
-
-impl ServerHandle {
-    /// The bound address.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.addrs
-    }
-
-    /// Stops the server and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.inner.shutdown()?)
+        ServerHandle::spawn(self.event_loop, "push_server", self.addrs).map_err(ServerError::Spawn)
     }
 }

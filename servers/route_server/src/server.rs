@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use netlib::{ConnOptions, EventLoop, ListenerTag, LoopHandle, NetError, StopHandle};
+use netlib::{ConnOptions, EventLoop, ListenerTag, NetError, StopHandle};
 
 use crate::config::Config;
 use crate::handler::RouteHandler;
@@ -33,6 +33,9 @@ pub struct Server {
     event_loop: EventLoop<RouteHandler>,
     local_addrs: Vec<SocketAddr>,
 }
+
+/// A route_server running on its own thread (see [`netlib::ServerHandle`]).
+pub type ServerHandle = netlib::ServerHandle<Vec<SocketAddr>>;
 
 impl Server {
     /// Creates the loop and listens on every `ListenIP` at `ListenMsgPort`.
@@ -72,33 +75,7 @@ impl Server {
 
     /// Runs the loop on a thread named `route_server`.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let local_addrs = self.local_addrs;
-        let handle = self
-            .event_loop
-            .spawn(THREAD_NAME)
-            .map_err(ServerError::Spawn)?;
-        Ok(ServerHandle {
-            handle,
-            local_addrs,
-        })
-    }
-}
-
-/// A route_server running on its own thread; dropping it also stops it.
-#[derive(Debug)]
-pub struct ServerHandle {
-    handle: LoopHandle,
-    local_addrs: Vec<SocketAddr>,
-}
-
-impl ServerHandle {
-    /// The bound listen addresses, in `ListenIP` order.
-    pub fn local_addrs(&self) -> &[SocketAddr] {
-        &self.local_addrs
-    }
-
-    /// Stops the loop and waits for its thread.
-    pub fn shutdown(self) -> Result<(), ServerError> {
-        Ok(self.handle.shutdown()?)
+        ServerHandle::spawn(self.event_loop, THREAD_NAME, self.local_addrs)
+            .map_err(ServerError::Spawn)
     }
 }
