@@ -1,33 +1,22 @@
 //! The `login_server` binary: reads `loginserver.conf` from the working directory and runs.
 
-use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use login_server::{Config, Server};
+use netlib::process::{VersionFlag, run_binary};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(text) = netlib::process::version_text(&args, Some("LoginServer/1.0")) {
-        println!("{text}");
-        return ExitCode::SUCCESS;
-    }
-    netlib::logging::init();
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("login_server: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run() -> anyhow::Result<()> {
-    let config = Config::load("loginserver.conf")?;
-    let server = Server::bind(config)?;
-    println!("server start listen on:\n{}", server.local_addrs());
-    server.stop_handle().stop_on_signals()?;
-    netlib::process::write_pid_file(Path::new("."))?;
-    println!("now enter the event loop...");
-    server.run()?;
-    Ok(())
+    run_binary(
+        "login_server",
+        VersionFlag::Named("LoginServer/1.0"),
+        || -> anyhow::Result<Server> {
+            let config = Config::load("loginserver.conf").context("reading loginserver.conf")?;
+            let server = Server::bind(config)?;
+            println!("server start listen on:\n{}", server.local_addrs());
+            server.stop_handle().stop_on_signals()?;
+            Ok(server)
+        },
+        |server| Ok(server.run()?),
+    )
 }

@@ -1,14 +1,13 @@
 //! The `msfs` binary: reads `msfs.conf` from the working directory and runs; an argument
 //! starting with `-d` runs it in the background (the original daemonised itself).
 
-use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use msfs::{Config, Server};
-use netlib::{logging, process};
+use netlib::process::{VersionFlag, run_binary};
 use signal_hook::consts::{SIGHUP, SIGQUIT};
 
 fn main() -> ExitCode {
@@ -16,31 +15,25 @@ fn main() -> ExitCode {
     if args.iter().skip(1).any(|a| a.starts_with("-d")) {
         return detach(&args);
     }
-    logging::init();
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("msfs: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run() -> anyhow::Result<()> {
-    let config = Config::load("msfs.conf").context("reading msfs.conf")?;
-    let server = Server::bind(config)?;
-    let stop = server.stop_handle();
-    stop.stop_on_signals()?;
-    // SIGQUIT also saves the counter and exits; SIGHUP is ignored, as in the original.
-    let mut quit = signal_hook::iterator::Signals::new([SIGQUIT])?;
-    std::thread::spawn(move || quit.forever().next().map(|_| stop.stop()));
-    signal_hook::flag::register(SIGHUP, Arc::new(AtomicBool::new(false)))?;
-    for addr in server.local_addrs() {
-        println!("server start listen on: {addr}");
-    }
-    process::write_pid_file(Path::new(".")).context("writing server.pid")?;
-    println!("now enter the event loop...");
-    Ok(server.run()?)
+    run_binary(
+        "msfs",
+        VersionFlag::Unsupported,
+        || -> anyhow::Result<Server> {
+            let config = Config::load("msfs.conf").context("reading msfs.conf")?;
+            let server = Server::bind(config)?;
+            let stop = server.stop_handle();
+            stop.stop_on_signals()?;
+            // SIGQUIT also saves the counter and exits; SIGHUP is ignored, as in the original.
+            let mut quit = signal_hook::iterator::Signals::new([SIGQUIT])?;
+            std::thread::spawn(move || quit.forever().next().map(|_| stop.stop()));
+            signal_hook::flag::register(SIGHUP, Arc::new(AtomicBool::new(false)))?;
+            for addr in server.local_addrs() {
+                println!("server start listen on: {addr}");
+            }
+            Ok(server)
+        },
+        |server| Ok(server.run()?),
+    )
 }
 
 /// Starts this program again without the `-d` arguments, detached from the terminal.
