@@ -6,7 +6,8 @@
 //! - [`timer`]: one-shot and repeating timers.
 //! - [`link`]: outbound server links with the reconnect back-off.
 //! - [`worker`]: worker threads and the response queue that wakes the loop.
-//! - [`http`]: the minimal HTTP request parser and response writer.
+//! - [`http`]: the minimal HTTP request parser and response writer; [`styled_json`]: the
+//!   jsoncpp `StyledWriter` form of the original HTTP answers.
 //! - [`conf`]: the original `*.conf` format.
 //! - [`logging`], [`process`]: logging set-up, `-v`, `server.pid`.
 
@@ -17,6 +18,7 @@ pub mod http;
 pub mod link;
 pub mod logging;
 pub mod process;
+pub mod styled_json;
 pub mod timer;
 pub mod worker;
 

@@ -1,6 +1,5 @@
-//! The two pieces of jsoncpp behaviour the admin API depends on: how values convert when the
-//! original reads request fields (`asUInt`, `asString`, `size`, `operator[]`), and the exact
-//! text `StyledWriter` produces for the flat response objects (PROTOCOL §8.2, §9).
+//! How jsoncpp converts values when the original reads request fields (`asUInt`, `asString`,
+//! `size`, `operator[]`); the answers' `StyledWriter` text is `netlib::styled_json`.
 //!
 //! Conversions follow jsoncpp 0.x: null reads as 0 / "", booleans as 0/1 / "true"/"false",
 //! numbers convert when in range, anything else is an error (the original's exception).
@@ -76,61 +75,6 @@ pub fn element(v: &Value, index: usize) -> Result<&Value, Unconvertible> {
     }
 }
 
-/// A member value of a styled response object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scalar<'a> {
-    /// An unsigned integer.
-    UInt(u64),
-    /// A string, written with jsoncpp's escaping (non-ASCII raw).
-    Str(&'a str),
-}
-
-/// A flat object as `Json::StyledWriter` writes it: members sorted by key, one per line with
-/// a 3-space indent and `" : "`, closing brace on its own line, trailing newline.
-pub fn styled_object(members: &[(&str, Scalar<'_>)]) -> String {
-    let mut sorted: Vec<&(&str, Scalar<'_>)> = members.iter().collect();
-    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    if sorted.is_empty() {
-        return "{}\n".to_owned();
-    }
-    let mut out = String::from("{\n");
-    for (i, (key, value)) in sorted.iter().enumerate() {
-        out.push_str("   ");
-        quote_into(&mut out, key);
-        out.push_str(" : ");
-        match value {
-            Scalar::UInt(n) => out.push_str(&n.to_string()),
-            Scalar::Str(s) => quote_into(&mut out, s),
-        }
-        if i + 1 < sorted.len() {
-            out.push(',');
-        }
-        out.push('\n');
-    }
-    out.push_str("}\n");
-    out
-}
-
-/// jsoncpp's `valueToQuotedString`: `"` `\` and control characters escaped, `/` and non-ASCII
-/// kept as they are.
-fn quote_into(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,23 +117,6 @@ mod tests {
         assert_eq!(
             (size(&json!([1, 2])), size(&obj), size(&json!(3))),
             (2, 1, 0)
-        );
-    }
-
-    #[test]
-    fn styled_output_matches_jsoncpp() {
-        let text = styled_object(&[
-            ("group_id", Scalar::UInt(12)),
-            ("error_msg", Scalar::Str("成功")),
-            ("error_code", Scalar::UInt(0)),
-        ]);
-        assert_eq!(
-            text,
-            "{\n   \"error_code\" : 0,\n   \"error_msg\" : \"成功\",\n   \"group_id\" : 12\n}\n"
-        );
-        assert_eq!(
-            styled_object(&[("k", Scalar::Str("a\"b\\c/d\n\u{1}"))]),
-            "{\n   \"k\" : \"a\\\"b\\\\c/d\\n\\u0001\"\n}\n"
         );
     }
 }

@@ -8,11 +8,12 @@
 
 use std::net::IpAddr;
 
+use netlib::styled_json::{Scalar, styled_object};
 use serde_json::Value;
 use teamtalk_proto::pb::group::{ImGroupChangeMemberReq, ImGroupCreateReq};
 
 use crate::config::Config;
-use crate::json::{self, Scalar, Unconvertible};
+use crate::json::{self, Unconvertible};
 
 /// Prefix every API target starts with.
 pub const QUERY_PREFIX: &str = "/query/";
@@ -57,18 +58,18 @@ impl ErrorCode {
 
     /// `{"error_code": …, "error_msg": …}` in StyledWriter form.
     pub fn body(self) -> String {
-        json::styled_object(&[
-            ("error_code", Scalar::UInt(self as u64)),
+        styled_object(&[
+            ("error_code", Scalar::Int(self as i64)),
             ("error_msg", Scalar::Str(self.message())),
         ])
     }
 
     /// The CreateGroup answer, which also carries `group_id`.
     pub fn create_group_body(self, group_id: u32) -> String {
-        json::styled_object(&[
-            ("error_code", Scalar::UInt(self as u64)),
+        styled_object(&[
+            ("error_code", Scalar::Int(self as i64)),
             ("error_msg", Scalar::Str(self.message())),
-            ("group_id", Scalar::UInt(u64::from(group_id))),
+            ("group_id", Scalar::Int(i64::from(group_id))),
         ])
     }
 }
