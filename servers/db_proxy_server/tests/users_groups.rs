@@ -486,6 +486,94 @@ fn groups_are_created_listed_described_and_changed() {
 }
 
 #[test]
+fn member_lists_come_in_decimal_text_order_like_the_original() {
+    // Ids of different lengths, so text order ("4…" < "9…") and numeric order differ. They
+    // need no IMUser rows; random high ranges keep them apart from other tests' users.
+    let r: u32 = rand::random::<u32>() % 90_000_000;
+    let nine = 900_000_000 + r; // 9 digits, starts with 9
+    let four = 4_000_000_000 + r; // 10 digits, starts with 4
+    let one = 1_000_000_000 + r; // 10 digits, starts with 1
+    let server = start();
+    let mut link = Link::to(&server);
+
+    // The admin path (user 0) creates the group; members are stored in ascending order.
+    let rsp = create_group(&mut link, 0, 2, vec![four, nine]);
+    assert_eq!(
+        rsp.user_id_list,
+        [nine, four],
+        "create answers ascending ids"
+    );
+    let gid = rsp.group_id.unwrap();
+    let info: ImGroupInfoListRsp = link.call(
+        CommandId::GroupInfoRequest,
+        &ImGroupInfoListReq {
+            user_id: 0,
+            group_version_list: vec![GroupVersionInfo {
+                group_id: gid,
+                version: 0,
+            }],
+            attach_data: attach(21),
+        },
+        CommandId::GroupInfoResponse,
+    );
+    assert_eq!(info.group_info_list[0].group_member_list, [four, nine]);
+
+    let rsp = change(&mut link, 0, gid, 1, vec![one]);
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(rsp.chg_user_id_list, [one]);
+    assert_eq!(rsp.cur_user_id_list, [one, four, nine]);
+
+    // Removing nobody succeeds with both lists empty and still bumps the version.
+    let rsp = change(&mut link, 0, gid, 2, vec![]);
+    assert_eq!(rsp.result_code, 0);
+    assert!(rsp.chg_user_id_list.is_empty());
+    assert!(
+        rsp.cur_user_id_list.is_empty(),
+        "{:?}",
+        rsp.cur_user_id_list
+    );
+    let version: u32 = db()
+        .exec_first("SELECT version FROM IMGroup WHERE id = ?", (gid,))
+        .unwrap()
+        .unwrap();
+    assert_eq!(version, 3);
+
+    let rsp = change(&mut link, 0, gid, 2, vec![four]);
+    assert_eq!(rsp.cur_user_id_list, [one, nine]);
+}
+
+#[test]
+fn group_info_compares_a_group_asked_twice_with_the_last_version() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("gv"), 2);
+    let server = start();
+    let mut link = Link::to(&server);
+    let gid = create_group(&mut link, ids[0], 2, ids.clone())
+        .group_id
+        .unwrap();
+    let ask = |link: &mut Link, versions: [u32; 2]| -> usize {
+        let rsp: ImGroupInfoListRsp = link.call(
+            CommandId::GroupInfoRequest,
+            &ImGroupInfoListReq {
+                user_id: ids[0],
+                group_version_list: versions
+                    .iter()
+                    .map(|&version| GroupVersionInfo {
+                        group_id: gid,
+                        version,
+                    })
+                    .collect(),
+                attach_data: attach(22),
+            },
+            CommandId::GroupInfoResponse,
+        );
+        rsp.group_info_list.len()
+    };
+    assert_eq!(ask(&mut link, [0, 1]), 0, "last entry is up to date");
+    assert_eq!(ask(&mut link, [1, 0]), 1, "last entry is behind");
+}
+
+#[test]
 fn group_shield_set_and_query() {
     let mut db = db();
     let ids = create_users(&mut db, &unique("gs"), 3);

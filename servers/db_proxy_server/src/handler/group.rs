@@ -83,7 +83,10 @@ fn group_infos(store: &Store, req: &ImGroupInfoListReq) -> StoreResult<Vec<Group
     Ok(rows
         .into_iter()
         .filter_map(|row| {
-            let (_, asked_version, members) = valid.iter().find(|(id, _, _)| *id == row.id)?;
+            // A group asked for twice is compared with the last version given, as the
+            // original's map keeps it.
+            let (_, asked_version, members) =
+                valid.iter().rev().find(|(id, _, _)| *id == row.id)?;
             let allowed =
                 req.user_id == 0 || row.creator == req.user_id || members.contains(&req.user_id);
             (allowed && row.version > *asked_version && matches!(row.kind, NORMAL | TMP)).then(
@@ -257,6 +260,11 @@ fn change_members(
     }
     for &user in &chg {
         clear_unread(store, user, gid, GROUP);
+    }
+    // Removing nobody succeeds without reading the members back: the original answers an
+    // empty current list then (BEHAVIOUR §8.20 step 5).
+    if chg.is_empty() {
+        return Ok(Some((Vec::new(), Vec::new())));
     }
     let cur = member::member_ids(store, gid)?.unwrap_or_default();
     Ok(Some((cur, chg.into_iter().collect())))

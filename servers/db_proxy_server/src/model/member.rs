@@ -54,9 +54,15 @@ pub fn members(store: &Store, gid: u32) -> StoreResult<Option<Vec<(u32, u32)>>> 
     Ok((!found.is_empty()).then_some(found))
 }
 
-/// Member ids of a valid group, in hash order; `None` for an invalid group.
+/// Member ids of a valid group in the order of their decimal text (`"10"` before `"9"`), the
+/// order the original reports them in (it reads the hash into a map keyed by the field
+/// string); `None` for an invalid group.
 pub fn member_ids(store: &Store, gid: u32) -> StoreResult<Option<Vec<u32>>> {
-    Ok(members(store, gid)?.map(|m| m.into_iter().map(|(u, _)| u).collect()))
+    Ok(members(store, gid)?.map(|m| {
+        let mut ids: Vec<u32> = m.into_iter().map(|(u, _)| u).collect();
+        ids.sort_by_cached_key(u32::to_string);
+        ids
+    }))
 }
 
 /// Whether the group is valid (has a member hash, possibly rebuilt).
