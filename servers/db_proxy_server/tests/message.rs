@@ -522,3 +522,40 @@ fn requests_with_a_bad_session_type_get_no_answer() {
     assert_eq!(rsp.total_cnt, 0);
     link.expect_silence(Duration::from_millis(200));
 }
+
+#[test]
+fn messages_by_id_answer_the_newest_hundred_of_all_ids_asked_for() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("bi"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let server = start();
+    let mut link = Link::to(&server);
+    send_msg(&mut link, a, b, SINGLE_TEXT, text("first"));
+    let relate = relation(&mut db, a, b);
+    let t = now();
+    for msg_id in 2..=150u32 {
+        db.exec_drop(
+            format!(
+                "INSERT INTO IMMessage_{} (relateId, fromId, toId, msgId, content, status, type, \
+                 created, updated) VALUES (?, ?, ?, ?, 'x', 0, 1, ?, ?)",
+                relate % 8
+            ),
+            (relate, a, b, msg_id, t, t),
+        )
+        .unwrap();
+    }
+    // 120 ids: the original puts them all in the query and answers the newest 100 rows.
+    let rsp: ImGetMsgByIdRsp = link.call(
+        CommandId::MsgGetByMsgIdReq,
+        &ImGetMsgByIdReq {
+            user_id: a,
+            session_type: 1,
+            session_id: b,
+            msg_id_list: (1..=120).collect(),
+            attach_data: attach(6),
+        },
+        CommandId::MsgGetByMsgIdRes,
+    );
+    let got: Vec<u32> = rsp.msg_list.iter().map(|m| m.msg_id).collect();
+    assert_eq!(got, (21..=120).rev().collect::<Vec<_>>());
+}

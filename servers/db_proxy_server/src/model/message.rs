@@ -9,8 +9,9 @@ use super::{col, exec_write, params_with, placeholders};
 
 /// Most messages one history page returns (KNOWN_DEFECTS D-DB-3).
 pub const MAX_PAGE: u32 = 100;
-/// Most ids one by-id lookup accepts.
-pub const MAX_IDS: usize = 100;
+/// Most ids one by-id lookup accepts (KNOWN_DEFECTS D-DB-3). Larger than the 100 rows a
+/// lookup answers: like the original, the newest 100 among all the ids asked for are answered.
+pub const MAX_IDS: usize = super::IN_CHUNK;
 
 /// One stored message as history returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
