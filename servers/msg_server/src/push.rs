@@ -28,8 +28,10 @@ pub(crate) fn is_text(msg_type: i32) -> bool {
 /// The notification line for a message. `plain` is the decrypted text (text types only);
 /// `sender_nick` is the sender's nick if the sender is logged in on this msg_server.
 pub(crate) fn flash(msg_type: i32, plain: &str, sender_nick: Option<&str>) -> String {
-    if let Some(start) = plain.find(IMAGE_START) {
-        if plain[start..].contains(IMAGE_END) {
+    // The original compares the first start marker with the *first* end marker anywhere in
+    // the text, so an end marker before the image does not count as an image.
+    if let (Some(start), Some(end)) = (plain.find(IMAGE_START), plain.find(IMAGE_END)) {
+        if start < end {
             return GENERIC_FLASH.to_owned();
         }
     }
@@ -99,6 +101,9 @@ mod tests {
         assert_eq!(flash(1, &img, Some("bob")), GENERIC_FLASH);
         let reversed = format!("{IMAGE_END} then {IMAGE_START}");
         assert!(flash(1, &reversed, Some("bob")).starts_with("bob:"));
+        // Only the first end marker counts: one before the image hides it, as in the original.
+        let stray_end = format!("{IMAGE_END} {IMAGE_START}http://x/a.png{IMAGE_END}");
+        assert!(flash(1, &stray_end, Some("bob")).starts_with("bob:"));
     }
 
     #[test]

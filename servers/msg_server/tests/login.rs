@@ -424,3 +424,28 @@ fn route_master_fails_over_and_status_updates_reach_every_route_link() {
     master.stop();
     other.expect(CommandId::OtherRoleSet);
 }
+
+#[test]
+fn login_answer_always_carries_sign_info_as_the_original_copies_every_field() {
+    let h = Harness::ready();
+    let mut c = TestClient::connect(h.addr);
+    let seq = c.send(CommandId::LoginReqUserlogin, &login_req("grace", WINDOWS));
+    let (i, pdu) = h.fakes.db_login.expect(CommandId::OtherValidateReq);
+    let req: ImValidateReq = pdu.parse().unwrap();
+    let rsp = ImValidateRsp {
+        user_name: "grace".into(),
+        result_code: 0,
+        result_string: Some("成功".into()),
+        user_info: Some(UserInfo {
+            sign_info: None,
+            ..user_info(60, "grace")
+        }),
+        attach_data: req.attach_data,
+    };
+    h.fakes
+        .db_login
+        .send(i, &Pdu::new(CommandId::OtherValidateRsp, seq, &rsp));
+    let res: ImLoginRes = c.expect(CommandId::LoginResUserlogin).parse().unwrap();
+    assert_eq!(res.result_code, 0);
+    assert_eq!(res.user_info.unwrap().sign_info.as_deref(), Some(""));
+}

@@ -289,6 +289,11 @@ fn group_message_fans_out_to_members_and_starts_the_push_round() {
     let shield_req: ImGroupGetShieldReq = shield_req.parse().unwrap();
     assert_eq!(shield_req.group_id, 500);
     assert_eq!(shield_req.user_id, [30, 31, 32]);
+    assert_eq!(
+        shield_req.attach_data.as_deref(),
+        Some(answer.body.as_slice()),
+        "the stored body as the original sends it, server attach included"
+    );
     let shield = ImGroupGetShieldRsp {
         group_id: 500,
         shield_status_list: [(30, 0), (31, 1), (32, 0)]
@@ -473,4 +478,133 @@ fn message_header_fields_of_the_client_are_kept_towards_db_proxy() {
         (3, 9, 0x55)
     );
     assert_eq!((up.header.seq_num, up.header.reserved), (321, 7));
+}
+
+/// Waits until msg_server has lost its route_server link: logins are then refused with
+/// NO_ROUTE_SERVER (5). While the link is still up a login goes to validation instead (its
+/// heartbeat is echoed first), which the fake db_proxy swallows.
+fn wait_route_gone(h: &Harness) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut c = TestClient::connect(h.addr);
+        c.send(
+            CommandId::LoginReqUserlogin,
+            &login_req("route-probe", WINDOWS),
+        );
+        c.send_pdu(&Pdu::empty(CommandId::OtherHeartbeat, 1));
+        let first = c.recv();
+        if first.command() == Some(CommandId::LoginResUserlogin) {
+            let res: teamtalk_proto::pb::login::ImLoginRes = first.parse().unwrap();
+            assert_eq!(res.result_code, 5);
+            return;
+        }
+        h.fakes.db_login.expect(CommandId::OtherValidateReq);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "route link never went"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn token_and_shield_queries_go_to_db_proxy_even_without_a_push_server() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = dead.local_addr().unwrap().port().to_string();
+    drop(dead);
+    let h = Harness::start_with(100, |c| c.set("PushServerPort1", dead_port));
+    h.expect_link_setup();
+    h.fakes.db.wait_conns(1);
+    h.probe_db();
+    let mut alice = h.login("alice", 70, WINDOWS);
+    let _bob = h.login("bob", 71, WINDOWS);
+
+    alice.send(CommandId::MsgData, &text(0, 71, 1, "no push server"));
+    let (i, up) = h.fakes.db.expect(CommandId::MsgData);
+    h.fakes.db.send(i, &stored(&up, 3));
+    let (_, tokens) = h.fakes.db.expect(CommandId::OtherGetDeviceTokenReq);
+    let tokens: ImGetDeviceTokenReq = tokens.parse().unwrap();
+    assert_eq!(tokens.user_id, [71]);
+
+    alice.send(
+        CommandId::MsgData,
+        &text(0, 600, 0x11, "group, no push server"),
+    );
+    let (i, up) = h.fakes.db.expect(CommandId::MsgData);
+    let answer = stored(&up, 4);
+    h.fakes.db.send(i, &answer);
+    let (j, info_req) = h.fakes.db.expect(CommandId::GroupInfoRequest);
+    let req: ImGroupInfoListReq = info_req.parse().unwrap();
+    let rsp = ImGroupInfoListRsp {
+        user_id: 70,
+        group_info_list: vec![group_info(600, &[70, 71])],
+        attach_data: req.attach_data,
+    };
+    h.fakes
+        .db
+        .send(j, &Pdu::new(CommandId::GroupInfoResponse, 0, &rsp));
+    let (k, shield_req) = h.fakes.db.expect(CommandId::OtherGetShieldReq);
+    let shield_req: ImGroupGetShieldReq = shield_req.parse().unwrap();
+    assert_eq!(shield_req.user_id, [70, 71]);
+
+    // Everybody muted the group: the token query still goes out, with no users.
+    let shield = ImGroupGetShieldRsp {
+        group_id: 600,
+        shield_status_list: [70, 71]
+            .iter()
+            .map(|&user_id| ShieldStatus {
+                user_id,
+                group_id: 600,
+                shield_status: 1,
+            })
+            .collect(),
+        attach_data: shield_req.attach_data.clone(),
+    };
+    h.fakes
+        .db
+        .send(k, &Pdu::new(CommandId::OtherGetShieldRsp, 0, &shield));
+    let (_, tokens) = h.fakes.db.expect(CommandId::OtherGetDeviceTokenReq);
+    assert_eq!(tokens.header.seq_num, 0);
+    let tokens: ImGetDeviceTokenReq = tokens.parse().unwrap();
+    assert!(tokens.user_id.is_empty());
+    assert_eq!(tokens.attach_data, shield_req.attach_data);
+}
+
+#[test]
+fn without_route_server_absent_users_are_not_pushed_and_online_file_requests_go_unanswered() {
+    let h = Harness::ready();
+    let mut alice = h.login("alice", 80, WINDOWS);
+    let _bob = h.login("bob", 81, IOS);
+    h.fakes.route.stop();
+    wait_route_gone(&h);
+
+    // 82 is not here and route_server cannot be asked: no push for 82 at all; bob (here)
+    // is pushed in the batch, which is therefore the first thing push_server gets.
+    let mut msg = text(80, 81, 1, "route is down");
+    msg.msg_id = 6;
+    let rsp = ImGetDeviceTokenRsp {
+        user_token_info: vec![token(82, 0x11), token(81, 0x11)],
+        attach_data: Some(msg.encode_to_vec()),
+    };
+    h.fakes
+        .db
+        .send(0, &Pdu::new(CommandId::OtherGetDeviceTokenRsp, 0, &rsp));
+    let (_, push) = h.fakes.push.expect(CommandId::OtherPushToUserReq);
+    let push: ImPushToUserReq = push.parse().unwrap();
+    let pushed: Vec<u32> = push.user_token_list.iter().map(|t| t.user_id).collect();
+    assert_eq!(pushed, [81]);
+
+    // An online transfer needs the peer's presence from route_server: without it the
+    // request is dropped, no IMFileRsp (the heartbeat echo is the next thing alice reads).
+    let req = teamtalk_proto::pb::file::ImFileReq {
+        from_user_id: 80,
+        to_user_id: 83,
+        file_name: "a.txt".into(),
+        file_size: 10,
+        trans_mode: 1,
+    };
+    alice.send(CommandId::FileRequest, &req);
+    alice.sync();
+    assert!(h.fakes.file.pending().is_empty());
+    assert!(h.fakes.push.pending().is_empty());
 }

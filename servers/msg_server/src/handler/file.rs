@@ -50,8 +50,13 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         );
         return;
     }
+    // The recipient's presence decides the mode; without route_server the original sends
+    // nothing at all, and neither do we (the client's request simply goes unanswered).
     let Some(route) = st.links.route.master() else {
-        refuse(ctx, me.handle, seq, &transfer);
+        debug!(
+            "no route_server, online file request dropped: user={}",
+            me.user_id
+        );
         return;
     };
     let attach = PduAttachData::new(

@@ -170,8 +170,7 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
         return;
     }
     // A fresh PDU (seq 0) whose body is the stored message without its attach (D-LEAK-1).
-    let body = wire::strip_attach(&attach.pdu);
-    let bytes = Pdu::from_body(CommandId::MsgData, 0, body.clone()).encode();
+    let bytes = Pdu::from_body(CommandId::MsgData, 0, wire::strip_attach(&attach.pdu)).encode();
     let origin = (attach.handle != 0)
         .then(|| st.resolve_handle(ctx, attach.handle))
         .flatten();
@@ -183,12 +182,14 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
         }
     }
     // Only the msg_server that stored the message pushes; relayed copies (handle 0) do not
-    // (KNOWN_DEFECTS D-PUSH-3).
-    if attach.handle != 0 && st.links.push_link().is_some() {
+    // (KNOWN_DEFECTS D-PUSH-3). The query goes out whether or not a push_server is connected,
+    // and carries the stored body as the original does, its attach included: that attach only
+    // travels between servers.
+    if attach.handle != 0 {
         let req = ImGroupGetShieldReq {
             group_id: group.group_id,
             user_id: group.group_member_list.clone(),
-            attach_data: Some(body),
+            attach_data: Some(attach.pdu),
         };
         ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
     }

@@ -137,13 +137,13 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
     }
     .encode();
     deliver_single(st, ctx, &msg, &bytes, sender);
-    if st.links.push_link().is_some() {
-        let req = ImGetDeviceTokenReq {
-            user_id: vec![msg.to_session_id],
-            attach_data: Some(msg.encode_to_vec()),
-        };
-        ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
-    }
+    // The token query goes out whether or not a push_server is connected, as from the
+    // original: db_proxy sees the same requests either way.
+    let req = ImGetDeviceTokenReq {
+        user_id: vec![msg.to_session_id],
+        attach_data: Some(msg.encode_to_vec()),
+    };
+    ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetDeviceTokenReq, 0, &req));
 }
 
 /// Delivers a single-chat message to the sender's other connections and the recipient's

@@ -173,7 +173,7 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let user = rsp
         .user_info
         .filter(|u| rsp.result_code == 0 && u.user_id != 0);
-    let Some(user) = user else {
+    let Some(mut user) = user else {
         debug!(
             "login refused by db_proxy: handle={h} code={}",
             rsp.result_code
@@ -188,6 +188,9 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         );
         return;
     };
+    // The original copies every field into the answer, so `sign_info` (optional) is always
+    // present, empty if db_proxy left it out.
+    user.sign_info.get_or_insert_with(String::new);
     let user_id = user.user_id;
     let entry = st.users.add(user_id, &user.user_nick_name, h);
     if !is_mobile(client_type) {
@@ -278,9 +281,7 @@ pub(crate) fn handle_group_get_shield_rsp(st: &mut State, ctx: &mut Ctx, h: Conn
         .filter(|s| s.shield_status == 0)
         .map(|s| s.user_id)
         .collect();
-    if users.is_empty() {
-        return;
-    }
+    // Sent even when every member muted the group, as the original does.
     let req = ImGetDeviceTokenReq {
         user_id: users,
         attach_data: rsp.attach_data,
@@ -348,21 +349,19 @@ pub(crate) fn handle_get_device_token_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
             data: data.clone(),
             user_token_list: vec![token],
         };
-        match st.links.route.master() {
-            Some(route) => {
-                let attach =
-                    PduAttachData::new(attach_type::PDU_FOR_PUSH, 0, single.encode_to_vec());
-                let req = ImUsersStatReq {
-                    user_id: 0,
-                    user_id_list: vec![user_id],
-                    attach_data: Some(attach.encode()),
-                };
-                ctx.send_pdu_deferred(
-                    route,
-                    &Pdu::new(CommandId::BuddyListUsersStatusRequest, 0, &req),
-                );
-            }
-            None => send_push(st, ctx, &single),
+        // Without route_server there is no answer to wait for: that user is not pushed, as
+        // in the original.
+        if let Some(route) = st.links.route.master() {
+            let attach = PduAttachData::new(attach_type::PDU_FOR_PUSH, 0, single.encode_to_vec());
+            let req = ImUsersStatReq {
+                user_id: 0,
+                user_id_list: vec![user_id],
+                attach_data: Some(attach.encode()),
+            };
+            ctx.send_pdu_deferred(
+                route,
+                &Pdu::new(CommandId::BuddyListUsersStatusRequest, 0, &req),
+            );
         }
     }
     if !batch.is_empty() {
