@@ -698,6 +698,37 @@ fn p2p_commands_are_relayed_only_with_the_real_sender() {
 }
 
 #[test]
+fn p2p_command_to_oneself_is_relayed_as_the_original_does() {
+    let h = Harness::ready();
+    let mut pc = h.login("alice", 132, WINDOWS);
+    let mut phone = h.login("alice", 132, ANDROID);
+    let own = Imp2pCmdMsg {
+        from_user_id: 132,
+        to_user_id: 132,
+        cmd_msg_data: "sync".into(),
+    };
+    // Sender's other connections, then every connection of the receiver: the sending
+    // connection gets it back once, the other device twice.
+    let seq = pc.send(CommandId::SwitchP2pCmd, &own);
+    assert_eq!(pc.expect(CommandId::SwitchP2pCmd).header.seq_num, seq);
+    for _ in 0..2 {
+        assert_eq!(phone.expect(CommandId::SwitchP2pCmd).header.seq_num, seq);
+    }
+    pc.sync();
+    phone.sync();
+    h.fakes.route.expect(CommandId::SwitchP2pCmd);
+    // Relayed by route_server: every connection of sender and of receiver, so twice each.
+    h.fakes
+        .route
+        .send(0, &Pdu::new(CommandId::SwitchP2pCmd, 9, &own));
+    for c in [&mut pc, &mut phone] {
+        c.expect(CommandId::SwitchP2pCmd);
+        c.expect(CommandId::SwitchP2pCmd);
+        c.sync();
+    }
+}
+
+#[test]
 fn avatar_change_is_forwarded_without_attach() {
     let h = Harness::ready();
     let mut c = h.login("alice", 135, WINDOWS);

@@ -22,20 +22,22 @@ pub(crate) fn handle_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, me: Caller, pdu:
         return;
     }
     let bytes = pdu.encode();
+    // As the original: the sender's other connections, then every connection of the receiver.
+    // A command to oneself therefore also comes back to the sending connection and reaches
+    // the other ones twice.
     st.send_to_user(ctx, me.user_id, &bytes, Some(me.handle));
-    st.send_to_user(ctx, cmd.to_user_id, &bytes, Some(me.handle));
+    st.send_to_user(ctx, cmd.to_user_id, &bytes, None);
     if let Some(route) = st.links.route.master() {
         ctx.send_pdu_deferred(route, pdu);
     }
 }
 
-/// 0x0601 relayed by route_server: to both parties' connections here.
+/// 0x0601 relayed by route_server: to both parties' connections here (a command to oneself
+/// reaches them twice, as from the original).
 pub(crate) fn handle_routed_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     if let Ok(cmd) = pdu.parse::<Imp2pCmdMsg>() {
         let bytes = pdu.encode();
         st.send_to_user(ctx, cmd.from_user_id, &bytes, None);
-        if cmd.to_user_id != cmd.from_user_id {
-            st.send_to_user(ctx, cmd.to_user_id, &bytes, None);
-        }
+        st.send_to_user(ctx, cmd.to_user_id, &bytes, None);
     }
 }
