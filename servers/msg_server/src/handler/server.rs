@@ -34,8 +34,10 @@ use crate::state::{Ctx, State, client, client_mut, unix_now};
 pub(crate) const PC_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// A phone is closed after this long without sending anything.
 pub(crate) const MOBILE_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Entries per IMOnlineUserInfo, so a big server's list never nears the PDU size cap.
-const ONLINE_USERS_PER_PDU: usize = 10_000;
+/// Entries per IMOnlineUserInfo. The original always sends one PDU; at most 12 bytes an entry
+/// this keeps it to one below the peers' 4 MiB PDU cap for any server that fits in its file
+/// descriptors, and splits only beyond that.
+const ONLINE_USERS_PER_PDU: usize = 250_000;
 /// `push_type` of a normal push (alert and sound).
 const PUSH_NORMAL: u32 = 1;
 /// `push_type` of a silent push (badge only), used while a PC client is online.
