@@ -39,7 +39,7 @@ pub struct Config {
     pub ip_addr1: String,
     /// Second address reported to login_server (`IpAddr2`, defaults to `IpAddr1`).
     pub ip_addr2: String,
-    /// Capacity reported to login_server (`MaxConnCnt`); not enforced here, as the original.
+    /// Capacity reported to login_server and enforced on accept (`MaxConnCnt`).
     pub max_conn_cnt: u32,
     /// AES-256 key shared with the clients, to decrypt text for push notifications (`aesKey`).
     pub aes_key: [u8; 32],

@@ -177,20 +177,28 @@ fn a_flooding_client_is_cut_off() {
 }
 
 #[test]
-fn connections_over_max_conn_cnt_are_still_served() {
-    // MaxConnCnt is only the capacity reported to login_server (CONFIG §4): the original
-    // serves every client that connects directly, and so must we.
+fn connections_over_max_conn_cnt_are_refused() {
     let h = Harness::start_with(2, |_| {});
     h.expect_link_setup();
-    h.fakes.db.wait_conns(1);
-    h.fakes.push.wait_conns(1);
-    h.probe_db();
-    let mut clients: Vec<TestClient> = (0..4).map(|_| TestClient::connect(h.addr)).collect();
-    for c in &mut clients {
-        c.sync();
+    let mut a = TestClient::connect(h.addr);
+    let mut b = TestClient::connect(h.addr);
+    a.sync();
+    b.sync();
+    let mut c = TestClient::connect(h.addr);
+    assert!(c.wait_closed().is_empty());
+    drop(a);
+    // The freed slot is usable again (poll: the close reaches the server asynchronously).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut d = TestClient::connect(h.addr);
+        d.send_pdu(&Pdu::empty(CommandId::OtherHeartbeat, 1));
+        if d.try_recv().is_some() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "slot never freed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let mut third = h.login("over-cap", 212, WINDOWS);
-    third.sync();
+    b.sync();
 }
 
 #[test]

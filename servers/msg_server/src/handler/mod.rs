@@ -36,13 +36,10 @@ impl Handler for State {
     type ConnData = ConnData;
 
     fn on_accept(&mut self, ctx: &mut Ctx, h: ConnHandle, _listener: ListenerTag) {
-        // `MaxConnCnt` is only reported to login_server, which stops sending clients here;
-        // the original accepts whoever connects directly, and so do we. The one bound is the
-        // attach-handle key space (about a million connections).
-        if h.0 > MAX_CLIENT_KEY {
+        if self.clients >= self.config.max_conn_cnt as usize || h.0 > MAX_CLIENT_KEY {
             warn!(
-                "refusing client, handle space exhausted: handle={h} clients={}",
-                self.clients
+                "refusing client, server full: handle={h} clients={} max={}",
+                self.clients, self.config.max_conn_cnt
             );
             ctx.close(h);
             return;
