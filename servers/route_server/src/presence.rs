@@ -5,11 +5,18 @@
 //! link cannot take back what it contributed (KNOWN_DEFECTS D-RS-1, D-RS-2). Here the counts
 //! live per (user, link); the update table of §6.2 is applied to the reporting link's counts.
 //!
-//! Invariants: a user entry exists iff some link has a non-zero count for it; a user's link
-//! entry exists iff that link has a non-zero count; `by_link` names exactly the users that
-//! have an entry for the link.
+//! The user's link *set* still follows the original's rule, because whether a user "still
+//! exists" after an update decides which notifications go out (BEHAVIOUR §6.3): a link joins
+//! the set when it reports a client online and leaves it only when it reports a client
+//! offline at a moment the user has no client left anywhere. So a msg_server whose last client
+//! of the user logged out while another msg_server still had one stays a member, and the user
+//! entry outlives its last client until that member reports again or its link closes.
+//!
+//! Invariants: a user entry exists iff its member set is non-empty; every link with counts
+//! for a user is a member, and its counts are non-zero; `by_link` names exactly the users
+//! whose member set holds the link.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use netlib::ConnHandle;
 use teamtalk_proto::pb::base_define::UserStatType;
@@ -29,9 +36,12 @@ pub(crate) fn is_pc(client_type: u32) -> bool {
 /// Client type → number of that user's clients of that type on one link.
 type TypeCounts = BTreeMap<u32, u32>;
 
-/// One user's presence: the counts each link reported.
+/// One user's presence: the member links and the counts each link reported.
 #[derive(Debug, Default)]
 struct User {
+    /// The original's route-connection set of the user.
+    members: BTreeSet<ConnHandle>,
+    /// Counts per link; only members appear, and only with non-zero counts.
     links: BTreeMap<ConnHandle, TypeCounts>,
 }
 
@@ -40,6 +50,31 @@ impl User {
         self.links
             .values()
             .any(|counts| counts.keys().any(|&t| is_pc(t)))
+    }
+
+    fn add_client(&mut self, link: ConnHandle, client_type: u32) {
+        let count = self
+            .links
+            .entry(link)
+            .or_default()
+            .entry(client_type)
+            .or_insert(0);
+        *count = count.saturating_add(1);
+    }
+
+    fn remove_client(&mut self, link: ConnHandle, client_type: u32) {
+        let Some(counts) = self.links.get_mut(&link) else {
+            return;
+        };
+        if let Some(count) = counts.get_mut(&client_type) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&client_type);
+            }
+        }
+        if counts.is_empty() {
+            self.links.remove(&link);
+        }
     }
 }
 
@@ -63,43 +98,36 @@ impl Presence {
         let Some(user) = self.users.get_mut(&user_id) else {
             if !offline {
                 let mut user = User::default();
-                user.links
-                    .insert(link, TypeCounts::from([(client_type, 1)]));
+                user.members.insert(link);
+                user.add_client(link, client_type);
                 self.users.insert(user_id, user);
                 self.by_link.entry(link).or_default().insert(user_id);
             }
             return;
         };
-        match user.links.get_mut(&link) {
-            Some(counts) if offline => {
-                if let Some(count) = counts.get_mut(&client_type) {
-                    *count -= 1;
-                    if *count == 0 {
-                        counts.remove(&client_type);
-                    }
-                }
-                if counts.is_empty() {
-                    user.links.remove(&link);
-                    if user.links.is_empty() {
+        let member = user.members.contains(&link);
+        match (member, offline) {
+            (true, true) => {
+                user.remove_client(link, client_type);
+                if user.links.is_empty() {
+                    user.members.remove(&link);
+                    if user.members.is_empty() {
                         self.users.remove(&user_id);
                     }
                     self.unindex(link, user_id);
                 }
             }
-            Some(counts) => {
-                let count = counts.entry(client_type).or_insert(0);
-                *count = count.saturating_add(1);
-            }
-            None if offline => {}
-            None => {
-                user.links
-                    .insert(link, TypeCounts::from([(client_type, 1)]));
+            (true, false) => user.add_client(link, client_type),
+            (false, false) => {
+                user.members.insert(link);
+                user.add_client(link, client_type);
                 self.by_link.entry(link).or_default().insert(user_id);
             }
+            (false, true) => {}
         }
     }
 
-    /// Whether any link reports the user.
+    /// Whether the user has an entry (some link is a member).
     pub(crate) fn contains(&self, user_id: UserId) -> bool {
         self.users.contains_key(&user_id)
     }
@@ -133,7 +161,24 @@ impl Presence {
         out
     }
 
-    /// Number of users online anywhere.
+    /// Drops a closed link from every member set, deleting users left without members (they
+    /// have no client anywhere, the link's own counts having been taken back before).
+    pub(crate) fn forget_link(&mut self, link: ConnHandle) {
+        let Some(users) = self.by_link.remove(&link) else {
+            return;
+        };
+        for user_id in users {
+            if let Some(user) = self.users.get_mut(&user_id) {
+                user.links.remove(&link);
+                user.members.remove(&link);
+                if user.members.is_empty() {
+                    self.users.remove(&user_id);
+                }
+            }
+        }
+    }
+
+    /// Number of users with an entry.
     pub(crate) fn user_count(&self) -> usize {
         self.users.len()
     }
@@ -207,12 +252,46 @@ mod tests {
         p.update(U, ONLINE, WINDOWS, A);
         p.update(U, STATUS_OFFLINE, WINDOWS, B);
         assert_eq!(p.link_counts(A), [(U, WINDOWS, 1)]);
-        assert!(p.link_counts(B).is_empty());
+        assert!(p.link_counts(B).is_empty() && !p.by_link.contains_key(&B));
         p.update(U, ONLINE, MAC, B);
         p.update(U, STATUS_OFFLINE, WINDOWS, A);
         assert!(online(&p), "still online through B");
-        assert!(p.link_counts(A).is_empty() && !p.by_link.contains_key(&A));
+        assert!(p.link_counts(A).is_empty());
         p.update(U, STATUS_OFFLINE, MAC, B);
+        assert!(p.contains(U) && !online(&p), "A is still a member");
+        p.update(U, STATUS_OFFLINE, MAC, A);
         assert!(!p.contains(U));
+    }
+
+    #[test]
+    fn a_link_whose_clients_left_while_another_had_one_stays_a_member() {
+        let mut p = Presence::default();
+        p.update(U, ONLINE, WINDOWS, A);
+        p.update(U, ONLINE, ANDROID, B);
+        p.update(U, STATUS_OFFLINE, ANDROID, B);
+        assert!(p.link_counts(B).is_empty());
+        assert!(p.by_link[&B].contains(&U), "B is still a member");
+        p.update(U, STATUS_OFFLINE, WINDOWS, A);
+        assert!(
+            p.contains(U) && !online(&p),
+            "the entry outlives the last client"
+        );
+        assert!(!p.by_link.contains_key(&A));
+        // The remaining member's next offline report removes it, and with it the user.
+        p.update(U, STATUS_OFFLINE, ANDROID, B);
+        assert!(!p.contains(U) && p.by_link.is_empty());
+    }
+
+    #[test]
+    fn forgetting_a_link_drops_its_memberships() {
+        let mut p = Presence::default();
+        p.update(U, ONLINE, WINDOWS, A);
+        p.update(U, ONLINE, ANDROID, B);
+        p.update(U, STATUS_OFFLINE, ANDROID, B);
+        p.forget_link(B);
+        assert!(p.contains(U) && online(&p));
+        p.update(U, STATUS_OFFLINE, WINDOWS, A);
+        assert!(!p.contains(U), "A was the last member");
+        assert!(p.by_link.is_empty());
     }
 }

@@ -66,6 +66,32 @@ fn closing_a_link_takes_its_users_offline_and_notifies_the_other_links() {
 }
 
 #[test]
+fn closing_a_link_drops_it_from_the_sets_it_stayed_in_without_clients() {
+    let server = start();
+    let addr = server.local_addrs()[0];
+    let (mut a, mut b) = (FakeMsgServer::connect(addr), FakeMsgServer::connect(addr));
+    a.status(1, ONLINE, WINDOWS);
+    a.sync();
+    // b had a client of user 1 that left while a's was online: b stays in 1's set.
+    b.status(1, ONLINE, ANDROID);
+    b.status(1, OFFLINE, ANDROID);
+    b.status(2, ONLINE, MAC);
+    b.sync();
+    a.sync();
+    a.status(1, OFFLINE, WINDOWS);
+    assert_eq!(notes(&a.sync()), [Note::PcLogin(1, 0), Note::Stat(1, 2)]);
+    b.kill();
+    // Only b's own client is news; user 1 disappears with b silently.
+    assert_eq!(first_news(&mut a), [Note::Stat(2, 2)]);
+    a.status(1, OFFLINE, WINDOWS);
+    assert_eq!(
+        notes(&a.sync()),
+        [Note::Stat(1, 2)],
+        "user 1 no longer exists"
+    );
+}
+
+#[test]
 fn a_link_that_stops_sending_times_out_and_its_users_go_offline() {
     let server = start_with(|c| {
         c.link_timeout = Duration::from_secs(2);

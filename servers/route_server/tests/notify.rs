@@ -107,3 +107,39 @@ fn pc_offline_for_an_unknown_user_still_broadcasts_offline() {
 fn status_update_with_an_unknown_client_type_is_ignored() {
     assert_eq!(after(&[], (ONLINE, 0x33)), []);
 }
+
+/// The original keeps a msg_server in the user's set after its last client of the user left
+/// while another msg_server still had one, so the user still "exists" when that other
+/// msg_server's last PC client logs out: the PC-login OFF goes out as well.
+#[test]
+fn last_pc_logout_after_the_mobile_left_another_server_sends_pc_login_off_and_offline() {
+    let server = start();
+    let addr = server.local_addrs()[0];
+    let (mut a, mut b, mut c) = (
+        FakeMsgServer::connect(addr),
+        FakeMsgServer::connect(addr),
+        FakeMsgServer::connect(addr),
+    );
+    a.status(U, ONLINE, WINDOWS);
+    a.sync();
+    b.status(U, ONLINE, ANDROID);
+    b.status(U, OFFLINE, ANDROID);
+    b.sync();
+    a.sync();
+    c.sync();
+    a.status(U, OFFLINE, WINDOWS);
+    let expected = [Note::PcLogin(U, 0), Note::Stat(U, 2)];
+    assert_eq!(notes(&a.sync()), expected);
+    assert_eq!(notes(&b.sync()), expected);
+    assert_eq!(notes(&c.sync()), expected);
+    assert_eq!(c.query(&[U]), [(U, OFFLINE as i32)]);
+    // Still there for a PC logout reported by a server that never had the user.
+    c.status(U, OFFLINE, MAC);
+    assert_eq!(notes(&c.sync()), expected);
+    assert_eq!(notes(&b.sync()), expected);
+    // b's own next offline report takes it out of the set, and the user is gone.
+    b.status(U, OFFLINE, ANDROID);
+    assert!(b.sync().is_empty());
+    c.status(U, OFFLINE, MAC);
+    assert_eq!(notes(&c.sync()), [Note::Stat(U, 2)]);
+}

@@ -98,7 +98,8 @@ pub(super) fn handle_role_set(ctx: &mut Ctx<MsgServerLink>, h: ConnHandle, pdu: 
 
 /// A link closed (already gone from the loop): everything it reported online is taken offline
 /// one client at a time, so the other msg_servers hear exactly what the individual logouts
-/// would have told them. Returns how many users the link had.
+/// would have told them; then the link leaves the member sets it is still in, silently as in
+/// the original. Returns how many users the link had clients of.
 pub(super) fn link_closed(
     presence: &mut Presence,
     ctx: &mut Ctx<MsgServerLink>,
@@ -116,10 +117,13 @@ pub(super) fn link_closed(
             apply_status_update(presence, ctx, h, user_id, STATUS_OFFLINE, client_type);
         }
     }
+    presence.forget_link(h);
     users
 }
 
-/// The update rule plus the notifications of BEHAVIOUR §6.3 step 2 and 3.
+/// The update rule plus the notifications of BEHAVIOUR §6.3 step 2 and 3. "The user still
+/// exists" is the original's notion (some link is a member, see `presence`), which may hold
+/// after the user's last client left.
 fn apply_status_update(
     presence: &mut Presence,
     ctx: &mut Ctx<MsgServerLink>,
