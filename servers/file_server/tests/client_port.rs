@@ -397,3 +397,39 @@ fn idle_tasks_expire_and_their_connections_close() {
     assert_eq!(login(&mut receiver, 82, &task, RECVER, 2), 1);
     server.shutdown().unwrap();
 }
+
+#[test]
+fn file_state_for_another_user_or_task_closes_the_sender_but_bad_state_values_do_not() {
+    let dir = temp_dir("state-mismatch");
+    let server = start(config(&dir));
+    let client_addr = server.local_addrs().client[0];
+    let mut msg = PduConn::connect(server.local_addrs().msg_server);
+    let task = create_task(&mut msg, 31, 32, 10, ONLINE);
+    let mut sender = PduConn::connect(client_addr);
+    assert_eq!(login(&mut sender, 31, &task, SENDER, 1), 0);
+    let mut receiver = PduConn::connect(client_addr);
+    assert_eq!(login(&mut receiver, 32, &task, RECVER, 2), 0);
+    let (_, ready): (_, ImFileState) = receiver.recv_msg(CommandId::FileState);
+    assert_eq!(ready.state, PEER_READY);
+
+    // A state value outside CANCEL/REFUSE/DONE is ignored (KNOWN_DEFECTS D-FS-7).
+    let ready_again = ImFileState {
+        state: PEER_READY,
+        task_id: task.clone(),
+        user_id: 31,
+    };
+    sender.send_msg(CommandId::FileState, 3, &ready_again);
+    sender.expect_alive();
+
+    // A DONE naming another user is not relayed, and ends the sender's connection as in the
+    // original; the receiver loses its peer and is closed too.
+    let forged = ImFileState {
+        state: DONE,
+        task_id: task.clone(),
+        user_id: 32,
+    };
+    sender.send_msg(CommandId::FileState, 4, &forged);
+    sender.expect_closed();
+    receiver.expect_closed();
+    server.shutdown().unwrap();
+}

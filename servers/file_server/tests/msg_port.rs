@@ -186,3 +186,26 @@ fn silent_connections_are_closed_after_their_idle_limit() {
     PduConn::connect(server.local_addrs().msg_server).expect_closed();
     server.shutdown().unwrap();
 }
+
+#[test]
+fn transfer_answer_carries_an_empty_attach_when_the_request_had_none() {
+    let dir = temp_dir("noattach");
+    let server = start(config(&dir));
+    let mut msg = PduConn::connect(server.local_addrs().msg_server);
+    let req = ImFileTransferReq {
+        from_user_id: 5,
+        to_user_id: 6,
+        file_name: "a".into(),
+        file_size: 1,
+        trans_mode: 1,
+        attach_data: None,
+    };
+    msg.send_msg(CommandId::OtherFileTransferReq, 1, &req);
+    let raw = msg.recv_raw();
+    // Field 20, length-delimited, empty: the last two bytes of the body.
+    assert_eq!(&raw[raw.len() - 3..], &[0xa2, 0x01, 0x00]);
+    let (rsp, _) = Pdu::decode(&raw, usize::MAX).unwrap().unwrap();
+    let rsp: ImFileTransferRsp = rsp.parse().unwrap();
+    assert_eq!(rsp.attach_data, Some(Vec::new()));
+    server.shutdown().unwrap();
+}

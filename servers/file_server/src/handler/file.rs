@@ -152,7 +152,8 @@ fn login(
 }
 
 /// IMFileState: CANCEL, REFUSE and DONE are relayed unchanged to the other side and end this
-/// connection; anything else is ignored (KNOWN_DEFECTS D-FS-7).
+/// connection. A state naming another user or task also ends it, as in the original; any other
+/// state value is ignored instead of ending the connection (KNOWN_DEFECTS D-FS-7).
 pub(crate) fn handle_file_state(
     fs: &mut FileServer,
     ctx: &mut Ctx<Peer>,
@@ -170,10 +171,15 @@ pub(crate) fn handle_file_state(
             return;
         }
     };
-    if state.user_id != bound.user_id
-        || state.task_id != bound.task_id
-        || !matches!(state.state, FILE_CANCEL | FILE_REFUSE | FILE_DONE)
-    {
+    if state.user_id != bound.user_id || state.task_id != bound.task_id {
+        info!(
+            "file state for another login, closing: handle={h} user={} task={}",
+            state.user_id, state.task_id
+        );
+        ctx.close_after_flush(h);
+        return;
+    }
+    if !matches!(state.state, FILE_CANCEL | FILE_REFUSE | FILE_DONE) {
         debug!(
             "ignoring file state: handle={h} user={} state={}",
             state.user_id, state.state

@@ -76,7 +76,9 @@ pub(crate) fn handle_file_transfer_req(
         file_size: Some(req.file_size),
         task_id: Some(task_id.unwrap_or_default()),
         trans_mode: Some(req.trans_mode),
-        attach_data: req.attach_data,
+        // The original always sets the field, so it is on the wire (empty) even when the
+        // request had none.
+        attach_data: Some(req.attach_data.unwrap_or_default()),
     };
     ctx.send_pdu(
         h,
