@@ -6,6 +6,30 @@
 
 use serde_json::Value;
 
+/// Reads a request body as jsoncpp's default `Reader` does: blanks and comments may precede the
+/// document, and whatever follows the first complete value is ignored (the reader stops there
+/// without checking). `None` when no value can be read. Comments inside the value are not
+/// accepted (the PHP console never sends any).
+pub fn parse_document(body: &[u8]) -> Option<Value> {
+    let mut rest = body;
+    loop {
+        rest = rest.trim_ascii_start();
+        if let Some(after) = rest.strip_prefix(b"//") {
+            let eol = after.iter().position(|&b| b == b'\n' || b == b'\r')?;
+            rest = &after[eol..];
+        } else if let Some(after) = rest.strip_prefix(b"/*") {
+            let end = after.windows(2).position(|w| w == b"*/")?;
+            rest = &after[end + 2..];
+        } else {
+            break;
+        }
+    }
+    serde_json::Deserializer::from_slice(rest)
+        .into_iter::<Value>()
+        .next()?
+        .ok()
+}
+
 /// A value that jsoncpp would refuse to convert (the original threw).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("json value is not convertible")]
@@ -79,6 +103,20 @@ pub fn element(v: &Value, index: usize) -> Result<&Value, Unconvertible> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn documents_are_read_up_to_the_end_of_the_first_value() {
+        assert_eq!(parse_document(br#"{"a":1}"#), Some(json!({"a": 1})));
+        assert_eq!(
+            parse_document(b" // note\n/* x */ {\"a\":[1]} trailing junk"),
+            Some(json!({"a": [1]}))
+        );
+        assert_eq!(parse_document(b"[1,2]]]"), Some(json!([1, 2])));
+        assert_eq!(parse_document(b""), None);
+        assert_eq!(parse_document(b"  "), None);
+        assert_eq!(parse_document(b"{not json"), None);
+        assert_eq!(parse_document(b"// only a comment"), None);
+    }
 
     #[test]
     fn uint_conversion_follows_jsoncpp() {

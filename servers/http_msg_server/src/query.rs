@@ -98,7 +98,7 @@ pub fn handle(
     if !target.starts_with(QUERY_PREFIX) {
         return Action::Close;
     }
-    let Ok(root) = serde_json::from_slice::<Value>(body) else {
+    let Some(root) = json::parse_document(body) else {
         return Action::Close;
     };
     let Ok(app_key) = read_credentials(&root) else {
@@ -291,6 +291,14 @@ mod tests {
         assert_eq!(run("/query/CreateGroup?x=1", CREATE), Action::Close);
         assert_eq!(run(CREATE_GROUP, "{not json"), Action::Close);
         assert_eq!(run(CREATE_GROUP, ""), Action::Close);
+    }
+
+    #[test]
+    fn text_after_the_json_document_is_ignored_as_jsoncpp_does() {
+        assert!(matches!(
+            run(CREATE_GROUP, &format!("{CREATE}\u{0}garbage")),
+            Action::CreateGroup(_)
+        ));
     }
 
     #[test]
