@@ -4,8 +4,9 @@
 //! msg_servers connect, heartbeat (echoed) and send IMPushToUserReq; every token of an iOS
 //! device (`user_type` 0x11) with a 64-hex-character token whose payload fits in 256 bytes
 //! becomes an APNs command-2 frame handed to the [`apns::ApnsSender`] and gets result 0; every
-//! other token gets result 1. The answer is IMPushToUserRsp with one result per token. Any
-//! other command, or a request that does not parse, ends the session.
+//! other token gets result 1. The answer is IMPushToUserRsp with one result per token. A
+//! request that does not parse ends the session; other commands are ignored (the original
+//! closed the session, KNOWN_DEFECTS D-PUSH-6).
 //!
 //! Delivery to Apple needs TLS, which this build does not contain: the default sender logs and
 //! drops the frames (see [`apns`]). Unlike the original, tokens must really be hexadecimal,

@@ -252,12 +252,27 @@ fn heartbeats_are_echoed_byte_for_byte() {
 }
 
 #[test]
-fn unknown_commands_and_bad_requests_close_only_their_session() {
+fn unknown_commands_and_empty_requests_are_ignored() {
+    let (server, capture) = start();
+    let mut session = Session::connect(server.local_addrs()[0]);
+    // The original closed the session here (KNOWN_DEFECTS D-PUSH-6).
+    session.send(&Pdu::empty(CommandId::OtherGetDeviceTokenReq, 1));
+    session.send(&Pdu::from_body(
+        CommandId::OtherPushToUserRsp,
+        2,
+        vec![0x0a, 0x00],
+    ));
+    // A bare 16-byte push request never reached the original's parser.
+    session.send(&Pdu::empty(CommandId::OtherPushToUserReq, 3));
+    session.expect_alive();
+    assert!(capture.0.lock().unwrap().is_empty());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn bad_requests_and_framing_errors_close_only_their_session() {
     let (server, capture) = start();
     let mut bystander = Session::connect(server.local_addrs()[0]);
-    let mut unknown = Session::connect(server.local_addrs()[0]);
-    unknown.send(&Pdu::empty(CommandId::OtherGetDeviceTokenReq, 1));
-    unknown.expect_closed();
     let mut garbage = Session::connect(server.local_addrs()[0]);
     garbage.send(&Pdu::from_body(
         CommandId::OtherPushToUserReq,

@@ -1,10 +1,11 @@
-//! Handlers for what msg_servers send, and the dispatch on command id. Unlike the other
-//! servers, push_server ends the session on any command it does not know (PROTOCOL §2.1).
+//! Handlers for what msg_servers send, and the dispatch on command id. The original ended the
+//! session on any command it did not know; unknown commands are ignored here instead
+//! (KNOWN_DEFECTS D-PUSH-6), as every other server does.
 
 pub(crate) mod other;
 pub(crate) mod server;
 
-use log::warn;
+use log::debug;
 use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::{CommandId, Pdu};
 
@@ -15,12 +16,9 @@ pub(crate) fn dispatch(ps: &mut PushServer, ctx: &mut Ctx<Session>, h: ConnHandl
     match pdu.command() {
         Some(CommandId::OtherHeartbeat) => other::handle_heartbeat(ctx, h, &pdu),
         Some(CommandId::OtherPushToUserReq) => server::handle_push_to_user_req(ps, ctx, h, &pdu),
-        _ => {
-            warn!(
-                "unknown command, closing session: handle={h} command=0x{:04x}",
-                pdu.header.command_id
-            );
-            ctx.close(h);
-        }
+        _ => debug!(
+            "ignoring unknown command: handle={h} command=0x{:04x}",
+            pdu.header.command_id
+        ),
     }
 }

@@ -20,13 +20,18 @@ const PUSH_TYPE_NORMAL: u32 = 1;
 const EXPIRATION_SECS: u64 = 3600;
 
 /// IMPushToUserReq: builds and sends a frame per iOS token and answers with the results.
-/// A body that does not parse ends the session, as in the original.
+/// A body that does not parse ends the session, as in the original; an empty body is ignored,
+/// as the original's framing refused a bare 16-byte request before looking at it.
 pub(crate) fn handle_push_to_user_req(
     ps: &mut PushServer,
     ctx: &mut Ctx<Session>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
+    if pdu.body.is_empty() {
+        debug!("ignoring empty push request: handle={h}");
+        return;
+    }
     let req: ImPushToUserReq = match pdu.parse() {
         Ok(req) => req,
         Err(e) => {
