@@ -9,7 +9,6 @@
 //! uploads to the POST pool.
 
 use std::fs;
-use std::path::Path;
 
 use log::{debug, info, warn};
 use netlib::ConnHandle;
@@ -30,7 +29,6 @@ const RESPONSE_404: &[u8] = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\
     Connection: close\r\nContent-Type: text/html;charset=utf-8\r\n\r\n";
 const RESPONSE_500: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nConnection:close\r\n\
     Content-Length:0\r\nContent-Type:text/html;charset=utf-8\r\n\r\n";
-const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Body answered when an upload is too large (note the space after `"error_msg":`).
 const TOO_LARGE_JSON: &str = r#"{"error_code":1,"error_msg": "上传文件过大","url":""}"#;
 /// Download types answered as `image/<ext>`.
@@ -49,8 +47,6 @@ pub struct Head {
     pub content_type: Option<String>,
     /// `Content-Length` header (0 when absent).
     pub content_length: usize,
-    /// Whether the client waits for `100 Continue` before sending the body.
-    pub expect_continue: bool,
 }
 
 /// Why a request head is unusable.
@@ -81,7 +77,6 @@ impl Head {
             host: String::new(),
             content_type: None,
             content_length: 0,
-            expect_continue: false,
         };
         for line in lines {
             let (name, value) = line.split_once(':').ok_or(HeadError("bad header line"))?;
@@ -93,7 +88,6 @@ impl Head {
                     parsed.content_length =
                         value.parse().map_err(|_| HeadError("bad content-length"))?;
                 }
-                "expect" => parsed.expect_continue = value.eq_ignore_ascii_case("100-continue"),
                 "transfer-encoding" => return Err(HeadError("chunked bodies are not supported")),
                 _ => {}
             }
@@ -118,8 +112,6 @@ pub(crate) enum Intake {
 pub(crate) enum Step {
     /// Wait for more bytes.
     Wait,
-    /// Write these bytes and keep reading (interim `100 Continue`).
-    Interim(&'static [u8]),
     /// Close without answering.
     Close(&'static str),
     /// Answer with these bytes and close.
@@ -179,12 +171,10 @@ impl Intake {
                 *self = Self::Busy;
                 return Step::Answer(RESPONSE_403.to_vec());
             }
+            // `Expect: 100-continue` gets no interim answer, as from the original: the client
+            // sends the body after its own short wait.
             let head_len = end + HEAD_END.len();
-            let interim = head.expect_continue && input.len() < head_len + head.content_length;
             *self = Self::Body { head, head_len };
-            if interim {
-                return Step::Interim(CONTINUE);
-            }
         }
         let Self::Body { head, head_len } = self else {
             input.clear();
@@ -251,10 +241,8 @@ fn download(store: &FileStore, target: &str) -> Vec<u8> {
             return RESPONSE_404.to_vec();
         }
     };
-    let ext = Path::new(url)
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("");
+    // The type is whatever follows the last `.` of the path, as the original took it.
+    let ext = url.rsplit_once('.').map_or("", |(_, ext)| ext);
     // Non-images were `multipart/form-data` in the original (KNOWN_DEFECTS D-MSFS-3).
     let content_type = if IMAGE_TYPES.contains(&ext) {
         format!("image/{ext}")
@@ -339,7 +327,6 @@ mod tests {
             Some("multipart/form-data; boundary=x")
         );
         assert_eq!(head.content_length, 12);
-        assert!(head.expect_continue);
         assert!(Head::parse(b"GET /\r\n").is_err());
         assert!(Head::parse(b"GET / HTTP/1.1\r\nContent-Length: -1").is_err());
         assert!(Head::parse(b"GET / HTTP/1.1\r\nno colon").is_err());
@@ -390,7 +377,7 @@ mod tests {
         let huge_head = vec![b'a'; MAX_HEAD + 1];
         assert!(matches!(feed(&[&huge_head])[..], [Step::Close(_)]));
         let expect = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n";
-        assert_eq!(feed(&[expect, b"z"])[0], Step::Interim(CONTINUE));
+        assert_eq!(feed(&[expect, b"z"])[0], Step::Wait, "no 100 Continue");
     }
 
     #[test]

@@ -126,9 +126,6 @@ impl Handler for Msfs {
         let serial = conn.serial;
         match conn.intake.advance(input) {
             Step::Wait => {}
-            Step::Interim(bytes) => {
-                ctx.send(h, bytes);
-            }
             Step::Close(why) => {
                 info!("closing http caller: handle={h} why={why}");
                 ctx.close(h);
