@@ -5,6 +5,7 @@
 //! - [`config`] — `loginserver.conf`.
 //! - [`server`] — binding the three listener groups and running the loop.
 //! - `registry` — the registered msg_servers, their counts and the selection rule.
+//! - `socket_order` — numbering connections as the original's socket fds, which order ties.
 //! - `discovery` — the `/msg_server` answer and its jsoncpp-styled JSON.
 //! - `handler` — one function per command, dispatched on the command id.
 //! - `peer` — the connection kinds: msg_server links, legacy clients, HTTP.
@@ -15,6 +16,7 @@ mod handler;
 mod peer;
 mod registry;
 pub mod server;
+mod socket_order;
 
 pub use config::Config;
 pub use server::{LocalAddrs, Server, ServerError, ServerHandle};

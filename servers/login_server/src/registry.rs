@@ -1,14 +1,14 @@
 //! The registered msg_servers: what each reported over its link, and which one a client gets
 //! (BEHAVIOUR §7).
 //!
-//! Records are keyed by the link's connection handle and kept in handle order, the order the
+//! Records are keyed by the link's socket number and kept in that order, the order the
 //! original's map walks (by socket fd), which decides ties. Invariants: a record exists only
 //! for an open msg_server link that sent IMMsgServInfo; counts never wrap (KNOWN_DEFECTS
 //! D-LS-2); the total is always the sum of the records, so it cannot drift.
 
 use std::collections::BTreeMap;
 
-use netlib::ConnHandle;
+use crate::socket_order::SocketNo;
 
 /// IMUserCntUpdate action: one more client connection.
 const USER_CNT_INC: u32 = 1;
@@ -43,10 +43,10 @@ pub(crate) enum Pick<'a> {
     Server(&'a MsgServerInfo),
 }
 
-/// Registered msg_servers by link handle.
+/// Registered msg_servers by link socket number.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    servers: BTreeMap<ConnHandle, MsgServerInfo>,
+    servers: BTreeMap<SocketNo, MsgServerInfo>,
 }
 
 impl Registry {
@@ -54,7 +54,7 @@ impl Registry {
     /// kept the first and still added the second's count to the total, D-LS-2).
     pub(crate) fn register(
         &mut self,
-        link: ConnHandle,
+        link: SocketNo,
         info: MsgServerInfo,
     ) -> Option<MsgServerInfo> {
         self.servers.insert(link, info)
@@ -63,7 +63,7 @@ impl Registry {
     /// Applies an IMUserCntUpdate: 1 adds one, 2 removes one without going below zero, any
     /// other action is ignored. Returns the updated record, `None` if the link never
     /// registered or the action is unknown.
-    pub(crate) fn update_count(&mut self, link: ConnHandle, action: u32) -> Option<&MsgServerInfo> {
+    pub(crate) fn update_count(&mut self, link: SocketNo, action: u32) -> Option<&MsgServerInfo> {
         let info = self.servers.get_mut(&link)?;
         match action {
             USER_CNT_INC => info.cur_conn_cnt = info.cur_conn_cnt.saturating_add(1),
@@ -74,11 +74,11 @@ impl Registry {
     }
 
     /// Forgets a link's record (the link closed).
-    pub(crate) fn remove(&mut self, link: ConnHandle) -> Option<MsgServerInfo> {
+    pub(crate) fn remove(&mut self, link: SocketNo) -> Option<MsgServerInfo> {
         self.servers.remove(&link)
     }
 
-    /// The least-loaded server with room: walking in handle order, the first one with the
+    /// The least-loaded server with room: walking in socket order, the first one with the
     /// strictly smallest `cur_conn_cnt` among those with `cur_conn_cnt < max_conn_cnt`.
     pub(crate) fn pick(&self) -> Pick<'_> {
         if self.servers.is_empty() {
@@ -107,8 +107,8 @@ impl Registry {
         self.servers.len()
     }
 
-    /// Every record in handle order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (ConnHandle, &MsgServerInfo)> {
+    /// Every record in socket order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SocketNo, &MsgServerInfo)> {
         self.servers.iter().map(|(h, s)| (*h, s))
     }
 }
@@ -139,28 +139,28 @@ mod tests {
     fn empty_registry_has_no_server_and_full_ones_are_skipped() {
         let mut r = Registry::default();
         assert_eq!(r.pick(), Pick::NoServer);
-        r.register(ConnHandle(1), info(1, 5, 5));
-        r.register(ConnHandle(2), info(2, 9, 5));
+        r.register(SocketNo(1), info(1, 5, 5));
+        r.register(SocketNo(2), info(2, 9, 5));
         assert_eq!(r.pick(), Pick::AllFull);
-        r.register(ConnHandle(3), info(3, 4, 5));
+        r.register(SocketNo(3), info(3, 4, 5));
         assert_eq!(picked_port(&r), Some(3));
     }
 
     #[test]
-    fn smallest_count_wins_and_ties_go_to_the_lowest_handle() {
+    fn smallest_count_wins_and_ties_go_to_the_lowest_socket() {
         let mut r = Registry::default();
-        r.register(ConnHandle(7), info(7, 3, 10));
-        r.register(ConnHandle(2), info(2, 3, 10));
-        r.register(ConnHandle(5), info(5, 3, 10));
+        r.register(SocketNo(7), info(7, 3, 10));
+        r.register(SocketNo(2), info(2, 3, 10));
+        r.register(SocketNo(5), info(5, 3, 10));
         assert_eq!(picked_port(&r), Some(2));
-        r.register(ConnHandle(9), info(9, 2, 10));
+        r.register(SocketNo(9), info(9, 2, 10));
         assert_eq!(picked_port(&r), Some(9));
     }
 
     #[test]
     fn counts_saturate_and_unknown_actions_are_ignored() {
         let mut r = Registry::default();
-        let h = ConnHandle(1);
+        let h = SocketNo(1);
         assert!(r.update_count(h, 1).is_none(), "unregistered link");
         r.register(h, info(1, 0, 2));
         assert_eq!(r.update_count(h, 2).map(|s| s.cur_conn_cnt), Some(0));

@@ -3,13 +3,14 @@
 
 mod common;
 
-use std::io::Write;
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
 
 use common::*;
+use teamtalk_proto::{CommandId, Pdu};
 
 #[test]
 fn no_registered_server_answers_code_1() {
@@ -129,7 +130,7 @@ fn any_method_and_any_target_starting_with_msg_server_is_answered() {
 }
 
 #[test]
-fn unknown_urls_and_garbage_are_closed_without_a_reply() {
+fn unknown_urls_are_closed_without_a_reply() {
     let server = start();
     let http = server.local_addrs().http[0];
     for request in [
@@ -137,7 +138,6 @@ fn unknown_urls_and_garbage_are_closed_without_a_reply() {
         b"GET /msg_serve HTTP/1.1\r\n\r\n",
         b"GET /MSG_SERVER HTTP/1.1\r\n\r\n",
         b"GET http://host/msg_server HTTP/1.1\r\n\r\n",
-        b"NOT HTTP AT ALL\r\n\r\n",
     ] {
         assert_eq!(
             http_raw(http, request),
@@ -146,6 +146,50 @@ fn unknown_urls_and_garbage_are_closed_without_a_reply() {
             String::from_utf8_lossy(request)
         );
     }
+}
+
+#[test]
+fn garbage_gets_no_reply_and_the_connection_waits_for_the_size_limit() {
+    let server = start();
+    let http = server.local_addrs().http[0];
+    let mut garbage = TcpStream::connect(http).unwrap();
+    garbage.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    // A request answered after the garbage arrived: the garbage has been read by then.
+    assert_eq!(get_msg_server(http), answer_no_server());
+    garbage.set_nonblocking(true).unwrap();
+    let mut byte = [0u8; 1];
+    match garbage.read(&mut byte) {
+        Err(e) => assert_eq!(e.kind(), ErrorKind::WouldBlock, "{e}"),
+        Ok(n) => panic!("the connection was answered or closed: read {n} bytes"),
+    }
+    // More garbage than 1 KiB in all closes it, still without a reply.
+    garbage.set_nonblocking(false).unwrap();
+    garbage.set_read_timeout(Some(DEADLINE)).unwrap();
+    let _ = garbage.write_all(&[b'x'; 1024]);
+    assert_eq!(read_to_close(&mut garbage), b"");
+}
+
+#[test]
+fn ties_follow_the_order_the_original_numbers_sockets_in() {
+    let server = start();
+    let addrs = server.local_addrs();
+    let ms_port = addrs.msg_server[0];
+    // One listener accepts in connect order, so these take socket numbers 0, 1, 2, 3; q's
+    // answered request (which closes it) shows all four were accepted.
+    let mut p1 = PduConn::connect(ms_port);
+    let mut b = PduConn::connect(ms_port);
+    let mut p2 = PduConn::connect(ms_port);
+    let mut q = PduConn::connect(ms_port);
+    for p in [&mut q, &mut p1, &mut p2] {
+        p.send(&Pdu::empty(CommandId::LoginReqMsgserver, 1));
+        assert_eq!(p.until_closed().len(), 1);
+    }
+    // p1's number was freed before p2's: the next socket gets p1's, below b's, and the tie at 0
+    // connections goes to it.
+    b.send(&serv_info("10.0.0.2", "10.0.0.2", 8002, 0, 10));
+    let mut a = PduConn::connect(ms_port);
+    a.send(&serv_info("10.0.0.1", "10.0.0.1", 8001, 0, 10));
+    await_answer(addrs.http[0], &answer_ok("10.0.0.1", "10.0.0.1", 8001));
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use teamtalk_proto::pb::server::ImMsgServInfo;
 use teamtalk_proto::{CommandId, Pdu};
 
 #[test]
@@ -143,4 +144,38 @@ fn registrations_on_the_client_port_are_ignored() {
     client.send(&serv_info("10.6.6.6", "10.6.6.6", 6666, 0, 10));
     ms.send(&serv_info("10.0.0.1", "10.0.0.2", 8001, 9, 10));
     await_answer(addrs.http[0], &answer_ok("10.0.0.1", "10.0.0.2", 8001));
+}
+
+/// `body` without its last `n` bytes (the encoding of its highest field when that is last).
+fn without_tail(mut pdu: Pdu, n: usize) -> Pdu {
+    pdu.body.truncate(pdu.body.len() - n);
+    pdu
+}
+
+#[test]
+fn reports_lacking_a_required_field_are_used_as_the_original_does() {
+    let server = start();
+    let addrs = server.local_addrs();
+    let mut ms = PduConn::connect(addrs.msg_server[0]);
+    // host_name "" is the last field, two bytes: 0x32 0x00.
+    let info = Pdu::new(
+        CommandId::OtherMsgServInfo,
+        0,
+        &ImMsgServInfo {
+            ip1: "10.0.0.1".into(),
+            ip2: "10.0.0.2".into(),
+            port: 8001,
+            max_conn_cnt: 2,
+            cur_conn_cnt: 0,
+            host_name: String::new(),
+        },
+    );
+    assert_eq!(info.body[info.body.len() - 2..], [0x32, 0x00]);
+    ms.send(&without_tail(info, 2));
+    await_answer(addrs.http[0], &answer_ok("10.0.0.1", "10.0.0.2", 8001));
+    // user_id (0x10 0x09) is the last field of the update.
+    let update = cnt_update(1);
+    assert_eq!(update.body[update.body.len() - 2..], [0x10, 0x09]);
+    ms.send_all(&[without_tail(update.clone(), 2), without_tail(update, 2)]);
+    await_answer(addrs.http[0], &answer_all_full());
 }

@@ -3,8 +3,8 @@
 //! at, PROTOCOL §2); HTTP bytes go to [`crate::peer::http`]; closes and the stats timer update
 //! the registry and the logs.
 //!
-//! A body that does not parse is logged and ignored with the connection kept open, as the
-//! original does; so is an unknown command.
+//! An unknown command is logged and ignored with the connection kept open, as the original
+//! does; bodies are used even when they do not fully parse (see `server`).
 
 mod login;
 mod server;
@@ -17,11 +17,13 @@ use crate::config::Config;
 use crate::peer::Peer;
 use crate::peer::http::{self, HttpContext};
 use crate::registry::Registry;
+use crate::socket_order::SocketOrder;
 
 /// The loop's handler: the msg_server registry plus what answers need from the conf.
 #[derive(Debug)]
 pub(crate) struct LoginHandler {
     registry: Registry,
+    sockets: SocketOrder,
     msfs_url: String,
     discovery_url: String,
     stats_timer: Option<TimerId>,
@@ -32,6 +34,7 @@ impl LoginHandler {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             registry: Registry::default(),
+            sockets: SocketOrder::default(),
             msfs_url: config.msfs_url.clone(),
             discovery_url: config.discovery_url.clone(),
             stats_timer: None,
@@ -49,9 +52,9 @@ impl LoginHandler {
             self.registry.len(),
             self.registry.total()
         );
-        for (h, s) in self.registry.iter() {
+        for (socket, s) in self.registry.iter() {
             info!(
-                "msg_server: handle={h} host={} ip1={} ip2={} port={} cur_conns={} max_conns={}",
+                "msg_server: socket={socket} host={} ip1={} ip2={} port={} cur_conns={} max_conns={}",
                 s.host_name, s.ip1, s.ip2, s.port, s.cur_conn_cnt, s.max_conn_cnt
             );
         }
@@ -66,9 +69,10 @@ impl Handler for LoginHandler {
         if let Some(data) = ctx.data_mut(h) {
             *data = peer;
         }
+        let socket = self.sockets.open(h);
         if peer == Peer::MsgServer {
             let addr = ctx.conn(h).and_then(netlib::Conn::peer);
-            info!("msg_server link accepted: handle={h} peer={addr:?}");
+            info!("msg_server link accepted: handle={h} socket={socket} peer={addr:?}");
         }
     }
 
@@ -84,6 +88,7 @@ impl Handler for LoginHandler {
             return;
         };
         let registry = &mut self.registry;
+        let socket = self.sockets.get(h);
         match (command, kind) {
             // Receiving anything already refreshed the connection's receive clock.
             (CommandId::OtherHeartbeat, _) => {}
@@ -91,10 +96,14 @@ impl Handler for LoginHandler {
                 login::handle_msg_serv_req(registry, ctx, h, &pdu);
             }
             (CommandId::OtherMsgServInfo, Peer::MsgServer) => {
-                server::handle_msg_serv_info(registry, h, &pdu);
+                if let Some(socket) = socket {
+                    server::handle_msg_serv_info(registry, h, socket, &pdu);
+                }
             }
             (CommandId::OtherUserCntUpdate, Peer::MsgServer) => {
-                server::handle_user_cnt_update(registry, h, &pdu);
+                if let Some(socket) = socket {
+                    server::handle_user_cnt_update(registry, h, socket, &pdu);
+                }
             }
             (other, kind) => {
                 warn!("ignoring unexpected command: handle={h} kind={kind:?} cmd={other}")
@@ -116,9 +125,10 @@ impl Handler for LoginHandler {
     }
 
     fn on_close(&mut self, _ctx: &mut Ctx<Peer>, h: ConnHandle, peer: Peer, reason: CloseReason) {
+        let socket = self.sockets.close(h);
         match peer {
             Peer::MsgServer => {
-                let removed = self.registry.remove(h);
+                let removed = socket.and_then(|socket| self.registry.remove(socket));
                 info!(
                     "msg_server link closed: handle={h} reason={reason} host={} port={} \
                      servers={} total_conns={}",
@@ -137,18 +147,6 @@ impl Handler for LoginHandler {
     fn on_timer(&mut self, _ctx: &mut Ctx<Peer>, timer: TimerId) {
         if Some(timer) == self.stats_timer {
             self.log_stats();
-        }
-    }
-}
-
-/// Parses a body, logging and returning `None` when it is not a valid `M` (the PDU is then
-/// ignored).
-fn parse<M: prost::Message + prost::Name + Default>(h: ConnHandle, pdu: &Pdu) -> Option<M> {
-    match pdu.parse::<M>() {
-        Ok(msg) => Some(msg),
-        Err(e) => {
-            warn!("ignoring pdu: handle={h} err={e}");
-            None
         }
     }
 }

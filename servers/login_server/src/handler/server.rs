@@ -1,19 +1,26 @@
 //! `IM.Server` commands on msg_server links: registration (IMMsgServInfo) and connection-count
 //! updates (IMUserCntUpdate).
+//!
+//! The original never checks whether these bodies parse: a message lacking a required field,
+//! or cut by a malformed one, is used with what it has and defaults for the rest. So is it
+//! here.
 
 use log::{debug, info, warn};
 use netlib::ConnHandle;
 use teamtalk_proto::Pdu;
 use teamtalk_proto::pb::server::{ImMsgServInfo, ImUserCntUpdate};
 
-use super::parse;
 use crate::registry::{MsgServerInfo, Registry};
+use crate::socket_order::SocketNo;
 
 /// IMMsgServInfo: records (or replaces) the link's msg_server.
-pub(super) fn handle_msg_serv_info(registry: &mut Registry, h: ConnHandle, pdu: &Pdu) {
-    let Some(msg) = parse::<ImMsgServInfo>(h, pdu) else {
-        return;
-    };
+pub(super) fn handle_msg_serv_info(
+    registry: &mut Registry,
+    h: ConnHandle,
+    socket: SocketNo,
+    pdu: &Pdu,
+) {
+    let msg = parse_unchecked::<ImMsgServInfo>(h, pdu);
     let info = MsgServerInfo {
         ip1: msg.ip1,
         ip2: msg.ip2,
@@ -23,10 +30,10 @@ pub(super) fn handle_msg_serv_info(registry: &mut Registry, h: ConnHandle, pdu: 
         host_name: msg.host_name,
     };
     let line = format!(
-        "handle={h} host={} ip1={} ip2={} port={} max_conns={} cur_conns={}",
+        "handle={h} socket={socket} host={} ip1={} ip2={} port={} max_conns={} cur_conns={}",
         info.host_name, info.ip1, info.ip2, info.port, info.max_conn_cnt, info.cur_conn_cnt
     );
-    if registry.register(h, info).is_some() {
+    if registry.register(socket, info).is_some() {
         warn!("msg_server registered again, replacing: {line}");
     } else {
         info!("msg_server registered: {line}");
@@ -34,11 +41,14 @@ pub(super) fn handle_msg_serv_info(registry: &mut Registry, h: ConnHandle, pdu: 
 }
 
 /// IMUserCntUpdate: one client connection more (1) or fewer (2) on the link's msg_server.
-pub(super) fn handle_user_cnt_update(registry: &mut Registry, h: ConnHandle, pdu: &Pdu) {
-    let Some(msg) = parse::<ImUserCntUpdate>(h, pdu) else {
-        return;
-    };
-    match registry.update_count(h, msg.user_action) {
+pub(super) fn handle_user_cnt_update(
+    registry: &mut Registry,
+    h: ConnHandle,
+    socket: SocketNo,
+    pdu: &Pdu,
+) {
+    let msg = parse_unchecked::<ImUserCntUpdate>(h, pdu);
+    match registry.update_count(socket, msg.user_action) {
         Some(s) => {
             let (host, port, cur) = (s.host_name.clone(), s.port, s.cur_conn_cnt);
             debug!(
@@ -49,7 +59,17 @@ pub(super) fn handle_user_cnt_update(registry: &mut Registry, h: ConnHandle, pdu
         None => debug!(
             "ignoring user count update: handle={h} action={} registered={}",
             msg.user_action,
-            registry.iter().any(|(r, _)| r == h)
+            registry.iter().any(|(r, _)| r == socket)
         ),
     }
+}
+
+/// Decodes what it can of a body: absent fields keep their defaults, and the fields before a
+/// malformed one are kept, as the original's unchecked `ParseFromArray` leaves them.
+fn parse_unchecked<M: prost::Message + Default>(h: ConnHandle, pdu: &Pdu) -> M {
+    let mut msg = M::default();
+    if let Err(e) = msg.merge(pdu.body.as_slice()) {
+        debug!("using the fields before a malformed one: handle={h} err={e}");
+    }
+    msg
 }

@@ -4,8 +4,9 @@
 //! Bytes accumulate until the request (headers plus any `Content-Length` body) is whole, so a
 //! request split over many packets works; the loop closes a connection that buffers more than
 //! 1 KiB. A target starting with `/msg_server` (an 11-byte prefix compare, as the original)
-//! gets the answer; any other target, or bytes that are not HTTP, close the connection
-//! without a reply.
+//! gets the answer; any other target closes the connection without a reply. Bytes that are not
+//! HTTP get no reply and no close: like the original, the connection waits for the size limit
+//! or the idle timeout.
 
 use log::debug;
 use netlib::http::Request;
@@ -40,9 +41,10 @@ pub(crate) fn on_data(
         Ok(None) => return,
         Ok(Some((request, _))) => request,
         Err(e) => {
-            debug!("closing http conn: handle={h} err={e}");
-            input.clear();
-            ctx.close(h);
+            // The original's parser stops at the error and never reports the request complete,
+            // so the connection just waits: more bytes than the limit, or the idle timeout,
+            // close it, without an answer either way.
+            debug!("waiting on a malformed http request: handle={h} err={e}");
             return;
         }
     };
