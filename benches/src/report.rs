@@ -319,27 +319,24 @@ fn message_table(runs: &[&RunResult], group: bool) -> String {
         let ack = if group {
             String::new()
         } else {
-            format!(" {:.1} |", m.ack_latency.p99_ms)
+            format!(" {} |", cell(r, m.ack_latency.p99_ms, 1))
         };
-        let rates = if group {
-            format!(" {:.0} | {:.0} |", m.acked_per_sec, m.delivered_per_sec)
-        } else {
-            format!(
-                " {:.0} | {:.0} |{ack}",
-                m.acked_per_sec, m.delivered_per_sec
-            )
-        };
+        let rates = format!(
+            " {} | {} |{ack}",
+            cell(r, m.acked_per_sec, 0),
+            cell(r, m.delivered_per_sec, 0)
+        );
         let _ = writeln!(
             t,
-            "{lead} {} |{rates} {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} |",
-            m.sent,
-            d.p50_ms,
-            d.p90_ms,
-            d.p99_ms,
-            d.max_ms,
-            m.lost,
-            m.duplicated,
-            m.reordered,
+            "{lead} {} |{rates} {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(r, m.sent as f64, 0),
+            cell(r, d.p50_ms, 1),
+            cell(r, d.p90_ms, 1),
+            cell(r, d.p99_ms, 1),
+            cell(r, d.max_ms, 1),
+            cell(r, m.lost as f64, 0),
+            cell(r, m.duplicated as f64, 0),
+            cell(r, m.reordered as f64, 0),
             verdict(r)
         );
     }
@@ -884,6 +881,11 @@ mod tests {
         reference.note = "reference".into();
         assert_eq!(verdict(&reference), "reference");
         assert_eq!(cell(&reference, 0.0, 1), "");
+        let md = build("t", &[reference.clone()]).markdown;
+        assert!(
+            md.contains("| C++ original | 100 | 1 | 15 |  | 1190 | 1190 |"),
+            "{md}"
+        );
         assert_eq!(cell(&reference, 132.0, 1), "132.0");
         assert_eq!(cell(&msg_run("x", 1, 1.0, 1.0), 0.0, 1), "0.0");
         assert!(!report.markdown.contains("## Idle"));
