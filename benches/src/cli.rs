@@ -6,7 +6,7 @@
 //! be repeated or comma-separated.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -695,8 +695,11 @@ fn parse_run(scenario: &str, args: &[String]) -> Result<RunOptions> {
             servers
                 .iter()
                 .map(|s| {
-                    s.parse()
-                        .map_err(|_| anyhow::anyhow!("--msg-server: {s:?} is not ip:port"))
+                    // Host names (localhost:8000) are resolved once, here.
+                    s.to_socket_addrs()
+                        .ok()
+                        .and_then(|mut a| a.next())
+                        .with_context(|| format!("--msg-server: {s:?} is not host:port"))
                 })
                 .collect::<Result<_>>()?,
         )
@@ -827,6 +830,12 @@ mod tests {
         };
         assert_eq!(list.len(), 3);
         assert_eq!(list[2].port(), 8002);
+        let o = run("msg --msg-server localhost:8003");
+        let Target::MsgServers(list) = o.target else {
+            panic!("expected msg servers");
+        };
+        assert_eq!(list[0].port(), 8003);
+        assert!(list[0].ip().is_loopback());
     }
 
     #[test]
