@@ -17,8 +17,9 @@
 #   TT_BENCH_PORT   base port (default 20000): msg_server N listens on base+N, login_server
 #                   HTTP on base+80, route_server on base+200, db_proxy on base+600
 #   TT_BENCH_DB     MySQL database (default teamtalk_bench)
-#   TT_BENCH_REDIS  first of the five Redis dbs used (default 11: unread 11, group_set 12,
-#                   sync 13, token 14, group_member 15)
+#   TT_BENCH_REDIS  first of the five Redis dbs used (default 6: unread 6, group_set 7,
+#                   sync 8, token 9, group_member 10; the demo cluster uses 1-5 and the
+#                   test suite 11-15)
 #   TT_BENCH_DB_THREADS  db_proxy ThreadNum (default 4)
 #   TT_BENCH_DB_CONNS    msg_server ConcurrentDBConnCnt per db_proxy entry (default 2, as
 #                        conf/msgserver.conf; the original's built-in default is 10)
@@ -30,7 +31,7 @@ readonly bin_dir=${TT_BENCH_BIN:-$root_dir/target/release}
 readonly work_dir=${TT_BENCH_DIR:-/tmp/tt-bench}
 readonly base=${TT_BENCH_PORT:-20000}
 readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
-readonly redis_first=${TT_BENCH_REDIS:-11}
+readonly redis_first=${TT_BENCH_REDIS:-6}
 readonly db_threads=${TT_BENCH_DB_THREADS:-4}
 readonly db_conns=${TT_BENCH_DB_CONNS:-2}
 readonly aes_key=12345678901234567890123456789012
@@ -234,7 +235,7 @@ case ${1:-} in
     status) cmd_status ;;
     pids) cmd_pids ;;
     *)
-        sed -n '2,24s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+        sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
         exit 2
         ;;
 esac

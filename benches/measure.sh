@@ -21,7 +21,7 @@ readonly idle_counts=${TT_BENCH_IDLE:-5000 10000 19500}
 readonly impl_name=${TT_BENCH_LABEL:-teamtalk-rs}
 readonly base=${TT_BENCH_PORT:-20000}
 readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
-readonly redis_first=${TT_BENCH_REDIS:-11}
+readonly redis_first=${TT_BENCH_REDIS:-6}
 
 [[ $# -ge 1 ]] || {
     sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
