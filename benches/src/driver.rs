@@ -583,10 +583,7 @@ impl Driver {
             c.sent.fetch_add(1, Ordering::Relaxed);
             c.expected.fetch_add(s.recipients, Ordering::Relaxed);
             if !period.is_zero() {
-                // Catch up at most one period after a stall, so that a sender never bursts
-                // past msg_server's 20-per-second limit.
-                let floor = now.checked_sub(period).unwrap_or(now);
-                s.next_due = (s.next_due + period).max(floor);
+                s.next_due = next_due(s.next_due, now, period);
             }
         }
     }
@@ -803,6 +800,15 @@ impl Handler for Driver {
     }
 }
 
+/// When a rate-limited sender may send again after sending at `now` a message that was due
+/// at `due`: one period later; after a stall (window full, slow acks) the schedule restarts
+/// one period in the past, so the catch-up burst is two extra messages and a sender at 15/s
+/// never exceeds msg_server's limit of 20 messages per connection per second.
+fn next_due(due: Instant, now: Instant, period: Duration) -> Instant {
+    let floor = now.checked_sub(period).unwrap_or(now);
+    (due + period).max(floor)
+}
+
 /// Queues a PDU to leave with everything else for that connection at the end of the loop
 /// turn: a client receiving a burst answers it in one write, as a buffered client would.
 fn send_deferred(ctx: &mut Ctx<Slot>, h: ConnHandle, pdu: &Pdu) -> bool {
@@ -831,6 +837,31 @@ mod tests {
         assert_eq!(shared.phase(), Phase::Login);
         shared.set_phase(Phase::Drain);
         assert_eq!(shared.phase(), Phase::Drain);
+    }
+
+    #[test]
+    fn an_on_time_sender_keeps_its_period() {
+        let t0 = Instant::now();
+        let p = Duration::from_millis(100);
+        // Sent 3 ms late (tick granularity): the schedule does not drift.
+        assert_eq!(next_due(t0, t0 + Duration::from_millis(3), p), t0 + p);
+    }
+
+    #[test]
+    fn a_stalled_sender_catches_up_at_most_two_messages() {
+        let t0 = Instant::now();
+        let p = Duration::from_millis(100);
+        // Stalled for a second, then the overdue message goes out: two more are due at
+        // once, the fourth a period later; not ten in a burst.
+        let now = t0 + Duration::from_secs(1);
+        let first = next_due(t0, now, p);
+        assert_eq!(first, now - p);
+        assert!(first <= now);
+        let second = next_due(first, now, p);
+        assert_eq!(second, now);
+        let third = next_due(second, now, p);
+        assert!(third > now);
+        // So within any second a sender at rate R sends at most R + 2 messages.
     }
 
     #[test]
