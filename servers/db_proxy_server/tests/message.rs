@@ -266,6 +266,80 @@ fn single_text_messages_are_stored_counted_and_read_back() {
 }
 
 #[test]
+fn a_removed_session_is_reactivated_by_a_message_while_its_id_is_cached() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("rc"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    // Two instances on one database, as msg_server spreads links over every DBServerIP.
+    let writer = start();
+    let other = start();
+    let mut link = Link::to(&writer);
+    let mut other_link = Link::to(&other);
+
+    // The first messages create both sessions and leave their ids in the writer's cache.
+    assert_eq!(send_msg(&mut link, a, b, SINGLE_TEXT, text("1")).msg_id, 1);
+    assert_eq!(send_msg(&mut link, b, a, SINGLE_TEXT, text("2")).msg_id, 2);
+    let session_of_a: u32 = db
+        .exec_first(
+            "SELECT id FROM IMRecentSession WHERE userId = ? AND peerId = ? AND type = 1",
+            (a, b),
+        )
+        .unwrap()
+        .unwrap();
+    // Removed through the other instance, which the writer's cache knows nothing about; the
+    // row's `updated` is set back so its refresh is visible.
+    let rsp: ImRemoveSessionRsp = other_link.call(
+        CommandId::BuddyListRemoveSessionReq,
+        &ImRemoveSessionReq {
+            user_id: a,
+            session_type: 1,
+            session_id: b,
+            attach_data: attach(8),
+        },
+        CommandId::BuddyListRemoveSessionRes,
+    );
+    assert_eq!(rsp.result_code, 0);
+    db.exec_drop(
+        "UPDATE IMRecentSession SET updated = 1 WHERE id = ?",
+        (session_of_a,),
+    )
+    .unwrap();
+    assert_eq!(session_status(&mut db, a, b, 1), Some(1));
+
+    // b writes again through the writer: a's session is active again, the same row, touched.
+    let before = now();
+    assert_eq!(send_msg(&mut link, b, a, SINGLE_TEXT, text("3")).msg_id, 3);
+    let rows: Vec<(u32, u32, u32)> = db
+        .exec(
+            "SELECT id, status, updated FROM IMRecentSession \
+             WHERE userId = ? AND peerId = ? AND type = 1",
+            (a, b),
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (id, status, updated) = rows[0];
+    assert_eq!((id, status), (session_of_a, 0));
+    assert!(updated >= before, "updated={updated} before={before}");
+
+    // And a's recent-session list shows the conversation again.
+    let recent: ImRecentContactSessionRsp = link.call(
+        CommandId::BuddyListRecentContactSessionRequest,
+        &ImRecentContactSessionReq {
+            user_id: a,
+            latest_update_time: 0,
+            attach_data: attach(7),
+        },
+        CommandId::BuddyListRecentContactSessionResponse,
+    );
+    let listed: Vec<(u32, u32)> = recent
+        .contact_session_list
+        .iter()
+        .map(|s| (s.session_id, s.latest_msg_id))
+        .collect();
+    assert_eq!(listed, vec![(b, 3)]);
+}
+
+#[test]
 fn message_ids_continue_after_redis_lost_the_counter() {
     let mut db = db();
     let ids = create_users(&mut db, &unique("s"), 2);

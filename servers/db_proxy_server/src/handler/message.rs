@@ -331,11 +331,13 @@ fn prepare_relations(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
 }
 
-/// The ids of the sessions the live items make active, creating (or re-activating) the
-/// missing ones first, as the original does before allocating an id: in one transaction,
-/// serialised per conversation and looked up again under the locks, so two workers never both
-/// insert. Locks are taken before the connection, as everywhere, so lock and pool waits never
-/// form a cycle. Items whose sessions cannot be had fail.
+/// The ids of the sessions the live items make active. Ids come from the cache when there;
+/// the others are looked up in one query (removed sessions included: the commit's
+/// [`session::activate_sessions`] re-activates them, as `add_session` would) and the
+/// sessions without any row are created, as the original does before allocating an id: in
+/// one transaction, serialised per conversation and looked up again under the locks, so two
+/// workers never both insert. Locks are taken before the connection, as everywhere, so lock
+/// and pool waits never form a cycle. Items whose sessions cannot be had fail.
 fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
     let mut keys: Vec<SessionKey> = items
         .iter()
@@ -344,20 +346,28 @@ fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
         .collect();
     keys.sort_unstable();
     keys.dedup();
-    if keys.is_empty() {
-        return Vec::new();
+    let mut ids = Vec::with_capacity(keys.len());
+    let mut missing = Vec::new();
+    for key in keys {
+        match store.cached_session(key) {
+            Some(id) => ids.push(id),
+            None => missing.push(key),
+        }
+    }
+    if missing.is_empty() {
+        return sorted_ids(ids);
     }
     let now = now();
-    let result = (|| -> StoreResult<Vec<u32>> {
-        let found = store.write(|c| session::active_sessions(c, &keys))?;
-        let mut ids: Vec<u32> = found.iter().map(|(id, _)| *id).collect();
-        let missing: Vec<SessionKey> = keys
+    let result = (|| -> StoreResult<Vec<(SessionKey, u32)>> {
+        // The write pool: a session another worker or instance just created must be seen.
+        let mut known = store.write(|c| session::sessions(c, &missing))?;
+        let absent: Vec<SessionKey> = missing
             .iter()
             .copied()
-            .filter(|k| !found.iter().any(|(_, f)| f == k))
+            .filter(|k| !known.iter().any(|(f, _)| f == k))
             .collect();
-        if !missing.is_empty() {
-            let mut stripes: Vec<usize> = missing
+        if !absent.is_empty() {
+            let mut stripes: Vec<usize> = absent
                 .iter()
                 .map(|&(user, peer, kind)| {
                     store.conversation_stripe(conversation_key(user, peer, kind == GROUP))
@@ -365,22 +375,45 @@ fn prepare_sessions(store: &Store, items: &mut [(&Pdu, Item)]) -> Vec<u32> {
                 .collect();
             let _locked = store.lock_stripes(&mut stripes);
             let created = store.write_tx(|tx| {
-                let mut out = Vec::with_capacity(missing.len());
-                for &(user, peer, kind) in &missing {
-                    out.extend(session::add_session(tx, user, peer, kind, now)?);
+                let again = session::sessions(tx, &absent)?;
+                let mut out = Vec::with_capacity(absent.len());
+                for &key in &absent {
+                    if let Some(found) = again.iter().find(|(k, _)| *k == key) {
+                        out.push(*found);
+                    } else if let Some(id) = session::insert_session(tx, key.0, key.1, key.2, now)?
+                    {
+                        out.push((key, id));
+                    }
                 }
                 Ok(out)
             })?;
-            ids.extend(created);
+            known.extend(created);
         }
-        Ok(ids)
+        Ok(known)
     })();
-    result.unwrap_or_else(|e| {
-        for (_, item) in items.iter_mut().filter(|(_, it)| it.live) {
-            item.fail(&e);
+    match result {
+        Ok(known) => {
+            for &(key, id) in &known {
+                store.cache_session(key, id);
+                ids.push(id);
+            }
+            sorted_ids(ids)
         }
-        Vec::new()
-    })
+        Err(e) => {
+            for (_, item) in items.iter_mut().filter(|(_, it)| it.live) {
+                item.fail(&e);
+            }
+            Vec::new()
+        }
+    }
+}
+
+/// Ids in ascending order without repeats: concurrent transactions updating the same rows
+/// then lock them in one order.
+fn sorted_ids(mut ids: Vec<u32>) -> Vec<u32> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// Stores the live items in one transaction (releasing the conversation locks once the rows
@@ -482,7 +515,7 @@ fn touch(
     for gid in active_groups {
         group::set_last_chated(tx, gid, now)?;
     }
-    session::touch_sessions(tx, sessions, now)
+    session::activate_sessions(tx, sessions, now)
 }
 
 /// Unread counters of the stored items, in one pipelined round trip.

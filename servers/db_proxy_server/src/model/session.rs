@@ -1,6 +1,8 @@
 //! `IMRelationShip` (user pairs, whose id shards the one-to-one message tables) and
 //! `IMRecentSession` (each user's conversation list) — BEHAVIOUR §8.2.
 
+use std::collections::HashMap;
+
 use mysql::Row;
 use mysql::prelude::Queryable;
 
@@ -27,30 +29,37 @@ pub fn relation(q: &mut impl Queryable, a: u32, b: u32) -> mysql::Result<Option<
 }
 
 /// The active relations among many user pairs (each given as [`pair`]): (pair, id), the last
-/// row winning for a pair with several.
+/// row winning for a pair with several (Q-REL-GET).
 pub fn relations(
     q: &mut impl Queryable,
     pairs: &[(u32, u32)],
 ) -> mysql::Result<Vec<((u32, u32), u32)>> {
-    let mut out: Vec<((u32, u32), u32)> = Vec::with_capacity(pairs.len());
+    let mut last: HashMap<(u32, u32), u32> = HashMap::with_capacity(pairs.len());
     for chunk in pairs.chunks(SESSION_CHUNK) {
         let mut params: Vec<mysql::Value> = Vec::with_capacity(chunk.len() * 2);
         for &(small, big) in chunk {
             params.extend([small.into(), big.into()]);
         }
+        // A row-constructor IN list: MariaDB plans it several times faster than the same
+        // conditions ORed, and uses the same (smallId, bigId, ...) index ranges.
         let sql = format!(
-            "SELECT smallId, bigId, id FROM IMRelationShip WHERE {} ORDER BY id",
-            vec!["(smallId = ? AND bigId = ? AND status = 0)"; chunk.len()].join(" OR ")
+            "SELECT smallId, bigId, id FROM IMRelationShip WHERE (smallId, bigId) IN ({}) \
+             AND status = 0",
+            row_placeholders(chunk.len(), 2)
         );
         let rows: Vec<(u32, u32, u32)> = q.exec(sql, params)?;
         for (small, big, id) in rows {
-            match out.iter_mut().find(|(k, _)| *k == (small, big)) {
-                Some(entry) => entry.1 = id,
-                None => out.push(((small, big), id)),
-            }
+            let entry = last.entry((small, big)).or_insert(id);
+            *entry = (*entry).max(id);
         }
     }
-    Ok(out)
+    Ok(last.into_iter().collect())
+}
+
+/// `(?,?),(?,?),…`: `rows` row constructors of `width` parameters each.
+fn row_placeholders(rows: usize, width: usize) -> String {
+    let row = format!("({})", super::placeholders(width));
+    vec![row; rows].join(",")
 }
 
 /// Creates or re-activates the relation of two users (Q-REL-ADD). Returns its id and whether
@@ -122,6 +131,17 @@ pub fn add_session(
         )?;
         return Ok((n > 0).then_some(id));
     }
+    insert_session(q, user, peer, kind, now)
+}
+
+/// Inserts an active session of `user` with `peer` (Q-SESS-INSERT). Returns its id.
+pub fn insert_session(
+    q: &mut impl Queryable,
+    user: u32,
+    peer: u32,
+    kind: u32,
+    now: u32,
+) -> mysql::Result<Option<u32>> {
     let (_, id) = exec_write(
         q,
         "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
@@ -131,40 +151,49 @@ pub fn add_session(
     Ok(u32::try_from(id).ok().filter(|&id| id != 0))
 }
 
-/// Sessions per statement in [`active_sessions`] and [`touch_sessions`].
+/// Keys or ids per statement in [`relations`], [`sessions`] and [`activate_sessions`].
 const SESSION_CHUNK: usize = 200;
 
 /// A session's (user, peer, type).
 pub type SessionKey = (u32, u32, u32);
 
-/// The active sessions among many (user, peer, type) keys: (session id, key) pairs.
-pub fn active_sessions(
+/// The sessions among many (user, peer, type) keys, removed ones included: (key, id) for
+/// each key that has a row. The id is the one Q-SESS-GET picks: the last active row, or
+/// when none is active the last row (the one `add_session` re-activates).
+pub fn sessions(
     q: &mut impl Queryable,
-    keys: &[(u32, u32, u32)],
-) -> mysql::Result<Vec<(u32, SessionKey)>> {
-    let mut out = Vec::with_capacity(keys.len());
+    keys: &[SessionKey],
+) -> mysql::Result<Vec<(SessionKey, u32)>> {
+    // Per key: (is active, id) of the row chosen so far; the greatest pair wins.
+    let mut best: HashMap<SessionKey, (bool, u32)> = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(SESSION_CHUNK) {
         let mut params: Vec<mysql::Value> = Vec::with_capacity(chunk.len() * 3);
         for &(user, peer, kind) in chunk {
             params.extend([user.into(), peer.into(), kind.into()]);
         }
-        // ORed equalities on the (userId, peerId, status) index prefix: range look-ups.
+        // Row constructors on the (userId, peerId, type) index: MariaDB plans this several
+        // times faster than ORed equalities.
         let sql = format!(
-            "SELECT id, userId, peerId, type FROM IMRecentSession WHERE {}",
-            vec!["(userId = ? AND peerId = ? AND status = 0 AND type = ?)"; chunk.len()]
-                .join(" OR ")
+            "SELECT id, userId, peerId, type, status FROM IMRecentSession \
+             WHERE (userId, peerId, type) IN ({})",
+            row_placeholders(chunk.len(), 3)
         );
-        let found: Vec<(u32, u32, u32, u32)> = q.exec(sql, params)?;
-        out.extend(found.into_iter().map(|(id, u, p, k)| (id, (u, p, k))));
+        let found: Vec<(u32, u32, u32, u32, u32)> = q.exec(sql, params)?;
+        for (id, user, peer, kind, status) in found {
+            let candidate = (status == 0, id);
+            let entry = best.entry((user, peer, kind)).or_insert(candidate);
+            *entry = (*entry).max(candidate);
+        }
     }
-    Ok(out)
+    Ok(best.into_iter().map(|(key, (_, id))| (key, id)).collect())
 }
 
-/// Sets `updated` of many sessions (Q-SESS-TOUCH).
-pub fn touch_sessions(q: &mut impl Queryable, ids: &[u32], now: u32) -> mysql::Result<()> {
+/// Marks many sessions active with `updated` = `now`: Q-SESS-TOUCH, and Q-SESS-REACT for a
+/// session its owner removed.
+pub fn activate_sessions(q: &mut impl Queryable, ids: &[u32], now: u32) -> mysql::Result<()> {
     for chunk in ids.chunks(SESSION_CHUNK) {
         let sql = format!(
-            "UPDATE IMRecentSession SET updated = ? WHERE id IN ({})",
+            "UPDATE IMRecentSession SET status = 0, updated = ? WHERE id IN ({})",
             super::placeholders(chunk.len())
         );
         exec_write(q, &sql, super::params_with(&[now.into()], chunk))?;
@@ -222,4 +251,15 @@ pub fn recent_sessions(
             updated: col(r, 2),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn row_placeholders_give_one_constructor_per_row() {
+        assert_eq!(row_placeholders(1, 2), "(?,?)");
+        assert_eq!(row_placeholders(3, 3), "(?,?,?),(?,?,?),(?,?,?)");
+    }
 }

@@ -5,16 +5,17 @@
 //! Invariant: a pooled connection is borrowed for the duration of one closure and returned (or
 //! discarded when broken) when the closure ends; nothing keeps a connection across calls.
 
+pub mod ids;
 pub mod mysql;
 pub mod redis;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use ::mysql::Transaction;
 use ::redis::{Connection, RedisResult};
 
+use self::ids::IdCache;
 use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
 use self::redis::{RedisPool, build_pool as build_redis_pool};
 use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
@@ -23,8 +24,10 @@ use crate::msfs::MsfsClient;
 
 /// Number of conversation lock stripes.
 const CONVERSATION_STRIPES: usize = 4096;
-/// Relation ids kept in memory before the cache starts over.
+/// Relation ids kept in memory at most.
 const MAX_CACHED_RELATIONS: usize = 200_000;
+/// Session ids kept in memory at most (two per one-to-one conversation).
+const MAX_CACHED_SESSIONS: usize = 400_000;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +89,10 @@ pub struct Store {
     /// Login failure limiter.
     pub limiter: LoginLimiter,
     /// Relation ids by user pair (a relation's id never changes once it exists).
-    relations: Mutex<HashMap<(u32, u32), u32>>,
+    relations: IdCache<(u32, u32)>,
+    /// Session ids by (user, peer, type), whatever the session's status (a session's id never
+    /// changes once it exists; removal only sets its status).
+    sessions: IdCache<(u32, u32, u32)>,
     /// Striped locks serialising work on one conversation across workers.
     conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
@@ -114,7 +120,8 @@ impl Store {
             msfs: MsfsClient::new(&config.msfs_site),
             audio_placeholder: placeholder.into_bytes(),
             limiter: LoginLimiter::default(),
-            relations: Mutex::new(HashMap::new()),
+            relations: IdCache::new(MAX_CACHED_RELATIONS),
+            sessions: IdCache::new(MAX_CACHED_SESSIONS),
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
@@ -172,20 +179,23 @@ impl Store {
 
     /// The cached relation id of a user pair.
     pub fn cached_relation(&self, pair: (u32, u32)) -> Option<u32> {
-        self.relations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&pair)
-            .copied()
+        self.relations.get(&pair)
     }
 
-    /// Remembers a relation id; the cache is bounded by starting over when full.
+    /// Remembers a relation id (the cache is bounded).
     pub fn cache_relation(&self, pair: (u32, u32), id: u32) {
-        let mut map = self.relations.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_CACHED_RELATIONS {
-            map.clear();
-        }
-        map.insert(pair, id);
+        self.relations.insert(pair, id);
+    }
+
+    /// The cached id of the session (user, peer, type); the session may be removed (status 1),
+    /// so a user of the id must set status 0 where the session has to be active.
+    pub fn cached_session(&self, key: (u32, u32, u32)) -> Option<u32> {
+        self.sessions.get(&key)
+    }
+
+    /// Remembers a session id (the cache is bounded).
+    pub fn cache_session(&self, key: (u32, u32, u32), id: u32) {
+        self.sessions.insert(key, id);
     }
 
     /// The lock stripe of a conversation key (see [`conversation_key`]).
