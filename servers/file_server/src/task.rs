@@ -395,10 +395,10 @@ impl Task {
             self.file = Some(store.create(&header)?);
             self.state = TaskState::Uploading;
         }
-        let file = self
-            .file
-            .as_mut()
-            .expect("the file is created when the upload starts");
+        // Uploading always holds the file; a missing one is answered as a state error rather
+        // than trusted, since the PDUs driving this come from the network.
+        let state = self.state;
+        let file = self.file.as_mut().ok_or(TaskError::WrongState(state))?;
         file.write_all(data)?;
         self.last_active = now;
         self.advance(|task| task.state = TaskState::UploadEnd)
@@ -423,9 +423,10 @@ impl Task {
         }
         self.check_offset(offset)?;
         let mut data = vec![0; self.next_block_size() as usize];
+        let state = self.state;
         self.file
             .as_mut()
-            .expect("the file is opened when the download starts")
+            .ok_or(TaskError::WrongState(state))?
             .read_exact(&mut data)?;
         self.last_active = now;
         // As in the original, a finished download returns to "upload end" so that another
