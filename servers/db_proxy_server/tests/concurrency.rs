@@ -141,3 +141,61 @@ fn eight_links_storing_interleaved_messages_lose_nothing() {
         .unwrap();
     assert_eq!(sessions, 0, "duplicate sessions");
 }
+
+#[test]
+fn device_token_queries_between_pipelined_messages_are_all_answered() {
+    use teamtalk_proto::pb::server::{ImGetDeviceTokenReq, ImGetDeviceTokenRsp};
+
+    let mut db = db();
+    let users = create_users(&mut db, &unique("dt"), 2);
+    let (from, to) = (users[0], users[1]);
+    let server = start();
+    let mut link = Link::to(&server);
+    // What msg_server sends under load: each stored message followed by a token query, all
+    // pipelined on one link, so the queries land inside runs of messages.
+    let mut msg_seqs = Vec::new();
+    for i in 0..40u32 {
+        msg_seqs.push(link.send(
+            CommandId::MsgData,
+            &ImMsgData {
+                from_user_id: from,
+                to_session_id: to,
+                msg_id: 0,
+                create_time: now(),
+                msg_type: 1,
+                msg_data: text("hi"),
+                attach_data: attach(from),
+            },
+        ));
+        link.send(
+            CommandId::OtherGetDeviceTokenReq,
+            &ImGetDeviceTokenReq {
+                user_id: vec![to],
+                attach_data: Some(i.to_be_bytes().to_vec()),
+            },
+        );
+    }
+    let mut answered_msgs = Vec::new();
+    let mut ids = Vec::new();
+    let mut token_attach = Vec::new();
+    for _ in 0..80 {
+        let pdu = link.recv();
+        match pdu.command() {
+            Some(CommandId::MsgData) => {
+                answered_msgs.push(pdu.header.seq_num);
+                ids.push(pdu.parse::<ImMsgData>().unwrap().msg_id);
+            }
+            Some(CommandId::OtherGetDeviceTokenRsp) => {
+                let rsp: ImGetDeviceTokenRsp = pdu.parse().unwrap();
+                token_attach.push(rsp.attach_data.unwrap());
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    // Messages are answered in their order with consecutive ids; every query is answered.
+    assert_eq!(answered_msgs, msg_seqs);
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    token_attach.sort();
+    let want: Vec<Vec<u8>> = (0..40u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    assert_eq!(token_attach, want);
+}

@@ -50,14 +50,17 @@ pub fn is_group_type(t: i32) -> bool {
 
 /// 0x0301: stores a message and answers it back with its msg id (0 when not stored).
 pub fn handle_msg_data(store: &Store, pdu: &Pdu) -> Option<Pdu> {
-    handle_msg_data_batch(store, std::slice::from_ref(pdu)).pop()
+    handle_msg_data_batch(store, [pdu]).pop()
 }
 
 /// A run of messages from one link: stored together (one transaction, pipelined Redis calls)
 /// and answered in order. Requests the original ignores (bad type, empty body) get no answer.
-pub fn handle_msg_data_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
+pub fn handle_msg_data_batch<'a>(
+    store: &Store,
+    pdus: impl IntoIterator<Item = &'a Pdu>,
+) -> Vec<Pdu> {
     let mut items: Vec<(&Pdu, Item)> = pdus
-        .iter()
+        .into_iter()
         .filter_map(|pdu| {
             let data: ImMsgData = parse(pdu)?;
             let msg_type = u32::try_from(data.msg_type)

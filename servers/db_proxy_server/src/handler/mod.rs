@@ -65,12 +65,22 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     }
 }
 
-/// Runs a batch of one link's requests in order; returns their answers in the same order. A
-/// batch of several requests is always a run of messages (see `peer::server_link`), stored
-/// together.
+/// Runs a batch of one link's requests; returns their answers. A batch of several requests is
+/// a run of messages, possibly with device-token queries among them (see `peer::server_link`):
+/// the messages are stored together and answered in their order, then the queries are
+/// answered. A query never concerns a message of its own batch (msg_server asks for a
+/// recipient's tokens only after it got that message's answer), so answering it after the
+/// batch's messages changes nothing a peer relies on.
 pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
     if pdus.len() > 1 {
-        return message::handle_msg_data_batch(store, pdus);
+        let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
+        let mut answers = message::handle_msg_data_batch(store, pdus.iter().filter(is_msg));
+        answers.extend(
+            pdus.iter()
+                .filter(|p| !is_msg(p))
+                .filter_map(|p| handle(store, p)),
+        );
+        return answers;
     }
     pdus.iter().filter_map(|p| handle(store, p)).collect()
 }

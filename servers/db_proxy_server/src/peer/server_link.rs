@@ -3,7 +3,9 @@
 //! Requests of one link run one at a time, in arrival order (KNOWN_DEFECTS D-DB-2: the
 //! original ran them in parallel on random workers, reordering answers and even message ids);
 //! links run in parallel with each other. A run of consecutive message PDUs is taken as one
-//! batch so a worker can store them together.
+//! batch so a worker can store them together; device-token queries between them join the run
+//! (msg_server sends one after every stored 1:1 message, as the original does, and letting
+//! each one end a batch would cut batches down to a message or two under load).
 //!
 //! Invariants: at most one batch of a link is with the workers at any time (`busy`); answers
 //! therefore come back in request order; the queue never holds more than [`MAX_QUEUED`]
@@ -43,8 +45,9 @@ impl ServerLink {
         true
     }
 
-    /// The next requests to run, if the link is idle: a run of up to `max_batch` message PDUs,
-    /// or one other request. Marks the link busy.
+    /// The next requests to run, if the link is idle: a run of up to `max_batch` message PDUs
+    /// and device-token queries starting with a message, or one other request. Marks the
+    /// link busy.
     pub fn next_batch(&mut self, max_batch: usize) -> Option<Vec<Pdu>> {
         if self.busy {
             return None;
@@ -52,7 +55,7 @@ impl ServerLink {
         let first = self.queue.pop_front()?;
         let mut batch = vec![first];
         if is_msg(&batch[0]) {
-            while batch.len() < max_batch && self.queue.front().is_some_and(is_msg) {
+            while batch.len() < max_batch && self.queue.front().is_some_and(joins_message_run) {
                 batch.extend(self.queue.pop_front());
             }
         }
@@ -73,6 +76,12 @@ impl ServerLink {
 
 fn is_msg(pdu: &Pdu) -> bool {
     pdu.header.command_id == CommandId::MsgData as u16
+}
+
+/// Whether a request may ride along in a run of messages: messages, and device-token
+/// queries, which only read Redis and never depend on the run's writes.
+fn joins_message_run(pdu: &Pdu) -> bool {
+    is_msg(pdu) || pdu.header.command_id == CommandId::OtherGetDeviceTokenReq as u16
 }
 
 #[cfg(test)]
@@ -104,6 +113,22 @@ mod tests {
         assert_eq!(link.in_flight(), 1);
         link.finish();
         assert_eq!(link.in_flight(), 0);
+    }
+
+    #[test]
+    fn device_token_queries_join_a_run_of_messages() {
+        let mut link = ServerLink::new(1);
+        link.push(pdu(CommandId::OtherGetDeviceTokenReq, 1));
+        link.push(pdu(CommandId::MsgData, 2));
+        link.push(pdu(CommandId::OtherGetDeviceTokenReq, 3));
+        link.push(pdu(CommandId::MsgData, 4));
+        link.push(pdu(CommandId::MsgReadAck, 5));
+        // A query first runs alone; after a message it joins the run.
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [1]);
+        link.finish();
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [2, 3, 4]);
+        link.finish();
+        assert_eq!(seqs(&link.next_batch(8).unwrap()), [5]);
     }
 
     #[test]
