@@ -75,11 +75,12 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
     if pdus.len() > 1 {
         let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
         let mut answers = message::handle_msg_data_batch(store, pdus.iter().filter(is_msg));
-        answers.extend(
+        // The rest of a run are device-token queries (`peer::server_link` admits nothing else).
+        answers.extend(server::handle_get_device_token_batch(
+            store,
             pdus.iter()
-                .filter(|p| !is_msg(p))
-                .filter_map(|p| handle(store, p)),
-        );
+                .filter(|p| p.header.command_id == CommandId::OtherGetDeviceTokenReq as u16),
+        ));
         return answers;
     }
     pdus.iter().filter_map(|p| handle(store, p)).collect()

@@ -88,49 +88,78 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// 0x0705: device tokens and badge counts of users a message is pushed to (§8.13b).
 pub fn handle_get_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
-    let req: ImGetDeviceTokenReq = parse(pdu)?;
+    handle_get_device_token_batch(store, [pdu]).pop()
+}
+
+/// Several 0x0705 queries of one batch: their users' tokens are read with one `MGET`, then each
+/// query is answered in its order (msg_server sends one per stored 1:1 message).
+pub fn handle_get_device_token_batch<'a>(
+    store: &Store,
+    pdus: impl IntoIterator<Item = &'a Pdu>,
+) -> Vec<Pdu> {
+    let reqs: Vec<(&Pdu, ImGetDeviceTokenReq)> = pdus
+        .into_iter()
+        .filter_map(|pdu| Some((pdu, parse(pdu)?)))
+        .collect();
+    if reqs.is_empty() {
+        return Vec::new();
+    }
     // Quiet hours 22:00–07:59 in the server's local time, iOS only (KNOWN_DEFECTS D-PUSH-4).
     let hour = chrono::Local::now().hour();
     let quiet = hour >= 22 || hour <= 7;
-    let tokens = or_default(device_tokens(store, &req.user_id), "get device tokens");
-    let mut list = Vec::new();
-    for (uid, value) in tokens {
-        let Some((kind, token)) = value.split_once(':') else {
-            continue;
-        };
-        let user_type = match kind {
-            "ios" => {
-                if quiet
-                    && or_default(store.read(|c| user::push_shield(c, uid)), "push shield")
-                        == Some(1)
-                {
+    let all_users: Vec<u32> = reqs
+        .iter()
+        .flat_map(|(_, r)| r.user_id.iter().copied())
+        .collect();
+    let tokens: HashMap<u32, String> =
+        or_default(device_tokens(store, &all_users), "get device tokens")
+            .into_iter()
+            .collect();
+    reqs.into_iter()
+        .map(|(pdu, req)| {
+            // In key-text order, as the original's MGET over sorted keys returns them.
+            let mut keyed: Vec<(String, u32)> = req
+                .user_id
+                .iter()
+                .map(|&u| (format!("device_{u}"), u))
+                .collect();
+            keyed.sort();
+            keyed.dedup();
+            let mut list = Vec::new();
+            for (uid, value) in keyed.iter().filter_map(|(_, u)| Some((*u, tokens.get(u)?))) {
+                let Some((kind, token)) = value.split_once(':') else {
                     continue;
-                }
-                CLIENT_IOS
+                };
+                let user_type = match kind {
+                    "ios" => {
+                        if quiet
+                            && or_default(store.read(|c| user::push_shield(c, uid)), "push shield")
+                                == Some(1)
+                        {
+                            continue;
+                        }
+                        CLIENT_IOS
+                    }
+                    "android" => CLIENT_ANDROID,
+                    _ => continue,
+                };
+                list.push(UserTokenInfo {
+                    user_id: uid,
+                    user_type,
+                    token: token.to_owned(),
+                    push_count: or_default(badge_count(store, uid), "push count"),
+                    push_type: 1,
+                });
             }
-            "android" => CLIENT_ANDROID,
-            _ => continue,
-        };
-        list.push(UserTokenInfo {
-            user_id: uid,
-            user_type,
-            token: token.to_owned(),
-            push_count: or_default(badge_count(store, uid), "push count"),
-            push_type: 1,
-        });
-    }
-    let rsp = ImGetDeviceTokenRsp {
-        user_token_info: list,
-        attach_data: echo(req.attach_data),
-    };
-    Some(Pdu::reply(
-        &pdu.header,
-        CommandId::OtherGetDeviceTokenRsp,
-        &rsp,
-    ))
+            let rsp = ImGetDeviceTokenRsp {
+                user_token_info: list,
+                attach_data: echo(req.attach_data),
+            };
+            Pdu::reply(&pdu.header, CommandId::OtherGetDeviceTokenRsp, &rsp)
+        })
+        .collect()
 }
 
-/// (user id, stored token value) of every requested user that has one, by key text.
 fn device_tokens(store: &Store, users: &[u32]) -> StoreResult<Vec<(u32, String)>> {
     let mut keyed: Vec<(String, u32)> = users.iter().map(|&u| (format!("device_{u}"), u)).collect();
     keyed.sort();
