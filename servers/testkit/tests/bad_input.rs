@@ -9,8 +9,8 @@ use std::time::Duration;
 use mysql::prelude::Queryable;
 use testkit::{REDIS_DB_GROUP_MEMBER, TestCluster};
 use tt_client::pb::group::ImGroupChangeMemberReq;
-use tt_client::pb::message::ImMsgData;
-use tt_client::{Client, CommandId, Pdu, crypto::encrypt_text};
+use tt_client::pb::message::{ImClientTimeReq, ImMsgData};
+use tt_client::{Client, ClientError, CommandId, Pdu, crypto::encrypt_text};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -60,7 +60,18 @@ fn bad_input_closes_or_is_ignored_and_other_clients_keep_chatting() {
     unknown.extend_from_slice(&[1, 2, 3, 4]);
     odd.send_raw(&unknown).unwrap();
     odd.ping(WAIT).unwrap();
-    assert!(odd.server_time().unwrap() > 1_600_000_000);
+    // Not logged in: even the time request goes unanswered (D-AUTH-1), the connection stays.
+    let time = odd.request(
+        CommandId::MsgTimeRequest,
+        &ImClientTimeReq {},
+        CommandId::MsgTimeResponse,
+        Duration::from_secs(1),
+    );
+    assert!(
+        matches!(time, Err(ClientError::Timeout { .. })),
+        "{time:?}"
+    );
+    odd.ping(WAIT).unwrap();
 
     // Commands before login: no effect. A message to bob and adding mallory to the group.
     let spoof = ImMsgData {

@@ -3,8 +3,9 @@
 //!
 //! Rules applied here for every client PDU, before any handler runs:
 //! - a client sending more than [`PDUS_PER_SECOND`] PDUs in a second is cut off as a flood;
-//! - before login only HEARTBEAT, LOGIN, TIME and registration are processed, and nothing after
-//!   a kick (KNOWN_DEFECTS D-AUTH-1); everything else, and unknown commands, is ignored;
+//! - before login only HEARTBEAT, LOGIN and registration are processed, and nothing after a
+//!   kick (KNOWN_DEFECTS D-AUTH-1); everything else, the time request included, and unknown
+//!   commands are ignored;
 //! - a body that does not parse is ignored, the connection stays (PROTOCOL §2.1).
 //!
 //! Handlers find the answer's client through `attach_data` and the user id in the answer, and
@@ -132,7 +133,6 @@ fn client_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: Pdu) {
     match cmd {
         CommandId::OtherHeartbeat => return other::handle_heartbeat(ctx, h, &pdu),
         CommandId::LoginReqUserlogin => return login::handle_login_req(st, ctx, h, &pdu),
-        CommandId::MsgTimeRequest => return message::handle_time_request(ctx, h, &pdu),
         CommandId::LoginReqRegist => return login::handle_regist_req(st, ctx, h, &pdu),
         _ => {}
     }
@@ -147,6 +147,7 @@ fn client_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: Pdu) {
         client_type: c.client_type,
     };
     match cmd {
+        CommandId::MsgTimeRequest => message::handle_time_request(ctx, h, &pdu),
         CommandId::LoginReqLoginout => login::handle_logout_req(st, ctx, me, &pdu),
         CommandId::LoginReqDevicetoken => login::handle_device_token_req(st, ctx, me, &pdu),
         CommandId::LoginReqKickpcclient => login::handle_kick_pc_client_req(st, ctx, me, &pdu),
