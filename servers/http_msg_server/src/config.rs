@@ -21,10 +21,12 @@ const DB_SERVER: &str = "DBServer";
 const ROUTE_SERVER: &str = "RouteServer";
 const APP_KEY: &str = "AppKey";
 const ALLOW_IP: &str = "AllowIP";
+const DB_REQUEST_TIMEOUT: &str = "DBRequestTimeout";
 
 /// Connections opened to each db_proxy entry when `ConcurrentDBConnCnt` is absent.
 pub const DEFAULT_CONCURRENT_DB_CONN_CNT: usize = 2;
-/// How long a request waits for db_proxy before it is answered as failed (D-HMS-3).
+/// How long a request waits for db_proxy before it is answered as failed (D-HMS-3), when
+/// `DBRequestTimeout` (seconds) is absent.
 pub const DEFAULT_DB_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything http_msg_server reads from its conf.
@@ -44,7 +46,8 @@ pub struct Config {
     pub app_key: Option<String>,
     /// Allowed caller addresses, when configured.
     pub allow_ips: Option<Vec<IpAddr>>,
-    /// Wait for a db_proxy answer before failing the request.
+    /// Wait for a db_proxy answer before failing the request (`DBRequestTimeout`, seconds,
+    /// at least 1).
     pub db_timeout: Duration,
 }
 
@@ -89,6 +92,14 @@ impl Config {
                     .collect::<Result<_, _>>()?,
             ),
         };
+        let db_timeout_secs: u64 = conf.num_or(DB_REQUEST_TIMEOUT, DEFAULT_DB_TIMEOUT.as_secs())?;
+        if db_timeout_secs == 0 {
+            return Err(ConfError::Invalid {
+                key: DB_REQUEST_TIMEOUT.to_owned(),
+                value: "0".to_owned(),
+                reason: "a request needs at least one second".to_owned(),
+            });
+        }
         Ok(Self {
             listen_ips,
             listen_port,
@@ -97,7 +108,7 @@ impl Config {
             route_servers: conf.server_list(ROUTE_SERVER)?,
             app_key: conf.get(APP_KEY).map(str::to_owned),
             allow_ips,
-            db_timeout: DEFAULT_DB_TIMEOUT,
+            db_timeout: Duration::from_secs(db_timeout_secs),
         })
     }
 }
@@ -169,6 +180,16 @@ mod tests {
                 "127.0.0.1".parse().unwrap()
             ]
         );
+        let timeout = format!("{SAMPLE}DBRequestTimeout=3\n");
+        let config = Config::from_conf(&Conf::parse(&timeout)).unwrap();
+        assert_eq!(config.db_timeout, Duration::from_secs(3));
+        for value in ["0", "ten", "-1"] {
+            let bad = format!("{SAMPLE}DBRequestTimeout={value}\n");
+            assert!(matches!(
+                Config::from_conf(&Conf::parse(&bad)),
+                Err(ConfError::Invalid { key, .. }) if key == DB_REQUEST_TIMEOUT
+            ));
+        }
         let bad = format!("{SAMPLE}AllowIP=10.0.0.300\n");
         assert!(matches!(
             Config::from_conf(&Conf::parse(&bad)),

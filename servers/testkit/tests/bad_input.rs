@@ -67,10 +67,7 @@ fn bad_input_closes_or_is_ignored_and_other_clients_keep_chatting() {
         CommandId::MsgTimeResponse,
         Duration::from_secs(1),
     );
-    assert!(
-        matches!(time, Err(ClientError::Timeout { .. })),
-        "{time:?}"
-    );
+    assert!(matches!(time, Err(ClientError::Timeout { .. })), "{time:?}");
     odd.ping(WAIT).unwrap();
 
     // Commands before login: no effect. A message to bob and adding mallory to the group.
