@@ -149,6 +149,25 @@ impl Item {
         }
     }
 
+    /// The identity of this message's id sequence (see [`counter::sequence_id`]).
+    fn sequence_id(&self) -> u64 {
+        if self.group {
+            counter::sequence_id(true, self.data.to_session_id)
+        } else {
+            counter::sequence_id(false, self.relate)
+        }
+    }
+
+    /// The largest msg id stored for this message's conversation, read on the master: a
+    /// replica may lag behind ids already taken.
+    fn stored_max_id(&self, store: &Store) -> StoreResult<u32> {
+        if self.group {
+            store.write(|c| msg::max_group_id(c, self.data.to_session_id))
+        } else {
+            store.write(|c| msg::max_single_id(c, self.relate))
+        }
+    }
+
     fn fail(&mut self, e: &StoreError) {
         warn!(
             "message not stored: from={} to={} err={}",
@@ -201,8 +220,23 @@ impl Item {
 }
 
 /// Allocates the msg ids of every live item in one pipelined round trip; sequences Redis lost
-/// are re-seeded from MySQL one by one.
+/// are re-seeded from MySQL one by one. A sequence this process has not yet checked in the
+/// current Redis epoch is first raised to MySQL's largest id (see `model::counter`), and a
+/// batch during which Redis restarted gets no ids at all (its messages are not acked, and
+/// their senders resend them).
 fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let epoch = store.redis_epoch();
+    for (_, item) in items.iter_mut().filter(|(_, it)| it.live) {
+        let sequence = item.sequence_id();
+        if store.sequence_checked(sequence, epoch) {
+            continue;
+        }
+        let floor = item.stored_max_id(store);
+        match floor.and_then(|floor| counter::raise_to(store, &item.sequence_key(), floor)) {
+            Ok(()) => store.set_sequence_checked(sequence, epoch),
+            Err(e) => item.fail(&e),
+        }
+    }
     let keys: Vec<(usize, String)> = items
         .iter()
         .enumerate()
@@ -238,21 +272,17 @@ fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
             Some(id) => {
                 u32::try_from(id).map_err(|_| StoreError::Data(format!("{key} overflowed")))
             }
-            None => {
-                let (relate, gid) = (item.relate, item.data.to_session_id);
-                let group = item.group;
-                counter::next_msg_id(store, key, || {
-                    if group {
-                        store.read(|c| msg::max_group_id(c, gid))
-                    } else {
-                        store.read(|c| msg::max_single_id(c, relate))
-                    }
-                })
-            }
+            None => counter::next_msg_id(store, key, || item.stored_max_id(store)),
         };
         match id {
             Ok(id) => item.msg_id = id,
             Err(e) => item.fail(&e),
+        }
+    }
+    if store.redis_epoch() != epoch {
+        let restarted = StoreError::Data("redis restarted while allocating ids".to_owned());
+        for (i, _) in &keys {
+            items[*i].1.fail(&restarted);
         }
     }
 }

@@ -2,9 +2,13 @@
 //! K-GMSGID), single-chat unread counters (K-UNREAD), group message counters and per-user read
 //! marks (K-GCNT, K-GUCNT), and the sync-center timestamps (K-SYNC-*).
 //!
-//! Invariant: message ids never go backwards or repeat, even after Redis lost its data: a
-//! missing sequence key is re-seeded from the largest id stored in MySQL (`SET NX`) before it
-//! is incremented, and the existence check plus increment is one atomic script.
+//! Invariant: message ids never go backwards or repeat, even after Redis lost its data or was
+//! restored from an old snapshot: a missing sequence key is re-seeded from the largest id
+//! stored in MySQL (`SET NX`) before it is incremented, and the existence check plus increment
+//! is one atomic script; and before this process first uses a sequence, and again after Redis
+//! restarted (see `store::redis::RedisEpoch`), the sequence is raised to at least the largest
+//! id stored in MySQL's master ([`raise_to`], never lowering it), so a stale value is never
+//! incremented into an id that is already taken.
 
 use redis::{Script, cmd};
 
@@ -13,12 +17,22 @@ use crate::store::{Cache, Store, StoreError, StoreResult};
 /// Increments a sequence only if it exists; answers nil when the key is missing.
 pub const INCR_IF_EXISTS: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
      return redis.call('INCR', KEYS[1]) end return false";
+/// Raises a sequence to at least ARGV[1] (creating it when missing); never lowers it.
+const RAISE_TO: &str = "local v = tonumber(redis.call('GET', KEYS[1])) \
+     local m = tonumber(ARGV[1]) if v == nil or v < m then redis.call('SET', KEYS[1], m) end \
+     return 1";
 /// Bumps a group's message counter and copies the new value to the sender's read mark.
 pub const GROUP_COUNT_AND_MARK: &str = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
      redis.call('HSET', KEYS[2], 'count', c) return c";
 /// Copies a group's counter hash into a user's read-mark hash.
 const COPY_HASH: &str = "local h = redis.call('HGETALL', KEYS[1]) \
      if #h > 0 then redis.call('HSET', KEYS[2], unpack(h)) end return #h";
+
+/// The identity of a message-id sequence for the checked-sequences record: a relation's or a
+/// group's.
+pub fn sequence_id(group: bool, id: u32) -> u64 {
+    (u64::from(group) << 32) | u64::from(id)
+}
 
 /// Key of a relation's message-id sequence.
 pub fn msg_id_key(relate: u32) -> String {
@@ -67,6 +81,16 @@ pub fn next_msg_id(
         }
     };
     u32::try_from(id).map_err(|_| StoreError::Data(format!("sequence {key} overflowed")))
+}
+
+/// Raises sequence `key` to at least `floor`, the largest id MySQL holds for it; a value
+/// already above it (ids allocated for rows not yet committed) is kept.
+pub fn raise_to(store: &Store, key: &str, floor: u32) -> StoreResult<()> {
+    let script = Script::new(RAISE_TO);
+    store.redis(Cache::Unread, |c| {
+        script.key(key).arg(floor).invoke::<i64>(c)
+    })?;
+    Ok(())
 }
 
 /// Sets a new sequence to 0 (new relation or group).

@@ -54,6 +54,11 @@ impl<K: Hash + Eq + Copy> IdCache<K> {
         shard.insert(key, id);
     }
 
+    /// Forgets `key`.
+    pub fn remove(&self, key: &K) {
+        self.shard(key).remove(key);
+    }
+
     /// Ids held now, over all shards.
     #[cfg(test)]
     fn len(&self) -> usize {

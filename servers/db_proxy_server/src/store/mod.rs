@@ -10,14 +10,14 @@ pub mod mysql;
 pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ::mysql::Transaction;
 use ::redis::{Connection, RedisResult};
 
 use self::ids::IdCache;
 use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
-use self::redis::{RedisPool, build_pool as build_redis_pool};
+use self::redis::{RedisEpoch, RedisPool, build_pool as build_redis_pool};
 use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
 use crate::msfs::MsfsClient;
@@ -28,6 +28,11 @@ const CONVERSATION_STRIPES: usize = 4096;
 const MAX_CACHED_RELATIONS: usize = 200_000;
 /// Session ids kept in memory at most (two per one-to-one conversation).
 const MAX_CACHED_SESSIONS: usize = 400_000;
+/// Message-id sequences remembered as checked against MySQL (a forgotten one costs one
+/// `MAX(msgId)` query when next used).
+const MAX_CHECKED_SEQUENCES: usize = 400_000;
+/// Group member hashes remembered as checked against MySQL.
+const MAX_CHECKED_GROUPS: usize = 100_000;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +98,13 @@ pub struct Store {
     /// Session ids by (user, peer, type), whatever the session's status (a session's id never
     /// changes once it exists; removal only sets its status).
     sessions: IdCache<(u32, u32, u32)>,
+    /// Which Redis incarnation the pools talk to (see [`RedisEpoch`]).
+    redis_epoch: Arc<RedisEpoch>,
+    /// Message-id sequences (by [`conversation_key`]) checked against MySQL, with the Redis
+    /// epoch they were checked in.
+    checked_sequences: IdCache<u64>,
+    /// Group member hashes checked against MySQL, with the Redis epoch they were checked in.
+    checked_groups: IdCache<u32>,
     /// Striped locks serialising work on one conversation across workers.
     conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
@@ -105,10 +117,11 @@ impl Store {
     /// Opens every pool; fails if MySQL or Redis cannot be reached at start-up.
     pub fn open(config: &Config) -> StoreResult<Self> {
         // The original initialises the Redis pools first, then MySQL.
+        let redis_epoch = Arc::new(RedisEpoch::default());
         let caches = config
             .caches
             .iter()
-            .map(build_redis_pool)
+            .map(|cfg| build_redis_pool(cfg, &redis_epoch))
             .collect::<StoreResult<Vec<_>>>()?;
         let master = build_mysql_pool(&config.master, MASTER_POOL)?;
         let slave = build_mysql_pool(&config.slave, SLAVE_POOL)?;
@@ -122,6 +135,9 @@ impl Store {
             limiter: LoginLimiter::default(),
             relations: IdCache::new(MAX_CACHED_RELATIONS),
             sessions: IdCache::new(MAX_CACHED_SESSIONS),
+            redis_epoch,
+            checked_sequences: IdCache::new(MAX_CHECKED_SEQUENCES),
+            checked_groups: IdCache::new(MAX_CHECKED_GROUPS),
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
@@ -196,6 +212,36 @@ impl Store {
     /// Remembers a session id (the cache is bounded).
     pub fn cache_session(&self, key: (u32, u32, u32), id: u32) {
         self.sessions.insert(key, id);
+    }
+
+    /// The current Redis epoch: it changes when a Redis server restarted (see [`RedisEpoch`]).
+    pub fn redis_epoch(&self) -> u32 {
+        self.redis_epoch.current()
+    }
+
+    /// Whether the message-id sequence of `conversation` was checked against MySQL in `epoch`.
+    pub fn sequence_checked(&self, conversation: u64, epoch: u32) -> bool {
+        self.checked_sequences.get(&conversation) == Some(epoch)
+    }
+
+    /// Records that the sequence of `conversation` was checked against MySQL in `epoch`.
+    pub fn set_sequence_checked(&self, conversation: u64, epoch: u32) {
+        self.checked_sequences.insert(conversation, epoch);
+    }
+
+    /// Whether the member hash of `group` was checked against MySQL in `epoch`.
+    pub fn group_checked(&self, group: u32, epoch: u32) -> bool {
+        self.checked_groups.get(&group) == Some(epoch)
+    }
+
+    /// Records that the member hash of `group` was checked against MySQL in `epoch`.
+    pub fn set_group_checked(&self, group: u32, epoch: u32) {
+        self.checked_groups.insert(group, epoch);
+    }
+
+    /// Forgets that the member hash of `group` was checked (it changed under a check).
+    pub fn forget_group_checked(&self, group: u32) {
+        self.checked_groups.remove(&group);
     }
 
     /// The lock stripe of a conversation key (see [`conversation_key`]).

@@ -6,10 +6,19 @@
 //! any error is marked broken and dropped instead of going back to the pool, so a reply left
 //! unread after a timeout can never be read by the next user of the connection. Every call has
 //! a read/write timeout, so a stuck Redis delays one task by seconds, never for ever.
+//!
+//! Every new connection reads the server's `run_id` into the shared [`RedisEpoch`]: a Redis
+//! that restarted (possibly empty, possibly restored from an old snapshot) has a new `run_id`,
+//! and no command can reach it except through a new connection, so the epoch changes before
+//! the first command on the restarted server runs. Callers that trust what they checked in
+//! Redis (message-id sequences, group members) re-check after an epoch change.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log::warn;
+use log::{info, warn};
 use redis::{Client, Connection, RedisError, RedisResult};
 
 use crate::config::RedisConfig;
@@ -51,18 +60,58 @@ impl RedisConn {
     }
 }
 
+/// Which incarnation of the Redis servers the pools talk to: a number that changes whenever a
+/// server the pools connect to comes back with another `run_id` (it restarted).
+#[derive(Debug, Default)]
+pub struct RedisEpoch {
+    epoch: AtomicU32,
+    /// Last `run_id` seen per server address.
+    run_ids: Mutex<HashMap<String, String>>,
+}
+
+impl RedisEpoch {
+    /// The current epoch. Something checked in Redis under an older epoch must be checked again.
+    pub fn current(&self) -> u32 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Records the `run_id` a new connection to `server` reported.
+    pub fn observe(&self, server: &str, run_id: &str) {
+        let mut run_ids = self.run_ids.lock().unwrap_or_else(|p| p.into_inner());
+        match run_ids.insert(server.to_owned(), run_id.to_owned()) {
+            Some(old) if old != run_id => {
+                self.epoch.fetch_add(1, Ordering::AcqRel);
+                info!("redis restarted, re-checking counters and members: server={server}");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The `run_id` line of `INFO server`.
+fn run_id(info: &str) -> Option<&str> {
+    info.lines()
+        .find_map(|line| line.strip_prefix("run_id:"))
+        .map(str::trim)
+}
+
 /// Opens Redis connections for r2d2, selecting the pool's database.
 #[derive(Debug)]
 pub struct RedisManager {
     client: Client,
+    /// `host:port`, the key of this server in the epoch.
+    server: String,
+    epoch: Arc<RedisEpoch>,
 }
 
 impl RedisManager {
-    /// A manager for `cfg`.
-    pub fn new(cfg: &RedisConfig) -> Result<Self, StoreError> {
+    /// A manager for `cfg` reporting to `epoch`.
+    pub fn new(cfg: &RedisConfig, epoch: Arc<RedisEpoch>) -> Result<Self, StoreError> {
         let url = format!("redis://{}:{}/{}", cfg.host, cfg.port, cfg.db);
         Ok(Self {
             client: Client::open(url).map_err(StoreError::Redis)?,
+            server: format!("{}:{}", cfg.host, cfg.port),
+            epoch,
         })
     }
 }
@@ -72,9 +121,17 @@ impl r2d2::ManageConnection for RedisManager {
     type Error = RedisError;
 
     fn connect(&self) -> RedisResult<RedisConn> {
-        let conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        let mut conn = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
         conn.set_read_timeout(Some(IO_TIMEOUT))?;
         conn.set_write_timeout(Some(IO_TIMEOUT))?;
+        let info: String = redis::cmd("INFO").arg("server").query(&mut conn)?;
+        match run_id(&info) {
+            Some(id) => self.epoch.observe(&self.server, id),
+            None => warn!(
+                "redis INFO has no run_id, restarts go unnoticed: server={}",
+                self.server
+            ),
+        }
         Ok(RedisConn {
             conn,
             broken: false,
@@ -102,14 +159,41 @@ impl r2d2::HandleError<RedisError> for LogErrors {
 /// A pool of Redis connections.
 pub type RedisPool = r2d2::Pool<RedisManager>;
 
-/// Builds the pool for `cfg`; fails when the first connections cannot be opened.
-pub fn build_pool(cfg: &RedisConfig) -> Result<RedisPool, StoreError> {
+/// Builds the pool for `cfg`, its connections reporting to `epoch`; fails when the first
+/// connections cannot be opened.
+pub fn build_pool(cfg: &RedisConfig, epoch: &Arc<RedisEpoch>) -> Result<RedisPool, StoreError> {
     r2d2::Pool::builder()
         .max_size(cfg.max_conns)
         .min_idle(Some(MIN_IDLE.min(cfg.max_conns)))
         .connection_timeout(CHECKOUT_TIMEOUT)
         .test_on_check_out(true)
         .error_handler(Box::new(LogErrors(cfg.name.clone())))
-        .build(RedisManager::new(cfg)?)
+        .build(RedisManager::new(cfg, Arc::clone(epoch))?)
         .map_err(|e| StoreError::Pool(cfg.name.clone(), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_epoch_changes_only_when_a_known_server_reports_another_run_id() {
+        let epoch = RedisEpoch::default();
+        epoch.observe("a:1", "r1");
+        epoch.observe("b:2", "q1");
+        epoch.observe("a:1", "r1");
+        assert_eq!(epoch.current(), 0);
+        epoch.observe("a:1", "r2");
+        assert_eq!(epoch.current(), 1);
+        epoch.observe("b:2", "q1");
+        epoch.observe("a:1", "r2");
+        assert_eq!(epoch.current(), 1);
+    }
+
+    #[test]
+    fn run_id_is_read_from_info_server() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\ntcp_port:6379\r\n";
+        assert_eq!(run_id(info), Some("abc123"));
+        assert_eq!(run_id("# Server\r\n"), None);
+    }
 }
