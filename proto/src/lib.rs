@@ -1,12 +1,14 @@
 //! TeamTalk wire protocol: the protobuf schema (`pb`), service and command ids (`ids`), the PDU
-//! framing (`pdu`), the `attach_data` layouts (`attach`) and the password and text-encryption
-//! rules (`crypto`). Pure data and codecs, no I/O.
+//! framing (`pdu`), the `attach_data` layouts (`attach`), the password and text-encryption
+//! rules (`crypto`) and the resend fields teamtalk-rs adds to `IMMsgData` between its own
+//! servers (`resend`). Pure data and codecs, no I/O.
 
 pub mod attach;
 pub mod crypto;
 pub mod ids;
 pub mod pdu;
 mod required;
+pub mod resend;
 
 /// Messages generated from `protos/*.proto`, one module per `IM.*` package.
 #[allow(
@@ -61,3 +63,4 @@ pub mod pb {
 pub use attach::{AttachError, DbAttachData, PduAttachData};
 pub use ids::{CommandId, ServiceId, UnknownId};
 pub use pdu::{DEFAULT_MAX_PDU_LEN, HEADER_LEN, Pdu, PduError, PduHeader};
+pub use resend::MsgDataResend;

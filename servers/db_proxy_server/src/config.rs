@@ -19,6 +19,7 @@ const AES_KEY: &str = "aesKey";
 const DB_INSTANCES: &str = "DBInstances";
 const CACHE_INSTANCES: &str = "CacheInstances";
 const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
+const RESEND_WINDOW: &str = "ResendWindow";
 
 /// Name of the MySQL pool used for writes (hard-coded in the original's queries).
 pub const MASTER_POOL: &str = "teamtalk_master";
@@ -29,6 +30,12 @@ pub const CACHE_POOLS: [&str; 4] = ["unread", "group_set", "token", "group_membe
 
 /// Grace period between IMStopReceivePacket and exit on SIGTERM (BEHAVIOUR §8.0).
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(4);
+/// How long a stored message is recognised when its client sends it again, when
+/// `ResendWindow` is absent.
+pub const DEFAULT_RESEND_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The shortest `ResendWindow` accepted: clients resend after their ack timeout and a
+/// reconnect, which takes minutes at worst.
+pub const MIN_RESEND_WINDOW: Duration = Duration::from_secs(60);
 
 /// Connection settings of one MySQL pool (`<pool>_host`, `_port`, `_dbname`, `_username`,
 /// `_password`, `_maxconncnt`).
@@ -89,6 +96,9 @@ pub struct Config {
     /// Optional `AllowedPeerIPs` (`;`-list, not in the original): when set, links from other
     /// addresses are closed on accept (KNOWN_DEFECTS D-AUTH-10). Empty: everyone may connect.
     pub allowed_peers: Vec<IpAddr>,
+    /// How long a stored message is recognised when its client sends it again
+    /// (`ResendWindow`, seconds; not in the original).
+    pub resend_window: Duration,
 }
 
 impl Config {
@@ -163,6 +173,18 @@ impl Config {
                 })
                 .collect::<Result<_, _>>()?,
         };
+        let resend_window_secs: u64 =
+            conf.num_or(RESEND_WINDOW, DEFAULT_RESEND_WINDOW.as_secs())?;
+        if resend_window_secs < MIN_RESEND_WINDOW.as_secs() {
+            return Err(ConfError::Invalid {
+                key: RESEND_WINDOW.to_owned(),
+                value: resend_window_secs.to_string(),
+                reason: format!(
+                    "must be at least {} seconds (a client's resend must still find the first copy)",
+                    MIN_RESEND_WINDOW.as_secs()
+                ),
+            });
+        }
         Ok(Self {
             listen_ips,
             listen_port,
@@ -174,6 +196,7 @@ impl Config {
             caches,
             stop_grace: DEFAULT_STOP_GRACE,
             allowed_peers,
+            resend_window: Duration::from_secs(resend_window_secs),
         })
     }
 

@@ -4,22 +4,26 @@
 //! Storing a message keeps the database consistent when a step fails: the message row, the
 //! audio record and both session touches are one transaction, and the answer carries a msg id
 //! only when that transaction committed (KNOWN_DEFECTS D-DB-9). Counters in Redis follow the
-//! commit.
+//! commit. A commit whose outcome is unknown (the connection was lost at COMMIT) is resolved
+//! by reading the rows back, never by storing again. A message its client sent again after
+//! losing the ack is answered with the first copy's msg id and marked a duplicate
+//! (`model::resend`).
 
 use std::time::{Duration, Instant};
 
-use log::warn;
+use log::{debug, warn};
 use teamtalk_proto::pb::base_define::{MsgInfo, UnreadInfo};
 use teamtalk_proto::pb::message::{
     ImGetLatestMsgIdReq, ImGetLatestMsgIdRsp, ImGetMsgByIdReq, ImGetMsgByIdRsp, ImGetMsgListReq,
     ImGetMsgListRsp, ImMsgData, ImMsgDataReadAck, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
 };
-use teamtalk_proto::{CommandId, Pdu};
+use teamtalk_proto::{CommandId, MsgDataResend, Pdu};
 
 use super::buddy::{clear_unread, display_data};
 use super::{echo, error_chain, or_default, parse};
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
+use crate::model::resend::{self, Claim, Identity, Record};
 use crate::model::session::{self, GROUP, SINGLE, SessionKey};
 use crate::model::{counter, group, member};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
@@ -69,9 +73,12 @@ pub fn handle_msg_data_batch<'a>(
             if data.msg_data.is_empty() {
                 return None;
             }
-            Some((pdu, Item::new(data, msg_type)))
+            let client_time = MsgDataResend::read(&pdu.body).client_create_time;
+            Some((pdu, Item::new(data, msg_type, client_time)))
         })
         .collect();
+    // Before anything else, so a copy already stored is not uploaded or stored again.
+    claim_resends(store, &mut items);
     // Audio goes to msfs before any lock is taken: uploads can be slow.
     for (_, item) in &mut items {
         if let Err(e) = item.upload(store) {
@@ -94,17 +101,116 @@ pub fn handle_msg_data_batch<'a>(
     // ids and row order agree. Released before the commit, whose order does not matter.
     let mut locked = Some(store.lock_stripes(&mut stripes));
     allocate_ids(store, &mut items);
+    mark_allocated(store, &mut items);
     store_rows(store, &mut items, &sessions, &mut locked);
     drop(locked);
     count_unread(store, &items);
+    settle_resends(store, &items);
     items
         .into_iter()
         .map(|(pdu, item)| {
             let mut data = item.data;
-            data.msg_id = if item.stored { item.msg_id } else { 0 };
-            Pdu::reply(&pdu.header, CommandId::MsgData, &data)
+            data.msg_id = match item.duplicate_of {
+                Some(id) => id,
+                None if item.stored => item.msg_id,
+                None => 0,
+            };
+            let mut reply = Pdu::reply(&pdu.header, CommandId::MsgData, &data);
+            if item.duplicate_of.is_some() {
+                MsgDataResend {
+                    duplicate: Some(true),
+                    ..MsgDataResend::default()
+                }
+                .append_to(&mut reply.body);
+            }
+            reply
         })
         .collect()
+}
+
+/// Claims the resend record of every message that carries its client's `create_time` (see
+/// `model::resend`): a copy of a stored message becomes a duplicate of it, a copy another
+/// attempt is storing right now is refused for now, the others go on with the claim held.
+fn claim_resends(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let with_record: Vec<usize> = (0..items.len())
+        .filter(|&i| items[i].1.resend.is_some())
+        .collect();
+    let records: Vec<&Record> = with_record
+        .iter()
+        .filter_map(|&i| items[i].1.resend.as_ref())
+        .collect();
+    let claims = match resend::claim_all(store, &records, now(), store.resend_window) {
+        Ok(claims) => claims,
+        Err(e) => {
+            // Whether they are copies cannot be told: not stored now, the clients resend.
+            for &i in &with_record {
+                items[i].1.fail(&e);
+            }
+            return;
+        }
+    };
+    for (&i, claim) in with_record.iter().zip(claims) {
+        let item = &mut items[i].1;
+        match claim {
+            Claim::Fresh => item.claimed = true,
+            Claim::Stored(id) => item.duplicate(id),
+            Claim::Busy => item.refuse("a copy is being stored"),
+            Claim::Unsure { msg_id, taken } => {
+                item.claimed = taken;
+                match item.row_exists(store, msg_id) {
+                    Ok(true) => {
+                        item.duplicate(msg_id);
+                        item.claimed = true;
+                    }
+                    Ok(false) if taken => {}
+                    Ok(false) => item.refuse("a copy is being stored"),
+                    Err(e) => item.fail(&e),
+                }
+            }
+        }
+    }
+}
+
+/// Records the allocated ids of claimed messages before their commit, so a copy arriving
+/// after a crash can look for the row; a message whose id cannot be recorded is not stored.
+fn mark_allocated(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let allocated: Vec<(&Record, u32)> = items
+        .iter()
+        .filter(|(_, it)| it.live && it.claimed && it.msg_id != 0)
+        .filter_map(|(_, it)| Some((it.resend.as_ref()?, it.msg_id)))
+        .collect();
+    if let Err(e) = resend::mark_allocated(store, &allocated, now()) {
+        for (_, item) in items
+            .iter_mut()
+            .filter(|(_, it)| it.live && it.claimed && it.msg_id != 0)
+        {
+            item.fail(&e);
+        }
+    }
+}
+
+/// Turns the claims of this batch into records of the stored messages, and releases the
+/// claims of the others.
+fn settle_resends(store: &Store, items: &[(&Pdu, Item)]) {
+    let outcomes: Vec<(&Record, Option<u32>)> = items
+        .iter()
+        .filter(|(_, it)| it.claimed)
+        .filter_map(|(_, it)| {
+            let outcome = match it.duplicate_of {
+                Some(id) => Some(id),
+                None => it.stored.then_some(it.msg_id),
+            };
+            Some((it.resend.as_ref()?, outcome))
+        })
+        .collect();
+    if let Err(e) = resend::settle(store, &outcomes, store.resend_window) {
+        // The claims expire with their lifetime; a copy then finds the rows in MySQL.
+        warn!(
+            "resend records not settled: messages={} err={}",
+            outcomes.len(),
+            error_chain(&e)
+        );
+    }
 }
 
 /// One message on its way to storage.
@@ -121,10 +227,25 @@ struct Item {
     audio: Option<(String, u32, u32)>,
     msg_id: u32,
     stored: bool,
+    /// The resend record, for a message that carries its client's `create_time`.
+    resend: Option<Record>,
+    /// Whether this attempt holds the claim of `resend` (and must settle it).
+    claimed: bool,
+    /// The msg id of the stored first copy, when this message is a copy.
+    duplicate_of: Option<u32>,
 }
 
 impl Item {
-    fn new(data: ImMsgData, msg_type: u32) -> Self {
+    fn new(data: ImMsgData, msg_type: u32, client_time: Option<u32>) -> Self {
+        let resend = client_time.filter(|t| *t != 0).map(|client_time| {
+            Record::of(&Identity {
+                from: data.from_user_id,
+                to: data.to_session_id,
+                msg_type,
+                client_time,
+                data: &data.msg_data,
+            })
+        });
         Self {
             group: is_group_type(data.msg_type),
             data,
@@ -134,7 +255,43 @@ impl Item {
             audio: None,
             msg_id: 0,
             stored: false,
+            resend,
+            claimed: false,
+            duplicate_of: None,
         }
+    }
+
+    /// Answers this message as a copy of the stored `msg_id`, without storing it.
+    fn duplicate(&mut self, msg_id: u32) {
+        debug!(
+            "message sent again, answered with the stored id: from={} to={} msg_id={msg_id}",
+            self.data.from_user_id, self.data.to_session_id
+        );
+        self.duplicate_of = Some(msg_id);
+        self.live = false;
+    }
+
+    /// Not stored now (msg id 0, no ack), for `why`.
+    fn refuse(&mut self, why: &str) {
+        debug!(
+            "message not stored now: from={} to={} why={why}",
+            self.data.from_user_id, self.data.to_session_id
+        );
+        self.live = false;
+    }
+
+    /// Whether this message's row with `msg_id` is in MySQL's master.
+    fn row_exists(&self, store: &Store, msg_id: u32) -> StoreResult<bool> {
+        let (from, to) = (self.data.from_user_id, self.data.to_session_id);
+        let conversation = if self.group {
+            to
+        } else {
+            match relation_for(store, from, to)? {
+                Some(relate) => relate,
+                None => return Ok(false),
+            }
+        };
+        store.write(|c| msg::exists(c, self.group, conversation, msg_id, from))
     }
 
     fn conversation(&self) -> u64 {
@@ -165,6 +322,25 @@ impl Item {
             store.write(|c| msg::max_group_id(c, self.data.to_session_id))
         } else {
             store.write(|c| msg::max_single_id(c, self.relate))
+        }
+    }
+
+    /// After a failed commit: whether this message's row is stored all the same. When that
+    /// cannot be read either, the message counts as not stored (msg id 0, no ack); its resend
+    /// record lets the client's next copy find the row if it was.
+    fn committed_anyway(&self, store: &Store) -> bool {
+        match self.row_exists(store, self.msg_id) {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(
+                    "commit outcome unknown: from={} to={} msg_id={} err={}",
+                    self.data.from_user_id,
+                    self.data.to_session_id,
+                    self.msg_id,
+                    error_chain(&e)
+                );
+                false
+            }
         }
     }
 
@@ -469,22 +645,29 @@ fn store_rows<T>(
         drop(locked.take());
         touch(tx, &all, sessions, now)
     });
-    match result {
-        Ok(()) => live.iter().for_each(|&i| items[i].1.stored = true),
-        Err(_) if live.len() > 1 => {
-            for &i in &live {
-                let item = &items[i].1;
-                let result = store.write_tx(|tx| {
-                    insert_rows(tx, &[item])?;
-                    touch(tx, &[item], sessions, now)
-                });
-                match result {
-                    Ok(()) => items[i].1.stored = true,
-                    Err(e) => items[i].1.fail(&e),
-                }
+    let Err(batch_error) = result else {
+        live.iter().for_each(|&i| items[i].1.stored = true);
+        return;
+    };
+    // The error may have come after MySQL applied the commit (the connection was lost at
+    // COMMIT): rows that are there were stored, and are never inserted twice.
+    for &i in &live {
+        if items[i].1.committed_anyway(store) {
+            items[i].1.stored = true;
+        } else if live.len() == 1 {
+            items[i].1.fail(&batch_error);
+        } else {
+            let item = &items[i].1;
+            let result = store.write_tx(|tx| {
+                insert_rows(tx, &[item])?;
+                touch(tx, &[item], sessions, now)
+            });
+            match result {
+                Ok(()) => items[i].1.stored = true,
+                Err(_) if items[i].1.committed_anyway(store) => items[i].1.stored = true,
+                Err(e) => items[i].1.fail(&e),
             }
         }
-        Err(e) => items[live[0]].1.fail(&e),
     }
 }
 

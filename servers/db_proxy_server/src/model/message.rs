@@ -285,6 +285,31 @@ pub fn max_single_id(q: &mut impl Queryable, relate: u32) -> mysql::Result<u32> 
     Ok(q.exec_first::<u32, _, _>(sql, (relate,))?.unwrap_or(0))
 }
 
+/// Whether `from`'s message `msg_id` is stored in a relation (`group` false) or a group: how
+/// a commit whose outcome was lost with its connection, or a resend of a message whose
+/// storing db_proxy died, is resolved.
+pub fn exists(
+    q: &mut impl Queryable,
+    group: bool,
+    conversation: u32,
+    msg_id: u32,
+    from: u32,
+) -> mysql::Result<bool> {
+    let sql = if group {
+        format!(
+            "SELECT 1 FROM {} WHERE groupId = ? AND msgId = ? AND userId = ? LIMIT 1",
+            group_table(conversation)
+        )
+    } else {
+        format!(
+            "SELECT 1 FROM {} WHERE relateId = ? AND msgId = ? AND fromId = ? LIMIT 1",
+            single_table(conversation)
+        )
+    };
+    Ok(q.exec_first::<u8, _, _>(sql, (conversation, msg_id, from))?
+        .is_some())
+}
+
 /// The largest message id stored for a group (re-seeds a lost counter).
 pub fn max_group_id(q: &mut impl Queryable, group: u32) -> mysql::Result<u32> {
     let sql = format!(

@@ -8,6 +8,7 @@ pub mod file;
 pub mod group;
 pub mod member;
 pub mod message;
+pub mod resend;
 pub mod session;
 pub mod user;
 

@@ -93,6 +93,8 @@ pub struct Store {
     pub audio_placeholder: Vec<u8>,
     /// Login failure limiter.
     pub limiter: LoginLimiter,
+    /// How long stored messages are recognised when sent again (`model::resend`).
+    pub resend_window: std::time::Duration,
     /// Relation ids by user pair (a relation's id never changes once it exists).
     relations: IdCache<(u32, u32)>,
     /// Session ids by (user, peer, type), whatever the session's status (a session's id never
@@ -133,6 +135,7 @@ impl Store {
             msfs: MsfsClient::new(&config.msfs_site),
             audio_placeholder: placeholder.into_bytes(),
             limiter: LoginLimiter::default(),
+            resend_window: config.resend_window,
             relations: IdCache::new(MAX_CACHED_RELATIONS),
             sessions: IdCache::new(MAX_CACHED_SESSIONS),
             redis_epoch,

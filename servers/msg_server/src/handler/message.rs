@@ -1,5 +1,11 @@
 //! `IM.Message`: chat messages up to db_proxy and down to recipients (BEHAVIOUR §2.7–§2.10,
 //! §3.1–§3.2), acks, read acks and the forwarded history queries.
+//!
+//! A message goes to db_proxy with the client's own `create_time` appended
+//! ([`MsgDataResend`]), so db_proxy recognises the same message sent again after a lost ack;
+//! an answer marked duplicate is acked to the sender and delivered to nobody, since the first
+//! copy was delivered already. Those fields never leave this hop: what goes on to
+//! route_server and to clients is re-encoded without them.
 
 use log::{debug, info};
 use netlib::ConnHandle;
@@ -12,7 +18,7 @@ use teamtalk_proto::pb::message::{
     ImMsgDataAck, ImMsgDataReadAck, ImMsgDataReadNotify, ImUnreadMsgCntReq,
 };
 use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
-use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduAttachData};
+use teamtalk_proto::{CommandId, DbAttachData, MsgDataResend, Pdu, PduAttachData};
 
 use super::{forward, reply};
 use crate::peer::client::{MSGS_PER_SECOND, MsgSlot};
@@ -81,10 +87,19 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
             msg.msg_data.len()
         );
     }
+    let client_time = msg.create_time;
     msg.from_user_id = me.user_id;
     msg.create_time = unix_now();
     msg.attach_data = Some(me.db_attach());
-    if ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg)) {
+    let mut up = Pdu::forward(&pdu.header, &msg);
+    if client_time != 0 {
+        MsgDataResend {
+            client_create_time: Some(client_time),
+            duplicate: None,
+        }
+        .append_to(&mut up.body);
+    }
+    if ctx.send_pdu_deferred(link, &up) {
         st.stats.upstream += 1;
     }
 }
@@ -99,6 +114,16 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
         debug!("message not stored: from={}", msg.from_user_id);
         return;
     }
+    let resend = MsgDataResend::read(&pdu.body);
+    // Without the resend fields from here on (the attach is still in `msg`).
+    let pdu = if resend == MsgDataResend::default() {
+        pdu
+    } else {
+        Pdu {
+            header: pdu.header,
+            body: msg.encode_to_vec(),
+        }
+    };
     let attach = msg.attach_data.take().unwrap_or_default();
     let origin_handle = DbAttachData::decode(&attach).map_or(0, |a| a.handle);
     let sender = st.open_client(ctx, &attach, msg.from_user_id);
@@ -119,6 +144,13 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
             sender,
             &Pdu::new(CommandId::MsgDataAck, pdu.header.seq_num, &ack),
         );
+    }
+    if resend.duplicate == Some(true) {
+        debug!(
+            "message sent again, acked without delivery: from={} msg_id={}",
+            msg.from_user_id, msg.msg_id
+        );
+        return;
     }
     if let Some(route) = st.links.route.master() {
         ctx.send_pdu_deferred(route, &pdu);
