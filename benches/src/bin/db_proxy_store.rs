@@ -2,7 +2,10 @@
 //! MariaDB/Redis, 1 and 8 links (as msg_servers hold them), each keeping a window of IMMsgData
 //! requests in flight, for ThreadNum 2, 4 and 8; prints throughput and send→answer latency.
 //!
-//! Usage: `db_proxy_store [MESSAGES_PER_LINK] [WINDOW]` (defaults 2000 and 32). The databases
+//! Usage: `db_proxy_store [MESSAGES_PER_LINK] [WINDOW] [resend]` (defaults 2000 and 32).
+//! With `resend`, every message carries its client's `create_time` as our msg_server sends
+//! it, so db_proxy keeps a resend record per message (the cost of recognising resends; each
+//! message is distinct, none is a copy). The databases
 //! come from `TT_TEST_MYSQL_URL` / `TT_TEST_REDIS_URL` (defaults: the test database
 //! `teamtalk_test` and Redis databases 11-15, as the test suite uses; prepare it with
 //! `TT_DB_NAME=teamtalk_test scripts/services.sh`). Seeded users are deleted at the end.
@@ -20,7 +23,7 @@ use netlib::Conf;
 use teamtalk_proto::attach::DbAttachData;
 use teamtalk_proto::crypto::{DEFAULT_AES_KEY, encrypt_text};
 use teamtalk_proto::pb::message::ImMsgData;
-use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
+use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, MsgDataResend, Pdu};
 use tt_bench::cli::{CleanOptions, SeedOptions, Storage};
 use tt_bench::seed;
 use tt_bench::stats::{Latencies, ms};
@@ -73,8 +76,15 @@ fn conf_text(mysql_url: &str, redis_url: &str, threads: usize) -> Result<String>
     Ok(text)
 }
 
-/// Sends `count` messages between random pairs of `users`, `window` in flight.
-fn drive_link(addr: SocketAddr, users: &[u32], count: usize, window: usize) -> Result<LinkResult> {
+/// Sends `count` messages between random pairs of `users`, `window` in flight; with a resend
+/// base, each carries a distinct client `create_time` (the base plus its number).
+fn drive_link(
+    addr: SocketAddr,
+    users: &[u32],
+    count: usize,
+    window: usize,
+    resend_base: Option<u32>,
+) -> Result<LinkResult> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -103,7 +113,15 @@ fn drive_link(addr: SocketAddr, users: &[u32], count: usize, window: usize) -> R
                 msg_data: body.clone(),
                 attach_data: Some(DbAttachData::handle(1).encode()),
             };
-            stream.write_all(&Pdu::new(CommandId::MsgData, seq, &msg).encode())?;
+            let mut pdu = Pdu::new(CommandId::MsgData, seq, &msg);
+            if let Some(base) = resend_base {
+                MsgDataResend {
+                    client_create_time: Some(base + sent as u32),
+                    duplicate: None,
+                }
+                .append_to(&mut pdu.body);
+            }
+            stream.write_all(&pdu.encode())?;
             in_flight.insert(seq, Instant::now());
             sent += 1;
         }
@@ -135,6 +153,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let per_link: usize = args.first().map_or(Ok(2000), |s| s.parse())?;
     let window: usize = args.get(1).map_or(Ok(32), |s| s.parse())?;
+    let resend = args.get(2).is_some_and(|a| a == "resend");
     let mysql_url = std::env::var("TT_TEST_MYSQL_URL")
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/teamtalk_test".to_owned());
     let redis_url =
@@ -170,9 +189,11 @@ fn main() -> Result<()> {
         for links in [1usize, 8] {
             let started = Instant::now();
             let workers: Vec<_> = (0..links)
-                .map(|_| {
+                .map(|link| {
                     let users = users.clone();
-                    thread::spawn(move || drive_link(addr, &users, per_link, window))
+                    // Links count client times from bases far apart: no two messages share one.
+                    let base = resend.then_some((link as u32 + 1) << 24);
+                    thread::spawn(move || drive_link(addr, &users, per_link, window, base))
                 })
                 .collect();
             let (mut all, mut failures) = (Latencies::default(), 0);
