@@ -7,13 +7,15 @@
 //! wire-compatible with the original clients and with the original back-end servers.
 //!
 //! Layout: [`Config`] reads `msgserver.conf`; [`Server`] binds and runs the event loop;
-//! `state` holds what the loop owns; `peer` the connection kinds and links; `handler` one module
-//! per `.proto` package with the dispatch tables; `users` the logged-in users; `push` the
-//! notification text; `wire` raw protobuf field access.
+//! `state` holds what the loop owns; `pending` the requests waiting for a back end's answer;
+//! `peer` the connection kinds and links; `handler` one module per `.proto` package with the
+//! dispatch tables; `users` the logged-in users; `push` the notification text; `wire` raw
+//! protobuf field access.
 
 mod config;
 mod handler;
 mod peer;
+mod pending;
 mod push;
 mod server;
 mod state;

@@ -26,6 +26,7 @@ use teamtalk_proto::{CommandId, DbAttachData, Pdu};
 use crate::config::Config;
 use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
+use crate::pending::{Continuation, Pending, PendingTable};
 use crate::users::Users;
 
 /// The reactor context as msg_server uses it.
@@ -81,19 +82,11 @@ impl Caller {
         }
     }
 
-    /// `CDbAttachData` (12 bytes, type HANDLE) naming this connection.
+    /// `CDbAttachData` (12 bytes, type HANDLE) naming this connection, for the file-request
+    /// flow that finds its client through the attach (requests a client waits for name their
+    /// entry in the pending table instead, see [`State::track`]).
     pub(crate) fn db_attach(&self) -> Vec<u8> {
         DbAttachData::handle(self.client_ref().attach_handle()).encode()
-    }
-
-    /// `CPduAttachData` (type HANDLE, empty pdu: 16 bytes) naming this connection.
-    pub(crate) fn pdu_attach(&self) -> Vec<u8> {
-        teamtalk_proto::PduAttachData::new(
-            teamtalk_proto::attach::attach_type::HANDLE,
-            self.client_ref().attach_handle(),
-            Vec::new(),
-        )
-        .encode()
     }
 
     /// Key spreading this client's back-end requests over links (stable per connection).
@@ -113,6 +106,8 @@ pub(crate) struct State {
     pub(crate) links: Links,
     pub(crate) users: Users,
     pub(crate) generations: Generations,
+    /// Client requests waiting for a back end's answer.
+    pub(crate) pending: PendingTable,
     pub(crate) clients: usize,
     pub(crate) logged_in: u32,
     /// Seconds since start (the 1-s tick count); rate-limit windows are keyed by it.
@@ -139,6 +134,7 @@ impl State {
             config,
             users: Users::default(),
             generations: Generations::default(),
+            pending: PendingTable::default(),
             clients: 0,
             logged_in: 0,
             second: 0,
@@ -185,6 +181,71 @@ impl State {
     pub(crate) fn resolve_attach(&self, ctx: &Ctx, attach: &[u8]) -> Option<ConnHandle> {
         let a = DbAttachData::decode(attach).ok()?;
         self.resolve_handle(ctx, a.handle)
+    }
+
+    /// The pending request an answer's attach names, removed from the table, if it is still
+    /// waiting and was made for `continuation`.
+    pub(crate) fn answered(
+        &mut self,
+        attach: &[u8],
+        continuation: Continuation,
+    ) -> Option<Pending> {
+        let id = DbAttachData::decode(attach).ok()?.handle;
+        let pending = self.pending.answer(id)?;
+        if pending.continuation != continuation {
+            debug!(
+                "answer for another kind of request: expected={continuation:?} was={:?}",
+                pending.continuation
+            );
+            return None;
+        }
+        Some(pending)
+    }
+
+    /// The client connection of the pending request an answer's attach names, leaving the
+    /// request in the table (for answers that must be checked before they are accepted).
+    pub(crate) fn peek_requester(
+        &self,
+        ctx: &Ctx,
+        attach: &[u8],
+        continuation: Continuation,
+    ) -> Option<ConnHandle> {
+        let id = DbAttachData::decode(attach).ok()?.handle;
+        let pending = self
+            .pending
+            .peek(id)
+            .filter(|p| p.continuation == continuation)?;
+        self.requester(ctx, pending, None)
+    }
+
+    /// The connection of a pending request's client if it is still the same accept and, when
+    /// `user_id` is given, logged in as that user.
+    pub(crate) fn requester(
+        &self,
+        ctx: &Ctx,
+        pending: &Pending,
+        user_id: Option<u32>,
+    ) -> Option<ConnHandle> {
+        let r = pending.client;
+        let c = client(ctx, r.handle).filter(|c| c.generation == r.generation)?;
+        match user_id {
+            Some(user) if c.open_user() != Some(user) => None,
+            _ => Some(r.handle),
+        }
+    }
+
+    /// Enters a request of `me` going out on `link` in the pending table; returns the id its
+    /// attach handle carries.
+    pub(crate) fn track(
+        &mut self,
+        now: Instant,
+        client: ClientRef,
+        link: ConnHandle,
+        continuation: Continuation,
+        failure: crate::pending::Failure,
+    ) -> u32 {
+        self.pending
+            .insert(continuation, client, link, failure, now)
     }
 
     /// The connection an answer for `user_id` with `attach` goes to: it must still be the same
@@ -395,14 +456,21 @@ impl State {
         }
         if now.duration_since(self.last_stats) >= STATS_INTERVAL {
             self.last_stats = now;
+            let p = self.pending.stats;
             info!(
-                "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={}",
+                "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={} \
+                 pending={} answered={} link_lost={} expired={} unmatched={}",
                 self.users.len(),
                 self.clients,
                 self.logged_in,
                 self.stats.upstream,
                 self.stats.downstream,
-                self.stats.missed
+                self.stats.missed,
+                self.pending.len(),
+                p.answered,
+                p.link_lost,
+                p.expired,
+                p.unmatched
             );
         }
     }

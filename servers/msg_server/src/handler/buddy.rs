@@ -7,15 +7,20 @@ use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::pb::base_define::{SessionType, TransferFileType, UserStatType};
 use teamtalk_proto::pb::buddy::{
     ImAllUserReq, ImChangeAvatarReq, ImChangeSignInfoReq, ImChangeSignInfoRsp, ImDepartmentReq,
-    ImRecentContactSessionReq, ImRemoveSessionNotify, ImRemoveSessionReq, ImSignInfoChangedNotify,
-    ImUsersInfoReq, ImUsersStatReq, ImUsersStatRsp,
+    ImRecentContactSessionReq, ImRemoveSessionNotify, ImRemoveSessionReq, ImRemoveSessionRsp,
+    ImSignInfoChangedNotify, ImUsersInfoReq, ImUsersStatReq, ImUsersStatRsp,
 };
-use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{file, forward, relay_answer, server};
+use super::{
+    AttachForm, failure_answer, file, forward, forward_tracked, relay_answer, server, silent,
+};
 use crate::peer::client::ClientConn;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
+
+/// `result_code` of the failure answers sent when db_proxy gives none.
+const FAILED: u32 = 1;
 
 /// 0x0201: recent sessions (login pool).
 pub(crate) fn handle_recent_contact_session_req(
@@ -25,29 +30,32 @@ pub(crate) fn handle_recent_contact_session_req(
     pdu: &Pdu,
 ) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImRecentContactSessionReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImRecentContactSessionReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x0204: user details (login pool).
 pub(crate) fn handle_users_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImUsersInfoReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImUsersInfoReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x0206: removes a session; for single chats the user's other connections (here and
 /// elsewhere) are told at once, without waiting for db_proxy.
 pub(crate) fn handle_remove_session_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let Some(req) = forward::<ImRemoveSessionReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    }) else {
+    let failed = |req: &ImRemoveSessionReq, header: &PduHeader| {
+        let rsp = ImRemoveSessionRsp {
+            user_id: req.user_id,
+            result_code: FAILED,
+            session_type: req.session_type,
+            session_id: req.session_id,
+            attach_data: None,
+        };
+        failure_answer(header, CommandId::BuddyListRemoveSessionRes, &rsp)
+    };
+    let Some(req) =
+        forward_tracked::<ImRemoveSessionReq>(st, ctx, me, link, pdu, AttachForm::Db, failed)
+    else {
         return;
     };
     if req.session_type != SessionType::Single as i32 {
@@ -75,28 +83,19 @@ pub(crate) fn handle_remove_session_notify(st: &mut State, ctx: &mut Ctx, pdu: &
 /// 0x0208: all users changed since a time (business pool).
 pub(crate) fn handle_all_user_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImAllUserReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImAllUserReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x0210: departments changed since a time (business pool).
 pub(crate) fn handle_department_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImDepartmentReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImDepartmentReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x020a: presence of some users, asked of route_server (16-byte attach).
 pub(crate) fn handle_users_stat_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.route.master();
-    forward::<ImUsersStatReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.pdu_attach());
-    });
+    forward_tracked::<ImUsersStatReq>(st, ctx, me, link, pdu, AttachForm::Pdu, silent);
 }
 
 /// 0x020b from route_server: by attach type, a client's answer (1), the presence a push
@@ -166,10 +165,16 @@ pub(crate) fn handle_change_avatar_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu)
 /// 0x0213: a new signature (business pool, 16-byte attach).
 pub(crate) fn handle_change_sign_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImChangeSignInfoReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.pdu_attach());
-    });
+    let failed = |req: &ImChangeSignInfoReq, header: &PduHeader| {
+        let rsp = ImChangeSignInfoRsp {
+            user_id: req.user_id,
+            result_code: FAILED,
+            sign_info: None,
+            attach_data: None,
+        };
+        failure_answer(header, CommandId::BuddyListChangeSignInfoResponse, &rsp)
+    };
+    forward_tracked::<ImChangeSignInfoReq>(st, ctx, me, link, pdu, AttachForm::Pdu, failed);
 }
 
 /// 0x0214 from db_proxy: answered to the requester; on success route_server is told, and it

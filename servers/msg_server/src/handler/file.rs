@@ -12,10 +12,11 @@ use teamtalk_proto::pb::file::{
     ImFileNotify, ImFileReq, ImFileRsp,
 };
 use teamtalk_proto::pb::server::ImFileTransferReq;
-use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{forward, reply};
+use super::{AttachForm, failure_answer, forward, forward_tracked, reply};
 use crate::peer::client::ClientConn;
+use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
@@ -143,15 +144,16 @@ pub(crate) fn handle_file_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
 /// 0x0509: offline files waiting for the user; answered empty without db_proxy.
 pub(crate) fn handle_file_has_offline_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImFileHasOfflineReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    let rsp = ImFileHasOfflineRsp {
+        user_id: me.user_id,
+        ..Default::default()
+    };
+    let failed = |_: &ImFileHasOfflineReq, header: &PduHeader| {
+        failure_answer(header, CommandId::FileHasOfflineRes, &rsp)
+    };
+    let sent =
+        forward_tracked::<ImFileHasOfflineReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
     if sent.is_some() && link.is_none() {
-        let rsp = ImFileHasOfflineRsp {
-            user_id: me.user_id,
-            ..Default::default()
-        };
         reply(ctx, me.handle, pdu, CommandId::FileHasOfflineRes, &rsp);
     }
 }
@@ -161,7 +163,8 @@ pub(crate) fn handle_file_has_offline_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
     let Ok(answer) = wire::split_answer(&pdu.body) else {
         return;
     };
-    let Some(h) = st.open_client(ctx, answer.attach, answer.user_id) else {
+    let request = st.answered(answer.attach, Continuation::Relay);
+    let Some(h) = request.and_then(|r| st.requester(ctx, &r, Some(answer.user_id))) else {
         return;
     };
     let Ok(mut rsp) = ImFileHasOfflineRsp::decode(answer.stripped.as_slice()) else {

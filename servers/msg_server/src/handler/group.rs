@@ -13,27 +13,30 @@ use teamtalk_proto::pb::group::{
 };
 use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::pb::server::ImGroupGetShieldReq;
-use teamtalk_proto::{CommandId, Pdu, PduAttachData};
+use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{forward, relay_answer, reply};
+use super::{AttachForm, failure_answer, forward_tracked, relay_answer, reply};
+use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
-/// `result_code` of the "no db_proxy" fallback answers.
+/// `result_code` of the "no db_proxy" answers and of the answers sent when db_proxy gives
+/// none.
 const FAILED: u32 = 1;
 
 /// 0x0401: the user's normal groups; answered empty without db_proxy.
 pub(crate) fn handle_normal_group_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImNormalGroupListReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    let rsp = ImNormalGroupListRsp {
+        user_id: me.user_id,
+        ..Default::default()
+    };
+    let failed = |_: &ImNormalGroupListReq, header: &PduHeader| {
+        failure_answer(header, CommandId::GroupNormalListResponse, &rsp)
+    };
+    let sent =
+        forward_tracked::<ImNormalGroupListReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
     if sent.is_some() && link.is_none() {
-        let rsp = ImNormalGroupListRsp {
-            user_id: me.user_id,
-            ..Default::default()
-        };
         reply(
             ctx,
             me.handle,
@@ -47,15 +50,16 @@ pub(crate) fn handle_normal_group_list_req(st: &mut State, ctx: &mut Ctx, me: Ca
 /// 0x0403: group details (16-byte attach); answered empty without db_proxy.
 pub(crate) fn handle_group_info_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupInfoListReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.pdu_attach());
-    });
+    let rsp = ImGroupInfoListRsp {
+        user_id: me.user_id,
+        ..Default::default()
+    };
+    let failed = |_: &ImGroupInfoListReq, header: &PduHeader| {
+        failure_answer(header, CommandId::GroupInfoResponse, &rsp)
+    };
+    let sent =
+        forward_tracked::<ImGroupInfoListReq>(st, ctx, me, link, pdu, AttachForm::Pdu, failed);
     if sent.is_some() && link.is_none() {
-        let rsp = ImGroupInfoListRsp {
-            user_id: me.user_id,
-            ..Default::default()
-        };
         reply(ctx, me.handle, pdu, CommandId::GroupInfoResponse, &rsp);
     }
 }
@@ -73,19 +77,19 @@ pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller,
         return;
     }
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupCreateReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    let rsp = ImGroupCreateRsp {
+        user_id: me.user_id,
+        result_code: FAILED,
+        group_id: None,
+        group_name: req.group_name,
+        user_id_list: Vec::new(),
+        attach_data: None,
+    };
+    let failed = |_: &ImGroupCreateReq, header: &PduHeader| {
+        failure_answer(header, CommandId::GroupCreateResponse, &rsp)
+    };
+    let sent = forward_tracked::<ImGroupCreateReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
     if sent.is_some() && link.is_none() {
-        let rsp = ImGroupCreateRsp {
-            user_id: me.user_id,
-            result_code: FAILED,
-            group_id: None,
-            group_name: req.group_name,
-            user_id_list: Vec::new(),
-            attach_data: None,
-        };
         reply(ctx, me.handle, pdu, CommandId::GroupCreateResponse, &rsp);
     }
 }
@@ -93,18 +97,24 @@ pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller,
 /// 0x0407: add or remove members; failure answer without db_proxy.
 pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupChangeMemberReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    let failed_rsp = |req: &ImGroupChangeMemberReq| ImGroupChangeMemberRsp {
+        user_id: me.user_id,
+        change_type: req.change_type,
+        result_code: FAILED,
+        group_id: req.group_id,
+        ..Default::default()
+    };
+    let failed = |req: &ImGroupChangeMemberReq, header: &PduHeader| {
+        failure_answer(
+            header,
+            CommandId::GroupChangeMemberResponse,
+            &failed_rsp(req),
+        )
+    };
+    let sent =
+        forward_tracked::<ImGroupChangeMemberReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
     if let (Some(req), None) = (sent, link) {
-        let rsp = ImGroupChangeMemberRsp {
-            user_id: me.user_id,
-            change_type: req.change_type,
-            result_code: FAILED,
-            group_id: req.group_id,
-            ..Default::default()
-        };
+        let rsp = failed_rsp(&req);
         reply(
             ctx,
             me.handle,
@@ -118,17 +128,22 @@ pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: 
 /// 0x0409: mute or unmute pushes of a group; failure answer without db_proxy.
 pub(crate) fn handle_group_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupShieldReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    let failed_rsp = |req: &ImGroupShieldReq| ImGroupShieldRsp {
+        user_id: me.user_id,
+        group_id: req.group_id,
+        result_code: FAILED,
+        attach_data: None,
+    };
+    let failed = |req: &ImGroupShieldReq, header: &PduHeader| {
+        failure_answer(
+            header,
+            CommandId::GroupShieldGroupResponse,
+            &failed_rsp(req),
+        )
+    };
+    let sent = forward_tracked::<ImGroupShieldReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
     if let (Some(req), None) = (sent, link) {
-        let rsp = ImGroupShieldRsp {
-            user_id: me.user_id,
-            group_id: req.group_id,
-            result_code: FAILED,
-            attach_data: None,
-        };
+        let rsp = failed_rsp(&req);
         reply(
             ctx,
             me.handle,
@@ -202,7 +217,9 @@ pub(crate) fn handle_group_change_member_rsp(st: &mut State, ctx: &mut Ctx, pdu:
         return;
     };
     let attach = rsp.attach_data.as_deref().unwrap_or_default();
-    let requester = st.open_client(ctx, attach, rsp.user_id);
+    let requester = st
+        .answered(attach, Continuation::Relay)
+        .and_then(|p| st.requester(ctx, &p, Some(rsp.user_id)));
     if let Some(h) = requester {
         let answer = ImGroupChangeMemberRsp {
             attach_data: None,

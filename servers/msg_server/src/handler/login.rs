@@ -7,19 +7,23 @@ use netlib::ConnHandle;
 use teamtalk_proto::pb::base_define::{ClientType, KickReasonType, ResultType};
 use teamtalk_proto::pb::login::{
     ImDeviceTokenReq, ImDeviceTokenRsp, ImKickPcClientRsp, ImKickUser, ImLoginReq, ImLoginRes,
-    ImLogoutRsp, ImPushShieldReq, ImQueryPushShieldReq, ImRegistReq, ImRegistRes,
+    ImLogoutRsp, ImPushShieldReq, ImPushShieldRsp, ImQueryPushShieldReq, ImQueryPushShieldRsp,
+    ImRegistReq, ImRegistRes,
 };
 use teamtalk_proto::pb::server::{ImServerKickUser, ImValidateReq};
-use teamtalk_proto::{CommandId, DbAttachData, Pdu};
+use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduHeader};
 
-use super::{forward, reply};
+use super::{AttachForm, failure_answer, forward, forward_tracked, reply};
 use crate::peer::client::{
     ClientRef, ClientState, is_mobile, login_status, same_kind, valid_client_type,
 };
+use crate::pending::{Continuation, Failure};
 use crate::state::{Caller, Ctx, State, client, client_mut, unix_now};
 
 /// `result_string` of the refusals decided by msg_server itself: "server exception".
 pub(crate) const SERVER_ERROR_TEXT: &str = "服务端异常";
+/// `result_code` of the push-shield answers sent when db_proxy gives none.
+const FAILED: u32 = 1;
 /// `result_string` when the login names a client type no client has: "unsupported client".
 const BAD_CLIENT_TYPE_TEXT: &str = "不支持的客户端类型";
 
@@ -93,13 +97,17 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
     let Some(link) = st.links.db.for_login(h.0) else {
         return;
     };
-    let attach = DbAttachData::handle(
+    let id = st.track(
+        ctx.now(),
         ClientRef {
             handle: h,
             generation,
-        }
-        .attach_handle(),
+        },
+        link,
+        Continuation::Login,
+        Failure::RefuseLogin { seq },
     );
+    let attach = DbAttachData::handle(id);
     let validate = ImValidateReq {
         user_name: req.user_name.clone(),
         password: req.password,
@@ -260,19 +268,31 @@ pub(crate) fn handle_kick_pc_client_req(st: &mut State, ctx: &mut Ctx, me: Calle
 /// 0x010c: forwarded to db_proxy with the 16-byte attach.
 pub(crate) fn handle_push_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImPushShieldReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.pdu_attach());
-    });
+    let failed = |_: &ImPushShieldReq, header: &PduHeader| {
+        let rsp = ImPushShieldRsp {
+            user_id: me.user_id,
+            result_code: FAILED,
+            shield_status: None,
+            attach_data: None,
+        };
+        failure_answer(header, CommandId::LoginResPushShield, &rsp)
+    };
+    forward_tracked::<ImPushShieldReq>(st, ctx, me, link, pdu, AttachForm::Pdu, failed);
 }
 
 /// 0x010e: forwarded to db_proxy with the 16-byte attach.
 pub(crate) fn handle_query_push_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImQueryPushShieldReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.pdu_attach());
-    });
+    let failed = |_: &ImQueryPushShieldReq, header: &PduHeader| {
+        let rsp = ImQueryPushShieldRsp {
+            user_id: me.user_id,
+            result_code: FAILED,
+            shield_status: None,
+            attach_data: None,
+        };
+        failure_answer(header, CommandId::LoginResQueryPushShield, &rsp)
+    };
+    forward_tracked::<ImQueryPushShieldReq>(st, ctx, me, link, pdu, AttachForm::Pdu, failed);
 }
 
 /// 0x0110 (Polaris fork): registration, allowed before login; db_proxy answers 0x0111.
@@ -280,37 +300,42 @@ pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pd
     let Some(c) = client(ctx, h) else {
         return;
     };
-    let attach = ClientRef {
+    let client_ref = ClientRef {
         handle: h,
         generation: c.generation,
-    }
-    .attach_handle();
-    let link = st.links.db.for_login(h.0);
-    let Some(req) = forward::<ImRegistReq>(ctx, link, pdu, |m| {
-        m.attach_data = Some(DbAttachData::handle(attach).encode());
-    }) else {
+    };
+    let Ok(mut req) = pdu.parse::<ImRegistReq>() else {
+        debug!("ignoring unparsable registration: handle={h}");
         return;
     };
-    if link.is_none() {
-        let rsp = ImRegistRes {
-            user_name: req.user_name,
-            result_code: ResultType::RefuseReasonNoDbServer as i32,
-            result_string: Some(SERVER_ERROR_TEXT.to_owned()),
-            user_id: None,
-            attach_data: None,
-        };
-        reply(ctx, h, pdu, CommandId::LoginResRegist, &rsp);
-    }
+    let no_db = ImRegistRes {
+        user_name: req.user_name.clone(),
+        result_code: ResultType::RefuseReasonNoDbServer as i32,
+        result_string: Some(SERVER_ERROR_TEXT.to_owned()),
+        user_id: None,
+        attach_data: None,
+    };
+    let Some(link) = st.links.db.for_login(h.0) else {
+        reply(ctx, h, pdu, CommandId::LoginResRegist, &no_db);
+        return;
+    };
+    let failure = Failure::Answer(Pdu::reply(&pdu.header, CommandId::LoginResRegist, &no_db));
+    let id = st.track(ctx.now(), client_ref, link, Continuation::Register, failure);
+    req.attach_data = Some(DbAttachData::handle(id).encode());
+    ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &req));
 }
 
 /// 0x0111 from db_proxy: relayed to the registering connection (not logged in, so it is found
 /// by its attach alone).
-pub(crate) fn handle_regist_res(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
+pub(crate) fn handle_regist_res(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Ok(mut rsp) = pdu.parse::<ImRegistRes>() else {
         return;
     };
     let attach = rsp.attach_data.take().unwrap_or_default();
-    let Some(h) = st.resolve_attach(ctx, &attach) else {
+    let Some(request) = st.answered(&attach, Continuation::Register) else {
+        return;
+    };
+    let Some(h) = st.requester(ctx, &request, None) else {
         return;
     };
     if client(ctx, h).is_some_and(|c| !matches!(c.state, ClientState::Kicked { .. })) {

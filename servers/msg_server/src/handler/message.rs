@@ -20,8 +20,9 @@ use teamtalk_proto::pb::message::{
 use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
 use teamtalk_proto::{CommandId, DbAttachData, MsgDataResend, Pdu, PduAttachData};
 
-use super::{forward, reply};
-use crate::peer::client::{MSGS_PER_SECOND, MsgSlot};
+use super::{AttachForm, forward, forward_tracked, reply, silent};
+use crate::peer::client::{ClientRef, MSGS_PER_SECOND, MsgSlot};
+use crate::pending::{Continuation, Failure};
 use crate::push::{is_group, is_text};
 use crate::state::{Caller, Ctx, State, client_mut, unix_now};
 
@@ -90,7 +91,16 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     let client_time = msg.create_time;
     msg.from_user_id = me.user_id;
     msg.create_time = unix_now();
-    msg.attach_data = Some(me.db_attach());
+    // No failure answer exists for a message: without an ack the client sends it again, and
+    // db_proxy recognises the copy if the first one was stored after all.
+    let id = st.track(
+        ctx.now(),
+        me.client_ref(),
+        link,
+        Continuation::Deliver,
+        Failure::Silent,
+    );
+    msg.attach_data = Some(DbAttachData::handle(id).encode());
     let mut up = Pdu::forward(&pdu.header, &msg);
     if client_time != 0 {
         MsgDataResend {
@@ -125,8 +135,15 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
         }
     };
     let attach = msg.attach_data.take().unwrap_or_default();
-    let origin_handle = DbAttachData::decode(&attach).map_or(0, |a| a.handle);
-    let sender = st.open_client(ctx, &attach, msg.from_user_id);
+    // The message is stored whatever became of its request: recipients get it even when the
+    // sender's entry ended (the sender was then told nothing and will send it again).
+    let request = st.answered(&attach, Continuation::Deliver);
+    let sender = request
+        .as_ref()
+        .and_then(|r| st.requester(ctx, r, Some(msg.from_user_id)));
+    let origin_handle = request
+        .map_or(ClientRef::NOBODY, |r| r.client)
+        .attach_handle();
     let group = is_group(msg.msg_type);
     if let Some(sender) = sender {
         let session_type = if group {
@@ -292,35 +309,23 @@ pub(crate) fn handle_msg_data_read_notify(st: &mut State, ctx: &mut Ctx, pdu: &P
 /// 0x0307: unread counters (login pool).
 pub(crate) fn handle_unread_msg_cnt_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImUnreadMsgCntReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImUnreadMsgCntReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x0309: a page of history (login pool).
 pub(crate) fn handle_get_msg_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImGetMsgListReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImGetMsgListReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x030b: the latest message id of a session (business pool).
 pub(crate) fn handle_get_latest_msg_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImGetLatestMsgIdReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImGetLatestMsgIdReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }
 
 /// 0x030d: messages by id (login pool).
 pub(crate) fn handle_get_msg_by_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImGetMsgByIdReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
+    forward_tracked::<ImGetMsgByIdReq>(st, ctx, me, link, pdu, AttachForm::Db, silent);
 }

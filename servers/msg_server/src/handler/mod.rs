@@ -8,8 +8,11 @@
 //!   commands are ignored;
 //! - a body that does not parse is ignored, the connection stays (PROTOCOL §2.1).
 //!
-//! Handlers find the answer's client through `attach_data` and the user id in the answer, and
-//! strip the attach before anything reaches a client (D-LEAK-1).
+//! A client request forwarded to a back end is entered in the pending table (`pending`), whose
+//! id travels in the attach handle: its answer continues from the table entry, and when no
+//! answer comes (the link closed, the deadline passed) the client gets the request's failure
+//! answer ([`fail_pending`]). The attach is stripped before anything reaches a client
+//! (D-LEAK-1).
 
 mod buddy;
 mod file;
@@ -23,11 +26,13 @@ mod switch_service;
 use log::{debug, warn};
 use netlib::{CloseReason, ConnHandle, ConnOptions, Handler, ListenerTag, TimerId};
 use prost::Message;
+use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::peer::client::{ClientConn, ClientState, MAX_CLIENT_KEY, PDUS_PER_SECOND};
 use crate::peer::{ConnData, LinkKind};
-use crate::state::{Caller, Ctx, State, client_mut};
+use crate::pending::{Continuation, Failure, Pending};
+use crate::state::{Caller, Ctx, State, client, client_mut};
 use crate::wire;
 
 /// Tag of the client listener.
@@ -92,6 +97,10 @@ impl Handler for State {
 
     fn on_timer(&mut self, ctx: &mut Ctx, _timer: TimerId) {
         self.tick(ctx);
+        let now = ctx.now();
+        for pending in self.pending.expire(now) {
+            fail_pending(self, ctx, pending, "no answer in time");
+        }
     }
 }
 
@@ -297,9 +306,10 @@ fn link_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, kind: LinkKind, pdu: P
     }
 }
 
-/// Relays a back-end answer to the client named by its attach, if that connection is still
-/// logged in as the answer's `user_id`; the attach is removed and the header (seq) kept.
-pub(crate) fn relay_answer(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
+/// Relays a back-end answer to the client whose pending request its attach names, if that
+/// connection is still logged in as the answer's `user_id`; the attach is removed and the
+/// header (seq) kept.
+pub(crate) fn relay_answer(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Ok(answer) = wire::split_answer(&pdu.body) else {
         debug!(
             "ignoring malformed answer: cmd=0x{:04x}",
@@ -307,7 +317,14 @@ pub(crate) fn relay_answer(st: &State, ctx: &mut Ctx, pdu: &Pdu) {
         );
         return;
     };
-    let Some(h) = st.open_client(ctx, answer.attach, answer.user_id) else {
+    let Some(pending) = st.answered(answer.attach, Continuation::Relay) else {
+        debug!(
+            "dropping answer without a pending request: cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return;
+    };
+    let Some(h) = st.requester(ctx, &pending, Some(answer.user_id)) else {
         debug!(
             "dropping answer for a gone client: cmd=0x{:04x} user={}",
             pdu.header.command_id, answer.user_id
@@ -344,6 +361,156 @@ pub(crate) fn forward<M: Message + prost::Name + Default>(
         ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg));
     }
     Some(msg)
+}
+
+/// The attach layouts a tracked request may carry (PROTOCOL §5.3): the original picks one per
+/// command, and the C++ back ends echo it as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AttachForm {
+    /// `CDbAttachData`: 12 bytes.
+    Db,
+    /// `CPduAttachData` with an empty pdu: 16 bytes.
+    Pdu,
+}
+
+impl AttachForm {
+    /// The attach bytes naming pending request `id`.
+    fn encode(self, id: u32) -> Vec<u8> {
+        match self {
+            Self::Db => teamtalk_proto::DbAttachData::handle(id).encode(),
+            Self::Pdu => {
+                teamtalk_proto::PduAttachData::new(attach_type::HANDLE, id, Vec::new()).encode()
+            }
+        }
+    }
+}
+
+/// A client request msg_server forwards on the client's behalf: it has the requester's
+/// `user_id` (overwritten with the authenticated id, PROTOCOL §4.8) and an `attach_data`.
+pub(crate) trait Request: Message + prost::Name + Default {
+    /// Sets `user_id` and `attach_data`.
+    fn stamp(&mut self, user_id: u32, attach: Vec<u8>);
+}
+
+macro_rules! requests {
+    ($($t:ty),* $(,)?) => {
+        $(impl Request for $t {
+            fn stamp(&mut self, user_id: u32, attach: Vec<u8>) {
+                self.user_id = user_id;
+                self.attach_data = Some(attach);
+            }
+        })*
+    };
+}
+
+requests!(
+    teamtalk_proto::pb::buddy::ImRecentContactSessionReq,
+    teamtalk_proto::pb::buddy::ImUsersInfoReq,
+    teamtalk_proto::pb::buddy::ImRemoveSessionReq,
+    teamtalk_proto::pb::buddy::ImAllUserReq,
+    teamtalk_proto::pb::buddy::ImDepartmentReq,
+    teamtalk_proto::pb::buddy::ImUsersStatReq,
+    teamtalk_proto::pb::buddy::ImChangeSignInfoReq,
+    teamtalk_proto::pb::message::ImUnreadMsgCntReq,
+    teamtalk_proto::pb::message::ImGetMsgListReq,
+    teamtalk_proto::pb::message::ImGetLatestMsgIdReq,
+    teamtalk_proto::pb::message::ImGetMsgByIdReq,
+    teamtalk_proto::pb::group::ImNormalGroupListReq,
+    teamtalk_proto::pb::group::ImGroupInfoListReq,
+    teamtalk_proto::pb::group::ImGroupCreateReq,
+    teamtalk_proto::pb::group::ImGroupChangeMemberReq,
+    teamtalk_proto::pb::group::ImGroupShieldReq,
+    teamtalk_proto::pb::login::ImPushShieldReq,
+    teamtalk_proto::pb::login::ImQueryPushShieldReq,
+    teamtalk_proto::pb::file::ImFileHasOfflineReq,
+);
+
+/// Forwards a client request on `link` like [`forward`], stamped with the caller's id and
+/// entered in the pending table: the answer relays to the client, and when none comes the
+/// client gets `failure(&request, &header)` instead. Returns the stamped request, `None` if
+/// the body did not parse.
+pub(crate) fn forward_tracked<M: Request>(
+    st: &mut State,
+    ctx: &mut Ctx,
+    me: Caller,
+    link: Option<ConnHandle>,
+    pdu: &Pdu,
+    form: AttachForm,
+    failure: impl FnOnce(&M, &teamtalk_proto::PduHeader) -> Failure,
+) -> Option<M> {
+    let Ok(mut msg) = pdu.parse::<M>() else {
+        debug!(
+            "ignoring unparsable request: cmd=0x{:04x}",
+            pdu.header.command_id
+        );
+        return None;
+    };
+    let Some(link) = link else {
+        msg.stamp(me.user_id, Vec::new());
+        return Some(msg);
+    };
+    msg.stamp(me.user_id, Vec::new());
+    let failure = failure(&msg, &pdu.header);
+    let id = st.track(
+        ctx.now(),
+        me.client_ref(),
+        link,
+        Continuation::Relay,
+        failure,
+    );
+    msg.stamp(me.user_id, form.encode(id));
+    ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg));
+    Some(msg)
+}
+
+/// The failure of a request the protocol has no failure answer for.
+pub(crate) fn silent<M>(_: &M, _: &teamtalk_proto::PduHeader) -> Failure {
+    Failure::Silent
+}
+
+/// A failure answer to the request with `header`: `cmd` carrying `msg`.
+pub(crate) fn failure_answer(
+    header: &teamtalk_proto::PduHeader,
+    cmd: CommandId,
+    msg: &impl Message,
+) -> Failure {
+    Failure::Answer(Pdu::reply(header, cmd, msg))
+}
+
+/// A pending request ended without an answer (`why`): its client, if still there, gets the
+/// request's failure answer.
+pub(crate) fn fail_pending(st: &mut State, ctx: &mut Ctx, pending: Pending, why: &str) {
+    let Some(h) = st.requester(ctx, &pending, None) else {
+        return;
+    };
+    match pending.failure {
+        Failure::Silent => debug!(
+            "request failed, nothing to answer: handle={h} kind={:?} why={why}",
+            pending.continuation
+        ),
+        Failure::Answer(answer) => {
+            if client(ctx, h).is_some_and(|c| !matches!(c.state, ClientState::Kicked { .. })) {
+                debug!(
+                    "request failed, answered: handle={h} cmd=0x{:04x} why={why}",
+                    answer.header.command_id
+                );
+                ctx.send_pdu_deferred(h, &answer);
+            }
+        }
+        Failure::RefuseLogin { seq } => {
+            if client(ctx, h).is_some_and(|c| matches!(c.state, ClientState::Validating { .. })) {
+                log::info!("refusing login, db_proxy gave no answer: handle={h} why={why}");
+                login::refuse_login(
+                    st,
+                    ctx,
+                    h,
+                    seq,
+                    teamtalk_proto::pb::base_define::ResultType::RefuseReasonNoDbServer,
+                    login::SERVER_ERROR_TEXT.to_owned(),
+                );
+            }
+        }
+    }
 }
 
 /// A reply to a client request: fresh header, the request's seq.

@@ -27,6 +27,7 @@ use teamtalk_proto::{CommandId, Pdu, PduAttachData};
 use super::login::{kick_remote, kick_same_kind, refuse_login};
 use crate::peer::client::{ClientConn, ClientState, is_mobile};
 use crate::peer::{Connected, LinkKind};
+use crate::pending::Continuation;
 use crate::push;
 use crate::state::{Ctx, State, client, client_mut, unix_now};
 
@@ -118,6 +119,16 @@ fn send_online_users(st: &State, ctx: &mut Ctx, h: ConnHandle) {
 /// master went, promote the next route link.
 pub(crate) fn link_down(st: &mut State, ctx: &mut Ctx, h: ConnHandle, reason: &CloseReason) {
     debug!("link closed: handle={h} reason={reason}");
+    let lost = st.pending.take_link(h);
+    if !lost.is_empty() {
+        info!(
+            "link closed with requests pending, failing them: handle={h} requests={}",
+            lost.len()
+        );
+    }
+    for pending in lost {
+        super::fail_pending(st, ctx, pending, "link closed");
+    }
     if let Some(master) = st.links.closed(h, ctx.now()) {
         send_role_set(ctx, master);
     }
@@ -155,7 +166,7 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         return;
     };
     let attach = rsp.attach_data.as_deref().unwrap_or_default();
-    let Some(h) = st.resolve_attach(ctx, attach) else {
+    let Some(h) = st.peek_requester(ctx, attach, Continuation::Login) else {
         debug!(
             "dropping validation for a gone client: user_name_len={}",
             rsp.user_name.len()
@@ -165,10 +176,12 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Some(c) = client(ctx, h) else {
         return;
     };
+    // An answer for another name does not end the request: the real one may follow.
     match &c.state {
         ClientState::Validating { name } if **name == *rsp.user_name => {}
         _ => return,
     }
+    st.answered(attach, Continuation::Login);
     let (client_type, online_status) = (c.client_type, c.online_status);
     let seq = pdu.header.seq_num;
     let text = rsp.result_string.unwrap_or_default();

@@ -40,6 +40,14 @@ pub(crate) struct ClientRef {
 }
 
 impl ClientRef {
+    /// A handle that is not 0 yet names no connection (generation 0 is never handed out):
+    /// what a stored group message carries when its sender's request is no longer pending,
+    /// so it is still fanned out and pushed from here but excludes nobody.
+    pub(crate) const NOBODY: Self = Self {
+        handle: ConnHandle(1),
+        generation: 0,
+    };
+
     /// The u32 put in `CDbAttachData.handle`.
     pub(crate) fn attach_handle(self) -> u32 {
         // Keys above MAX_CLIENT_KEY are refused at accept, so the cast keeps every bit.
@@ -271,6 +279,15 @@ impl ClientConn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nobody_is_not_zero_and_names_no_generation() {
+        assert_ne!(ClientRef::NOBODY.attach_handle(), 0);
+        let mut gens = Generations::default();
+        for _ in 0..=GENERATION_MAX {
+            assert_ne!(gens.next(), ClientRef::NOBODY.generation);
+        }
+    }
 
     #[test]
     fn attach_handle_round_trips_and_is_never_zero() {
