@@ -9,10 +9,13 @@
 //! Layout: [`Config`] reads `msgserver.conf`; [`Server`] binds and runs the event loop;
 //! `state` holds what the loop owns; `peer` the connection kinds and links; `handler` one module
 //! per `.proto` package with the dispatch tables; `users` the logged-in users; `push` the
-//! notification text; `wire` raw protobuf field access.
+//! notification text; `wire` raw protobuf field access; `limits` every bound on client input
+//! and the rate limiters; `counters` what those refused, readable while the server runs.
 
 mod config;
+mod counters;
 mod handler;
+pub mod limits;
 mod peer;
 mod push;
 mod server;
@@ -20,5 +23,9 @@ mod state;
 mod users;
 mod wire;
 
-pub use config::{Config, DEFAULT_CONCURRENT_DB_CONN_CNT, Endpoint, MIN_DB_SERVERS};
+pub use config::{
+    Config, DEFAULT_CONCURRENT_DB_CONN_CNT, DEFAULT_PROFILE_CHANGES_PER_MINUTE,
+    DEFAULT_REGISTRATIONS_PER_MINUTE, Endpoint, MIN_DB_SERVERS,
+};
+pub use counters::{CounterSnapshot, Counters};
 pub use server::{Server, ServerError, ServerHandle};

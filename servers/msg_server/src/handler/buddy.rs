@@ -12,7 +12,8 @@ use teamtalk_proto::pb::buddy::{
 };
 use teamtalk_proto::{CommandId, Pdu, PduAttachData};
 
-use super::{file, forward, relay_answer, server};
+use super::{Refusal, file, forward, relay_answer, reply, server, violation, within_bounds};
+use crate::limits::Violation;
 use crate::peer::client::ClientConn;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
@@ -25,7 +26,7 @@ pub(crate) fn handle_recent_contact_session_req(
     pdu: &Pdu,
 ) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImRecentContactSessionReq>(ctx, link, pdu, |m| {
+    forward::<ImRecentContactSessionReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -34,7 +35,7 @@ pub(crate) fn handle_recent_contact_session_req(
 /// 0x0204: user details (login pool).
 pub(crate) fn handle_users_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImUsersInfoReq>(ctx, link, pdu, |m| {
+    forward::<ImUsersInfoReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -44,7 +45,7 @@ pub(crate) fn handle_users_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, p
 /// elsewhere) are told at once, without waiting for db_proxy.
 pub(crate) fn handle_remove_session_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let Some(req) = forward::<ImRemoveSessionReq>(ctx, link, pdu, |m| {
+    let Some(req) = forward::<ImRemoveSessionReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     }) else {
@@ -75,7 +76,7 @@ pub(crate) fn handle_remove_session_notify(st: &mut State, ctx: &mut Ctx, pdu: &
 /// 0x0208: all users changed since a time (business pool).
 pub(crate) fn handle_all_user_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImAllUserReq>(ctx, link, pdu, |m| {
+    forward::<ImAllUserReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -84,7 +85,7 @@ pub(crate) fn handle_all_user_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu
 /// 0x0210: departments changed since a time (business pool).
 pub(crate) fn handle_department_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImDepartmentReq>(ctx, link, pdu, |m| {
+    forward::<ImDepartmentReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -93,7 +94,7 @@ pub(crate) fn handle_department_req(st: &mut State, ctx: &mut Ctx, me: Caller, p
 /// 0x020a: presence of some users, asked of route_server (16-byte attach).
 pub(crate) fn handle_users_stat_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.route.master();
-    forward::<ImUsersStatReq>(ctx, link, pdu, |m| {
+    forward::<ImUsersStatReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.pdu_attach());
     });
@@ -145,10 +146,38 @@ pub(crate) fn handle_user_stat_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) 
     st.broadcast(ctx, &pdu.encode(), |c: &ClientConn| !c.is_mobile());
 }
 
-/// 0x020c: a new avatar URL, forwarded as the original does (no attach).
+/// Takes one of the user's profile changes (signature, avatar) this minute: each is broadcast
+/// to every logged-in user of every msg_server. Over the rate it counts a violation.
+fn profile_change_slot(st: &mut State, ctx: &mut Ctx, me: Caller, r: Refusal) -> bool {
+    let second = st.second;
+    if st.profile_changes.allow(me.user_id, second) {
+        return true;
+    }
+    let v = Violation::TooFrequent {
+        what: "profile changes",
+        per_minute: st.profile_changes.per_minute(),
+    };
+    violation(st, ctx, me.handle, v, r);
+    false
+}
+
+/// 0x020c: a new avatar URL, forwarded as the original does (no attach; one a client put in
+/// is removed). The request has no failure answer (db_proxy never answers it, D-MS-11), so
+/// one over its bound or the rate is dropped.
 pub(crate) fn handle_change_avatar_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImChangeAvatarReq>() else {
+        return;
+    };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Dropped)
+        || !profile_change_slot(st, ctx, me, Refusal::Dropped)
+    {
+        return;
+    }
     let link = st.links.db.for_business(me.spread());
-    forward::<ImChangeAvatarReq>(ctx, link, pdu, |m| m.user_id = me.user_id);
+    forward::<ImChangeAvatarReq>(st, ctx, me.handle, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = None;
+    });
 }
 
 /// 0x020d from db_proxy: to every connection of the user (the request had no attach).
@@ -163,10 +192,32 @@ pub(crate) fn handle_change_avatar_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu)
     }
 }
 
-/// 0x0213: a new signature (business pool, 16-byte attach).
+/// 0x0213: a new signature (business pool, 16-byte attach). Over 128 bytes or over the
+/// per-user rate it is answered with `result_code` 1, as db_proxy refuses it.
 pub(crate) fn handle_change_sign_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImChangeSignInfoReq>() else {
+        return;
+    };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Answered)
+        || !profile_change_slot(st, ctx, me, Refusal::Answered)
+    {
+        let rsp = ImChangeSignInfoRsp {
+            user_id: me.user_id,
+            result_code: 1,
+            sign_info: None,
+            attach_data: None,
+        };
+        reply(
+            ctx,
+            me.handle,
+            pdu,
+            CommandId::BuddyListChangeSignInfoResponse,
+            &rsp,
+        );
+        return;
+    }
     let link = st.links.db.for_business(me.spread());
-    forward::<ImChangeSignInfoReq>(ctx, link, pdu, |m| {
+    forward::<ImChangeSignInfoReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.pdu_attach());
     });

@@ -15,7 +15,7 @@ use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::pb::server::ImGroupGetShieldReq;
 use teamtalk_proto::{CommandId, Pdu, PduAttachData};
 
-use super::{forward, relay_answer, reply};
+use super::{Refusal, forward, relay_answer, reply, within_bounds};
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
@@ -25,7 +25,7 @@ const FAILED: u32 = 1;
 /// 0x0401: the user's normal groups; answered empty without db_proxy.
 pub(crate) fn handle_normal_group_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImNormalGroupListReq>(ctx, link, pdu, |m| {
+    let sent = forward::<ImNormalGroupListReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -47,7 +47,7 @@ pub(crate) fn handle_normal_group_list_req(st: &mut State, ctx: &mut Ctx, me: Ca
 /// 0x0403: group details (16-byte attach); answered empty without db_proxy.
 pub(crate) fn handle_group_info_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupInfoListReq>(ctx, link, pdu, |m| {
+    let sent = forward::<ImGroupInfoListReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.pdu_attach());
     });
@@ -60,7 +60,8 @@ pub(crate) fn handle_group_info_list_req(st: &mut State, ctx: &mut Ctx, me: Call
     }
 }
 
-/// 0x0405: clients may only create temporary groups; normal ones are ignored.
+/// 0x0405: clients may only create temporary groups; normal ones are ignored. A name, avatar
+/// or member list over its bound is answered with the failure code, not forwarded.
 pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let Ok(req) = pdu.parse::<ImGroupCreateReq>() else {
         return;
@@ -72,17 +73,27 @@ pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller,
         );
         return;
     }
+    let within = within_bounds(st, ctx, me.handle, &req, Refusal::Answered);
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupCreateReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
-    if sent.is_some() && link.is_none() {
+    let sent = if within {
+        forward::<ImGroupCreateReq>(st, ctx, me.handle, link, pdu, |m| {
+            m.user_id = me.user_id;
+            m.attach_data = Some(me.db_attach());
+        })
+    } else {
+        None
+    };
+    if !within || (sent.is_some() && link.is_none()) {
         let rsp = ImGroupCreateRsp {
             user_id: me.user_id,
             result_code: FAILED,
             group_id: None,
-            group_name: req.group_name,
+            // An over-long name is not echoed back.
+            group_name: if within {
+                req.group_name
+            } else {
+                String::new()
+            },
             user_id_list: Vec::new(),
             attach_data: None,
         };
@@ -90,14 +101,23 @@ pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller,
     }
 }
 
-/// 0x0407: add or remove members; failure answer without db_proxy.
+/// 0x0407: add or remove members; failure answer without db_proxy or when the member list is
+/// over `MaxGroupMembersPerRequest` (then nothing is forwarded).
 pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImGroupChangeMemberReq>() else {
+        return;
+    };
+    let within = within_bounds(st, ctx, me.handle, &req, Refusal::Answered);
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupChangeMemberReq>(ctx, link, pdu, |m| {
-        m.user_id = me.user_id;
-        m.attach_data = Some(me.db_attach());
-    });
-    if let (Some(req), None) = (sent, link) {
+    let sent = if within {
+        forward::<ImGroupChangeMemberReq>(st, ctx, me.handle, link, pdu, |m| {
+            m.user_id = me.user_id;
+            m.attach_data = Some(me.db_attach());
+        })
+    } else {
+        None
+    };
+    if !within || (sent.is_some() && link.is_none()) {
         let rsp = ImGroupChangeMemberRsp {
             user_id: me.user_id,
             change_type: req.change_type,
@@ -118,7 +138,7 @@ pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: 
 /// 0x0409: mute or unmute pushes of a group; failure answer without db_proxy.
 pub(crate) fn handle_group_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let sent = forward::<ImGroupShieldReq>(ctx, link, pdu, |m| {
+    let sent = forward::<ImGroupShieldReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });

@@ -14,15 +14,10 @@ use teamtalk_proto::pb::message::{
 use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
 use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduAttachData};
 
-use super::{forward, reply};
+use super::{Refusal, forward, reply, within_bounds};
 use crate::peer::client::{MSGS_PER_SECOND, MsgSlot};
-use crate::push::{is_group, is_text};
+use crate::push::is_group;
 use crate::state::{Caller, Ctx, State, client_mut, unix_now};
-
-/// Longest text message accepted: what the message tables can store (KNOWN_DEFECTS D-MS-10).
-pub(crate) const MAX_TEXT_LEN: usize = 4096;
-/// Longest audio message accepted (4-byte duration plus the audio bytes).
-pub(crate) const MAX_AUDIO_LEN: usize = 2 * 1024 * 1024;
 
 /// 0x0305: the server's clock.
 pub(crate) fn handle_time_request(ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
@@ -38,17 +33,12 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
         return;
     };
-    let limit = if is_text(msg.msg_type) {
-        MAX_TEXT_LEN
-    } else {
-        MAX_AUDIO_LEN
-    };
-    if msg.msg_data.is_empty() || msg.msg_data.len() > limit {
-        debug!(
-            "discarding message with bad size: handle={} len={}",
-            me.handle,
-            msg.msg_data.len()
-        );
+    // Text over 4096 bytes or audio over 2 MiB is discarded like an empty message (D-MS-10).
+    if msg.msg_data.is_empty() {
+        debug!("discarding empty message: handle={}", me.handle);
+        return;
+    }
+    if !within_bounds(st, ctx, me.handle, &msg, Refusal::Dropped) {
         return;
     }
     // Messages to oneself are refused on the authenticated id (D-MS-12).
@@ -229,7 +219,9 @@ pub(crate) fn handle_msg_data_ack(ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
 /// connections (here and elsewhere) are told.
 pub(crate) fn handle_msg_data_read_ack(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let Some(ack) = forward::<ImMsgDataReadAck>(ctx, link, pdu, |m| m.user_id = me.user_id) else {
+    let Some(ack) =
+        forward::<ImMsgDataReadAck>(st, ctx, me.handle, link, pdu, |m| m.user_id = me.user_id)
+    else {
         return;
     };
     let notify = ImMsgDataReadNotify {
@@ -260,7 +252,7 @@ pub(crate) fn handle_msg_data_read_notify(st: &mut State, ctx: &mut Ctx, pdu: &P
 /// 0x0307: unread counters (login pool).
 pub(crate) fn handle_unread_msg_cnt_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImUnreadMsgCntReq>(ctx, link, pdu, |m| {
+    forward::<ImUnreadMsgCntReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -269,7 +261,7 @@ pub(crate) fn handle_unread_msg_cnt_req(st: &mut State, ctx: &mut Ctx, me: Calle
 /// 0x0309: a page of history (login pool).
 pub(crate) fn handle_get_msg_list_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImGetMsgListReq>(ctx, link, pdu, |m| {
+    forward::<ImGetMsgListReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -278,7 +270,7 @@ pub(crate) fn handle_get_msg_list_req(st: &mut State, ctx: &mut Ctx, me: Caller,
 /// 0x030b: the latest message id of a session (business pool).
 pub(crate) fn handle_get_latest_msg_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    forward::<ImGetLatestMsgIdReq>(ctx, link, pdu, |m| {
+    forward::<ImGetLatestMsgIdReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });
@@ -287,7 +279,7 @@ pub(crate) fn handle_get_latest_msg_id_req(st: &mut State, ctx: &mut Ctx, me: Ca
 /// 0x030d: messages by id (login pool).
 pub(crate) fn handle_get_msg_by_id_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_login(me.spread());
-    forward::<ImGetMsgByIdReq>(ctx, link, pdu, |m| {
+    forward::<ImGetMsgByIdReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.attach_data = Some(me.db_attach());
     });

@@ -161,6 +161,8 @@ pub(crate) struct ClientConn {
     window: u32,
     msgs_in_window: u8,
     pdus_in_window: u16,
+    /// Requests over a bound so far (see `limits::MAX_VIOLATIONS`).
+    pub(crate) violations: u8,
     unacked: VecDeque<Unacked>,
 }
 
@@ -175,6 +177,7 @@ impl ClientConn {
             window: 0,
             msgs_in_window: 0,
             pdus_in_window: 0,
+            violations: 0,
             unacked: VecDeque::new(),
         }
     }
