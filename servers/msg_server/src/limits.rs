@@ -7,11 +7,11 @@
 //!   link: a back end closes a whole link (every user's requests on it) over one PDU that is
 //!   too long, so nothing a client can send may ever grow into one;
 //! - the fields: every forwarded text and list is checked against the column or protocol bound
-//!   it ends in ([`Bounded`]), so requests carry no more than the back end can store, and the
+//!   it ends in (`Bounded`), so requests carry no more than the back end can store, and the
 //!   lists cannot grow much when re-encoded (prost writes proto2 lists unpacked, one byte per
 //!   entry more than the packed form a client may send);
 //! - the rates: registrations per source address and profile broadcasts per user
-//!   ([`RateLimiter`], bounded in memory).
+//!   (`RateLimiter`, bounded in memory).
 //!
 //! A client over a bound gets the protocol's failure answer where its request has one, or the
 //! request is dropped; either way it is counted, and a connection that collects
