@@ -240,6 +240,86 @@ fn fields_over_their_bounds_get_the_failure_answer_or_are_not_forwarded() {
 }
 
 #[test]
+fn requests_without_a_failure_answer_are_dropped_over_their_bounds() {
+    let cluster = TestCluster::start();
+    let alice = cluster.create_user("a");
+    let bob = cluster.create_user("b");
+    let a = cluster.login(0, &alice);
+    let b = cluster.login(0, &bob);
+    let start = cluster.msg_counters(0);
+
+    a.change_avatar(&"a".repeat(256)).unwrap();
+    let stat = tt_client::pb::buddy::ImUsersStatReq {
+        user_id: alice.id,
+        user_id_list: vec![bob.id; 50_001],
+        attach_data: None,
+    };
+    a.send(CommandId::BuddyListUsersStatusRequest, &stat)
+        .unwrap();
+    let by_id = tt_client::pb::message::ImGetMsgByIdReq {
+        user_id: alice.id,
+        session_type: tt_client::pb::base_define::SessionType::Single as i32,
+        session_id: bob.id,
+        msg_id_list: (1..=201).collect(),
+        attach_data: None,
+    };
+    a.send(CommandId::MsgGetByMsgIdReq, &by_id).unwrap();
+    let groups = tt_client::pb::group::ImGroupInfoListReq {
+        user_id: alice.id,
+        group_version_list: (1..=501)
+            .map(|group_id| tt_client::pb::base_define::GroupVersionInfo {
+                group_id,
+                version: 0,
+            })
+            .collect(),
+        attach_data: None,
+    };
+    a.send(CommandId::GroupInfoRequest, &groups).unwrap();
+    let long_task = "t".repeat(65);
+    a.add_offline_file(bob.id, &long_task, "f.txt", 10).unwrap();
+    a.del_offline_file(alice.id, bob.id, &long_task).unwrap();
+
+    // The same requests within their bounds are answered; the oversized ones never were.
+    assert_eq!(a.users_status(&[bob.id]).unwrap().user_stat_list.len(), 1);
+    a.messages_by_id(
+        tt_client::pb::base_define::SessionType::Single,
+        bob.id,
+        &[1],
+    )
+    .unwrap();
+    a.group_info(&[]).unwrap();
+    chat_round(&a, &b, bob.id, "sync");
+    let answers = [
+        CommandId::BuddyListUsersStatusResponse,
+        CommandId::MsgGetByMsgIdRes,
+        CommandId::GroupInfoResponse,
+    ];
+    assert!(
+        a.drain_events()
+            .iter()
+            .all(|p| !answers.contains(&p.command().unwrap())),
+        "an oversized request was answered"
+    );
+    assert!(
+        b.drain_events()
+            .iter()
+            .all(|p| p.command() != Some(CommandId::FileNotify)),
+        "an oversized offline file was announced"
+    );
+    let mut db = cluster.fixtures().mysql();
+    let files: Vec<u32> = db
+        .exec(
+            "SELECT id FROM IMTransmitFile WHERE fromId = ?",
+            (alice.id,),
+        )
+        .unwrap();
+    assert!(files.is_empty());
+    let end = cluster.msg_counters(0);
+    assert_eq!(end.dropped - start.dropped, 6);
+    assert_eq!(end.refused, start.refused);
+}
+
+#[test]
 fn a_client_repeating_oversized_requests_is_closed() {
     let cluster = TestCluster::start();
     let mallory = cluster.create_user("m");
