@@ -1,11 +1,18 @@
 //! `msgserver.conf`, read once at start-up into a typed [`Config`] (CONFIG.md §4).
 //!
 //! Invariants after a successful load: at least one listen IP, an AES key of exactly 32 bytes,
-//! at least two db_proxy entries, at least one connection per db_proxy entry.
+//! at least two db_proxy entries, at least one connection per db_proxy entry, and a client
+//! frame limit that leaves room for everything forwarding adds below the internal links' cap
+//! (see `limits`).
 
 use std::path::Path;
 
 use netlib::{Conf, ConfError};
+
+use crate::limits::{
+    DEFAULT_MAX_CLIENT_PDU_LEN, DEFAULT_MAX_GROUP_MEMBERS_PER_REQUEST, FORWARD_OVERHEAD,
+    INTERNAL_MAX_PDU_LEN, MAX_CLIENT_PDU_LEN, MIN_CLIENT_PDU_LEN,
+};
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
@@ -19,11 +26,22 @@ const LOGIN_SERVER: &str = "LoginServer";
 const ROUTE_SERVER: &str = "RouteServer";
 const PUSH_SERVER: &str = "PushServer";
 const FILE_SERVER: &str = "FileServer";
+const MAX_CLIENT_PDU_LEN_KEY: &str = "MaxClientPduLen";
+const MAX_GROUP_MEMBERS_PER_REQUEST: &str = "MaxGroupMembersPerRequest";
+const ENABLE_REGISTRATION: &str = "EnableRegistration";
+const REGISTRATIONS_PER_MINUTE: &str = "RegistrationsPerMinute";
+const PROFILE_CHANGES_PER_MINUTE: &str = "ProfileChangesPerMinute";
 
 /// Connections opened to each db_proxy entry when `ConcurrentDBConnCnt` is absent.
 pub const DEFAULT_CONCURRENT_DB_CONN_CNT: usize = 10;
 /// The original refuses to start with fewer db_proxy entries than this.
 pub const MIN_DB_SERVERS: usize = 2;
+/// Registrations (0x0110) accepted per source address and minute when `RegistrationsPerMinute`
+/// is absent.
+pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 5;
+/// Signature and avatar changes accepted per user and minute when `ProfileChangesPerMinute` is
+/// absent: each one is broadcast to every logged-in user of every msg_server.
+pub const DEFAULT_PROFILE_CHANGES_PER_MINUTE: u32 = 10;
 
 /// A back-end endpoint from a numbered `<Prefix>IP<n>` / `<Prefix>Port<n>` pair.
 pub type Endpoint = (String, u16);
@@ -55,6 +73,16 @@ pub struct Config {
     pub push_servers: Vec<Endpoint>,
     /// file_server msg-server-port endpoints.
     pub file_servers: Vec<Endpoint>,
+    /// Longest PDU a client may send (`MaxClientPduLen`); a longer one closes the client.
+    pub max_client_pdu_len: usize,
+    /// Members per group create or member-change request (`MaxGroupMembersPerRequest`).
+    pub max_group_members_per_request: usize,
+    /// Whether clients may register accounts before login (`EnableRegistration=1`).
+    pub enable_registration: bool,
+    /// Registrations accepted per source address and minute (`RegistrationsPerMinute`).
+    pub registrations_per_minute: u32,
+    /// Signature and avatar changes accepted per user and minute (`ProfileChangesPerMinute`).
+    pub profile_changes_per_minute: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -72,6 +100,17 @@ impl std::fmt::Debug for Config {
             .field("route_servers", &self.route_servers)
             .field("push_servers", &self.push_servers)
             .field("file_servers", &self.file_servers)
+            .field("max_client_pdu_len", &self.max_client_pdu_len)
+            .field(
+                "max_group_members_per_request",
+                &self.max_group_members_per_request,
+            )
+            .field("enable_registration", &self.enable_registration)
+            .field("registrations_per_minute", &self.registrations_per_minute)
+            .field(
+                "profile_changes_per_minute",
+                &self.profile_changes_per_minute,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -116,6 +155,40 @@ impl Config {
                 reason: "at least one connection per db_proxy is needed".to_owned(),
             });
         }
+        let max_client_pdu_len = conf.num_or(MAX_CLIENT_PDU_LEN_KEY, DEFAULT_MAX_CLIENT_PDU_LEN)?;
+        if !(MIN_CLIENT_PDU_LEN..=MAX_CLIENT_PDU_LEN).contains(&max_client_pdu_len) {
+            return Err(ConfError::Invalid {
+                key: MAX_CLIENT_PDU_LEN_KEY.to_owned(),
+                value: max_client_pdu_len.to_string(),
+                reason: format!(
+                    "must be {MIN_CLIENT_PDU_LEN}..={MAX_CLIENT_PDU_LEN}: forwarding adds up to \
+                     {FORWARD_OVERHEAD} bytes and internal links take at most \
+                     {INTERNAL_MAX_PDU_LEN}"
+                ),
+            });
+        }
+        let max_group_members_per_request = conf.num_or(
+            MAX_GROUP_MEMBERS_PER_REQUEST,
+            DEFAULT_MAX_GROUP_MEMBERS_PER_REQUEST,
+        )?;
+        if max_group_members_per_request == 0 {
+            return Err(ConfError::Invalid {
+                key: MAX_GROUP_MEMBERS_PER_REQUEST.to_owned(),
+                value: "0".to_owned(),
+                reason: "a group request needs at least one member".to_owned(),
+            });
+        }
+        let enable_registration = match conf.get(ENABLE_REGISTRATION) {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(ConfError::Invalid {
+                    key: ENABLE_REGISTRATION.to_owned(),
+                    value: other.to_owned(),
+                    reason: "must be 0 or 1".to_owned(),
+                });
+            }
+        };
         Ok(Self {
             listen_ips,
             listen_port,
@@ -129,6 +202,15 @@ impl Config {
             route_servers: conf.server_list(ROUTE_SERVER)?,
             push_servers: conf.server_list(PUSH_SERVER)?,
             file_servers: conf.server_list(FILE_SERVER)?,
+            max_client_pdu_len,
+            max_group_members_per_request,
+            enable_registration,
+            registrations_per_minute: conf
+                .num_or(REGISTRATIONS_PER_MINUTE, DEFAULT_REGISTRATIONS_PER_MINUTE)?,
+            profile_changes_per_minute: conf.num_or(
+                PROFILE_CHANGES_PER_MINUTE,
+                DEFAULT_PROFILE_CHANGES_PER_MINUTE,
+            )?,
         })
     }
 }
@@ -169,6 +251,51 @@ mod tests {
         let text = SAMPLE.replace("ConcurrentDBConnCnt=2\n", "");
         let c = Config::from_conf(&Conf::parse(&text)).unwrap();
         assert_eq!(c.db_conns_per_server, DEFAULT_CONCURRENT_DB_CONN_CNT);
+        assert_eq!(c.max_client_pdu_len, DEFAULT_MAX_CLIENT_PDU_LEN);
+        assert_eq!(c.max_group_members_per_request, 500);
+        assert!(!c.enable_registration);
+        assert_eq!(c.registrations_per_minute, DEFAULT_REGISTRATIONS_PER_MINUTE);
+        assert_eq!(
+            c.profile_changes_per_minute,
+            DEFAULT_PROFILE_CHANGES_PER_MINUTE
+        );
+    }
+
+    #[test]
+    fn limit_keys_are_read() {
+        let text = format!(
+            "{SAMPLE}MaxClientPduLen=100000\nMaxGroupMembersPerRequest=50\n\
+             EnableRegistration=1\nRegistrationsPerMinute=2\nProfileChangesPerMinute=3\n"
+        );
+        let c = Config::from_conf(&Conf::parse(&text)).unwrap();
+        assert_eq!(c.max_client_pdu_len, 100_000);
+        assert_eq!(c.max_group_members_per_request, 50);
+        assert!(c.enable_registration);
+        assert_eq!(c.registrations_per_minute, 2);
+        assert_eq!(c.profile_changes_per_minute, 3);
+    }
+
+    #[test]
+    fn a_client_frame_limit_that_forwarding_could_push_over_the_link_cap_is_refused() {
+        let at = |len: usize| {
+            Config::from_conf(&Conf::parse(&format!("{SAMPLE}MaxClientPduLen={len}\n")))
+        };
+        assert!(at(MAX_CLIENT_PDU_LEN).is_ok());
+        assert!(at(MIN_CLIENT_PDU_LEN).is_ok());
+        for bad in [
+            MAX_CLIENT_PDU_LEN + 1,
+            INTERNAL_MAX_PDU_LEN - FORWARD_OVERHEAD,
+            INTERNAL_MAX_PDU_LEN,
+            MIN_CLIENT_PDU_LEN - 1,
+            0,
+        ] {
+            match at(bad) {
+                Err(ConfError::Invalid { key, value, .. }) => {
+                    assert_eq!((key.as_str(), value), ("MaxClientPduLen", bad.to_string()));
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -187,6 +314,26 @@ mod tests {
                 "ConcurrentDBConnCnt=2",
                 "ConcurrentDBConnCnt=0",
                 "ConcurrentDBConnCnt",
+            ),
+            (
+                "MaxConnCnt=100000",
+                "MaxConnCnt=100000\nMaxGroupMembersPerRequest=0",
+                "MaxGroupMembersPerRequest",
+            ),
+            (
+                "MaxConnCnt=100000",
+                "MaxConnCnt=100000\nEnableRegistration=yes",
+                "EnableRegistration",
+            ),
+            (
+                "MaxConnCnt=100000",
+                "MaxConnCnt=100000\nRegistrationsPerMinute=-1",
+                "RegistrationsPerMinute",
+            ),
+            (
+                "MaxConnCnt=100000",
+                "MaxConnCnt=100000\nMaxClientPduLen=4194304",
+                "MaxClientPduLen",
             ),
         ];
         for (from, to, key) in cases {

@@ -10,10 +10,13 @@
 //! `state` holds what the loop owns; `pending` the requests waiting for a back end's answer;
 //! `peer` the connection kinds and links; `handler` one module per `.proto` package with the
 //! dispatch tables; `users` the logged-in users; `push` the notification text; `wire` raw
-//! protobuf field access.
+//! protobuf field access; `limits` every bound on client input and the rate limiters;
+//! `counters` what those refused, readable while the server runs.
 
 mod config;
+mod counters;
 mod handler;
+pub mod limits;
 mod peer;
 mod pending;
 mod push;
@@ -22,5 +25,9 @@ mod state;
 mod users;
 mod wire;
 
-pub use config::{Config, DEFAULT_CONCURRENT_DB_CONN_CNT, Endpoint, MIN_DB_SERVERS};
+pub use config::{
+    Config, DEFAULT_CONCURRENT_DB_CONN_CNT, DEFAULT_PROFILE_CHANGES_PER_MINUTE,
+    DEFAULT_REGISTRATIONS_PER_MINUTE, Endpoint, MIN_DB_SERVERS,
+};
+pub use counters::{CounterSnapshot, Counters};
 pub use server::{Server, ServerError, ServerHandle};

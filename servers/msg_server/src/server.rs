@@ -12,6 +12,7 @@ use log::info;
 use netlib::{EventLoop, NetError};
 
 use crate::config::Config;
+use crate::counters::Counters;
 use crate::handler::{CLIENT_LISTENER, client_options};
 use crate::state::State;
 
@@ -47,8 +48,9 @@ impl Server {
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let ips = config.listen_ips.clone();
         let port = config.listen_port;
+        let options = client_options(config.max_client_pdu_len);
         let mut event_loop = EventLoop::new(State::new(config, Instant::now()))?;
-        let addrs = event_loop.listen_all(&ips, port, CLIENT_LISTENER, client_options())?;
+        let addrs = event_loop.listen_all(&ips, port, CLIENT_LISTENER, options)?;
         let (state, ctx) = event_loop.parts_mut();
         // login_server hands clients this port; with port 0 it is the one actually bound.
         if let Some(addr) = addrs.first() {
@@ -63,6 +65,11 @@ impl Server {
     /// The bound client addresses, one per `ListenIP`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The live counters of refused client input and lost links (see [`Counters`]).
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.event_loop.handler().counters)
     }
 
     /// Installs the original's signal behaviour (CONFIG §1.1) for a binary: SIGTERM, SIGINT

@@ -13,6 +13,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,8 @@ use teamtalk_proto::pb::server::{ImUserCntUpdate, ImUserStatusUpdate};
 use teamtalk_proto::{CommandId, DbAttachData, Pdu};
 
 use crate::config::Config;
+use crate::counters::Counters;
+use crate::limits::{Bounds, RateLimiter};
 use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
 use crate::pending::{Continuation, Pending, PendingTable};
@@ -39,6 +42,11 @@ pub(crate) const LOGIN_DEADLINE: Duration = Duration::from_secs(15);
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Counters are logged this often (the original's 300-s statistics line).
 const STATS_INTERVAL: Duration = Duration::from_secs(300);
+/// Source addresses whose registrations are tracked at once; beyond it (every slot in a live
+/// window) registrations from new addresses are refused until a window ends.
+const MAX_REGISTRATION_ADDRS: usize = 10_000;
+/// Rate windows are swept this often (seconds), so idle keys do not hold memory.
+const RATE_PURGE_SECS: u32 = 60;
 /// `IMUserCntUpdate.user_action` for a login.
 const USER_CNT_INC: u32 = 1;
 /// `IMUserCntUpdate.user_action` for a logout.
@@ -116,6 +124,14 @@ pub(crate) struct State {
     /// Log every received IMMsgData (toggled by SIGUSR2).
     pub(crate) log_messages: bool,
     pub(crate) signals: Arc<SignalFlags>,
+    /// What the client limits refused, and lost links (shared with [`crate::Server`]).
+    pub(crate) counters: Arc<Counters>,
+    /// The configurable field bounds.
+    pub(crate) bounds: Bounds,
+    /// Registrations per source address.
+    pub(crate) registrations: RateLimiter<IpAddr>,
+    /// Signature and avatar changes per user.
+    pub(crate) profile_changes: RateLimiter<u32>,
     login_deadlines: VecDeque<(Instant, ClientRef)>,
     close_deadlines: VecDeque<(Instant, ClientRef)>,
     unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u16)>>,
@@ -127,7 +143,19 @@ pub(crate) struct State {
 impl State {
     /// A state with links to every configured back end (nothing connected yet).
     pub(crate) fn new(config: Config, now: Instant) -> Self {
+        // Users whose windows are live: at most every connection's user plus those that left
+        // within the last minute.
+        let profile_keys = (config.max_conn_cnt as usize).saturating_mul(2).max(1024);
         Self {
+            bounds: Bounds {
+                group_members: config.max_group_members_per_request,
+            },
+            registrations: RateLimiter::new(
+                config.registrations_per_minute,
+                MAX_REGISTRATION_ADDRS,
+            ),
+            profile_changes: RateLimiter::new(config.profile_changes_per_minute, profile_keys),
+            counters: Arc::default(),
             links: Links::new(&config, now),
             listen_port: config.listen_port,
             host_name: host_name(),
@@ -400,6 +428,10 @@ impl State {
     /// The 1-s housekeeping: reconnects, login deadlines, unacked expiry, statistics.
     pub(crate) fn tick(&mut self, ctx: &mut Ctx) {
         self.second = self.second.wrapping_add(1);
+        if self.second % RATE_PURGE_SECS == 0 {
+            self.registrations.purge(self.second);
+            self.profile_changes.purge(self.second);
+        }
         let now = ctx.now();
         self.links.tick(ctx);
         while let Some(&(at, r)) = self.login_deadlines.front() {
@@ -456,16 +488,26 @@ impl State {
         }
         if now.duration_since(self.last_stats) >= STATS_INTERVAL {
             self.last_stats = now;
+            let c = self.counters.snapshot();
             let p = self.pending.stats;
             info!(
                 "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={} \
-                 pending={} answered={} link_lost={} expired={} unmatched={}",
+                 refused={} dropped={} rate_limited={} bad_tokens={} regist_refused={} \
+                 abusers_closed={} links_lost={} pending={} answered={} link_lost={} \
+                 expired={} unmatched={}",
                 self.users.len(),
                 self.clients,
                 self.logged_in,
                 self.stats.upstream,
                 self.stats.downstream,
                 self.stats.missed,
+                c.refused,
+                c.dropped,
+                c.rate_limited,
+                c.bad_device_tokens,
+                c.registrations_refused,
+                c.abusive_clients_closed,
+                c.links_lost,
                 self.pending.len(),
                 p.answered,
                 p.link_lost,

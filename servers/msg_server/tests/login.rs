@@ -308,13 +308,16 @@ fn logout_clears_the_phone_token_answers_and_closes() {
     assert!(h.fakes.db.pending().is_empty());
 }
 
+/// An APNs token: 64 hex characters.
+const TOKEN: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 #[test]
 fn device_token_is_answered_and_stored_for_phones_only() {
     let h = Harness::ready();
     let mut phone = h.login("jack", 54, IOS);
     let req = ImDeviceTokenReq {
         user_id: 999,
-        device_token: "abc".into(),
+        device_token: TOKEN.into(),
         client_type: None,
         attach_data: None,
     };
@@ -327,7 +330,7 @@ fn device_token_is_answered_and_stored_for_phones_only() {
     let fwd: ImDeviceTokenReq = fwd.parse().unwrap();
     assert_eq!(fwd.user_id, 54);
     assert_eq!(fwd.client_type, Some(IOS));
-    assert_eq!(fwd.device_token, "abc");
+    assert_eq!(fwd.device_token, TOKEN);
 
     let mut pc = h.login("jack", 54, WINDOWS);
     pc.send(CommandId::LoginReqDevicetoken, &req);

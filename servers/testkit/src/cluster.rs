@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,8 @@ pub struct TestCluster {
     pushed: Mutex<mpsc::Receiver<Vec<u8>>>,
     push_tx: mpsc::Sender<Vec<u8>>,
     msg: Vec<Node<msg_server::ServerHandle>>,
+    /// The counters of each msg_server's current run.
+    msg_counters: Vec<Arc<msg_server::Counters>>,
     probe: TestUser,
     // Declared last: dropped after the servers stopped writing.
     fixtures: Fixtures,
@@ -60,6 +62,12 @@ pub struct TestCluster {
 impl TestCluster {
     /// Boots every server and waits until each msg_server accepts logins.
     pub fn start() -> Self {
+        Self::start_with_msg_conf(&[])
+    }
+
+    /// Like [`TestCluster::start`], with extra `key=value` lines in both msg_servers' conf
+    /// (e.g. `("EnableRegistration", "1")`).
+    pub fn start_with_msg_conf(extra: &[(&str, &str)]) -> Self {
         netlib::logging::init_for_tests();
         let fixtures = Fixtures::new(TestEnv::from_env());
         let probe = fixtures.create_user("probe");
@@ -112,12 +120,17 @@ impl TestCluster {
             pushed: Mutex::new(pushed),
             push_tx,
             msg: Vec::new(),
+            msg_counters: Vec::new(),
             probe,
             fixtures,
         };
         for _ in 0..MSG_SERVERS {
             let mut conf = cluster.msg_server_conf();
-            let handle = start_msg(&mut conf);
+            for (key, value) in extra {
+                conf.set(key, *value);
+            }
+            let (handle, counters) = start_msg(&mut conf);
+            cluster.msg_counters.push(counters);
             cluster.msg.push(Node {
                 conf,
                 handle: Some(handle),
@@ -159,6 +172,12 @@ impl TestCluster {
     pub fn create_group(&self, name: &str, creator: u32, members: &[u32], group_type: u32) -> u32 {
         self.fixtures
             .create_group(name, creator, members, group_type)
+    }
+
+    /// What msg_server `i` refused and how many back-end links it lost, so far in its
+    /// current run.
+    pub fn msg_counters(&self, i: usize) -> msg_server::CounterSnapshot {
+        self.msg_counters[i].snapshot()
     }
 
     /// Client address of msg_server `i` (0 or 1).
@@ -347,7 +366,9 @@ impl TestCluster {
     /// Starts msg_server `i` again on the same address.
     pub fn restart_msg(&mut self, i: usize) {
         self.stop_msg(i);
-        self.msg[i].handle = Some(start_msg(&mut self.msg[i].conf));
+        let (handle, counters) = start_msg(&mut self.msg[i].conf);
+        self.msg[i].handle = Some(handle);
+        self.msg_counters[i] = counters;
     }
 }
 
@@ -511,9 +532,10 @@ fn start_push(conf: &mut Conf, frames: &mpsc::Sender<Vec<u8>>) -> push_server::S
     server.spawn().expect("push_server spawn")
 }
 
-fn start_msg(conf: &mut Conf) -> msg_server::ServerHandle {
+fn start_msg(conf: &mut Conf) -> (msg_server::ServerHandle, Arc<msg_server::Counters>) {
     let config = msg_server::Config::from_conf(conf).expect("msg_server conf");
     let server = bind_retrying("msg_server", || msg_server::Server::bind(config.clone()));
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
-    server.spawn().expect("msg_server spawn")
+    let counters = server.counters();
+    (server.spawn().expect("msg_server spawn"), counters)
 }

@@ -161,7 +161,8 @@ fn login_server_directs_clients_to_the_least_loaded_msg_server() {
 #[test]
 fn registration_before_login_creates_an_account_that_can_log_in() {
     use tt_client::pb::login::{ImRegistReq, ImRegistRes};
-    let cluster = TestCluster::start();
+    // Registration is off unless the conf enables it (tests/hostile.rs covers the refusals).
+    let cluster = TestCluster::start_with_msg_conf(&[("EnableRegistration", "1")]);
     let name = testkit::unique_name("reg");
     let client = cluster.connect(1);
     let req = ImRegistReq {

@@ -13,8 +13,10 @@ use teamtalk_proto::pb::buddy::{
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
 use super::{
-    AttachForm, failure_answer, file, forward, forward_tracked, relay_answer, server, silent,
+    AttachForm, Refusal, failure_answer, file, forward, forward_tracked, relay_answer, reply,
+    server, silent, violation, within_bounds,
 };
+use crate::limits::Violation;
 use crate::peer::client::ClientConn;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
@@ -144,10 +146,38 @@ pub(crate) fn handle_user_stat_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) 
     st.broadcast(ctx, &pdu.encode(), |c: &ClientConn| !c.is_mobile());
 }
 
-/// 0x020c: a new avatar URL, forwarded as the original does (no attach).
+/// Takes one of the user's profile changes (signature, avatar) this minute: each is broadcast
+/// to every logged-in user of every msg_server. Over the rate it counts a violation.
+fn profile_change_slot(st: &mut State, ctx: &mut Ctx, me: Caller, r: Refusal) -> bool {
+    let second = st.second;
+    if st.profile_changes.allow(me.user_id, second) {
+        return true;
+    }
+    let v = Violation::TooFrequent {
+        what: "profile changes",
+        per_minute: st.profile_changes.per_minute(),
+    };
+    violation(st, ctx, me.handle, v, r);
+    false
+}
+
+/// 0x020c: a new avatar URL, forwarded as the original does (no attach; one a client put in
+/// is removed). The request has no failure answer (db_proxy never answers it, D-MS-11), so
+/// one over its bound or the rate is dropped.
 pub(crate) fn handle_change_avatar_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImChangeAvatarReq>() else {
+        return;
+    };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Dropped)
+        || !profile_change_slot(st, ctx, me, Refusal::Dropped)
+    {
+        return;
+    }
     let link = st.links.db.for_business(me.spread());
-    forward::<ImChangeAvatarReq>(ctx, link, pdu, |m| m.user_id = me.user_id);
+    forward::<ImChangeAvatarReq>(st, ctx, me.handle, link, pdu, |m| {
+        m.user_id = me.user_id;
+        m.attach_data = None;
+    });
 }
 
 /// 0x020d from db_proxy: to every connection of the user (the request had no attach).
@@ -162,8 +192,30 @@ pub(crate) fn handle_change_avatar_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu)
     }
 }
 
-/// 0x0213: a new signature (business pool, 16-byte attach).
+/// 0x0213: a new signature (business pool, 16-byte attach). Over 128 bytes or over the
+/// per-user rate it is answered with `result_code` 1, as db_proxy refuses it.
 pub(crate) fn handle_change_sign_info_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImChangeSignInfoReq>() else {
+        return;
+    };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Answered)
+        || !profile_change_slot(st, ctx, me, Refusal::Answered)
+    {
+        let rsp = ImChangeSignInfoRsp {
+            user_id: me.user_id,
+            result_code: 1,
+            sign_info: None,
+            attach_data: None,
+        };
+        reply(
+            ctx,
+            me.handle,
+            pdu,
+            CommandId::BuddyListChangeSignInfoResponse,
+            &rsp,
+        );
+        return;
+    }
     let link = st.links.db.for_business(me.spread());
     let failed = |req: &ImChangeSignInfoReq, header: &PduHeader| {
         let rsp = ImChangeSignInfoRsp {

@@ -14,7 +14,7 @@ use teamtalk_proto::pb::file::{
 use teamtalk_proto::pb::server::ImFileTransferReq;
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{AttachForm, failure_answer, forward, forward_tracked, reply};
+use super::{AttachForm, Refusal, failure_answer, forward, forward_tracked, reply, within_bounds};
 use crate::peer::client::ClientConn;
 use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
@@ -29,6 +29,18 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     let Ok(req) = pdu.parse::<ImFileReq>() else {
         return;
     };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Answered) {
+        let refused = ImFileTransferReq {
+            from_user_id: me.user_id,
+            to_user_id: req.to_user_id,
+            file_name: String::new(),
+            file_size: req.file_size,
+            trans_mode: req.trans_mode,
+            attach_data: None,
+        };
+        refuse(ctx, me.handle, pdu.header.seq_num, &refused);
+        return;
+    }
     let transfer = ImFileTransferReq {
         from_user_id: me.user_id,
         to_user_id: req.to_user_id,
@@ -180,7 +192,7 @@ pub(crate) fn handle_file_has_offline_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
 /// 0x050b: the user uploaded an offline file; db_proxy records it and the recipient is told.
 pub(crate) fn handle_file_add_offline_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let Some(req) = forward::<ImFileAddOfflineReq>(ctx, link, pdu, |m| {
+    let Some(req) = forward::<ImFileAddOfflineReq>(st, ctx, me.handle, link, pdu, |m| {
         m.from_user_id = me.user_id;
     }) else {
         return;
@@ -214,6 +226,9 @@ pub(crate) fn handle_file_del_offline_req(st: &mut State, ctx: &mut Ctx, me: Cal
     let Ok(req) = pdu.parse::<ImFileDelOfflineReq>() else {
         return;
     };
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Dropped) {
+        return;
+    }
     if req.from_user_id != me.user_id && req.to_user_id != me.user_id {
         debug!(
             "ignoring deletion of another user's offline file: user={}",

@@ -15,7 +15,9 @@ use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::pb::server::ImGroupGetShieldReq;
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{AttachForm, failure_answer, forward_tracked, relay_answer, reply};
+use super::{
+    AttachForm, Refusal, failure_answer, forward_tracked, relay_answer, reply, within_bounds,
+};
 use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
@@ -64,7 +66,8 @@ pub(crate) fn handle_group_info_list_req(st: &mut State, ctx: &mut Ctx, me: Call
     }
 }
 
-/// 0x0405: clients may only create temporary groups; normal ones are ignored.
+/// 0x0405: clients may only create temporary groups; normal ones are ignored. A name, avatar
+/// or member list over its bound is answered with the failure code, not forwarded.
 pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let Ok(req) = pdu.parse::<ImGroupCreateReq>() else {
         return;
@@ -76,26 +79,49 @@ pub(crate) fn handle_group_create_req(st: &mut State, ctx: &mut Ctx, me: Caller,
         );
         return;
     }
+    let within = within_bounds(st, ctx, me.handle, &req, Refusal::Answered);
     let link = st.links.db.for_business(me.spread());
-    let rsp = ImGroupCreateRsp {
-        user_id: me.user_id,
-        result_code: FAILED,
-        group_id: None,
-        group_name: req.group_name,
-        user_id_list: Vec::new(),
-        attach_data: None,
-    };
-    let failed = |_: &ImGroupCreateReq, header: &PduHeader| {
+    let failed = |req: &ImGroupCreateReq, header: &PduHeader| {
+        let rsp = ImGroupCreateRsp {
+            user_id: me.user_id,
+            result_code: FAILED,
+            group_id: None,
+            group_name: req.group_name.clone(),
+            user_id_list: Vec::new(),
+            attach_data: None,
+        };
         failure_answer(header, CommandId::GroupCreateResponse, &rsp)
     };
-    let sent = forward_tracked::<ImGroupCreateReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
-    if sent.is_some() && link.is_none() {
+    let sent = if within {
+        forward_tracked::<ImGroupCreateReq>(st, ctx, me, link, pdu, AttachForm::Db, failed)
+    } else {
+        None
+    };
+    if !within || (sent.is_some() && link.is_none()) {
+        let rsp = ImGroupCreateRsp {
+            user_id: me.user_id,
+            result_code: FAILED,
+            group_id: None,
+            // An over-long name is not echoed back.
+            group_name: if within {
+                req.group_name
+            } else {
+                String::new()
+            },
+            user_id_list: Vec::new(),
+            attach_data: None,
+        };
         reply(ctx, me.handle, pdu, CommandId::GroupCreateResponse, &rsp);
     }
 }
 
-/// 0x0407: add or remove members; failure answer without db_proxy.
+/// 0x0407: add or remove members; failure answer without db_proxy or when the member list is
+/// over `MaxGroupMembersPerRequest` (then nothing is forwarded).
 pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
+    let Ok(req) = pdu.parse::<ImGroupChangeMemberReq>() else {
+        return;
+    };
+    let within = within_bounds(st, ctx, me.handle, &req, Refusal::Answered);
     let link = st.links.db.for_business(me.spread());
     let failed_rsp = |req: &ImGroupChangeMemberReq| ImGroupChangeMemberRsp {
         user_id: me.user_id,
@@ -111,9 +137,12 @@ pub(crate) fn handle_group_change_member_req(st: &mut State, ctx: &mut Ctx, me: 
             &failed_rsp(req),
         )
     };
-    let sent =
-        forward_tracked::<ImGroupChangeMemberReq>(st, ctx, me, link, pdu, AttachForm::Db, failed);
-    if let (Some(req), None) = (sent, link) {
+    let sent = if within {
+        forward_tracked::<ImGroupChangeMemberReq>(st, ctx, me, link, pdu, AttachForm::Db, failed)
+    } else {
+        None
+    };
+    if !within || (sent.is_some() && link.is_none()) {
         let rsp = failed_rsp(&req);
         reply(
             ctx,

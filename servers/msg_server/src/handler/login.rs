@@ -1,6 +1,12 @@
 //! `IM.Login`: login requests, logout, device token, kicking the PC client, push shield and
 //! the Polaris fork's registration (BEHAVIOUR §2.2–§2.6). The validation answer that
 //! completes a login is an `IM.Server` message and lives in `handler::server`.
+//!
+//! Registration is off unless `EnableRegistration=1`, and then limited per source address
+//! (`RegistrationsPerMinute`); msg_server's own refusals use the fork's `ResultType` codes: 6
+//! (`REFUSE_REASON_DB_VALIDATE_FAILED`, as db_proxy refuses invalid fields) when registration
+//! is off or a field is over its bound, 2 (`REFUSE_REASON_MSG_SERVER_FULL`, "try later") over
+//! the rate.
 
 use log::{debug, info};
 use netlib::ConnHandle;
@@ -13,7 +19,10 @@ use teamtalk_proto::pb::login::{
 use teamtalk_proto::pb::server::{ImServerKickUser, ImValidateReq};
 use teamtalk_proto::{CommandId, DbAttachData, Pdu, PduHeader};
 
-use super::{AttachForm, failure_answer, forward, forward_tracked, reply};
+use super::{
+    AttachForm, Refusal, failure_answer, forward, forward_tracked, reply, violation, within_bounds,
+};
+use crate::limits::{Violation, check_device_token};
 use crate::peer::client::{
     ClientRef, ClientState, is_mobile, login_status, same_kind, valid_client_type,
 };
@@ -26,6 +35,16 @@ pub(crate) const SERVER_ERROR_TEXT: &str = "服务端异常";
 const FAILED: u32 = 1;
 /// `result_string` when the login names a client type no client has: "unsupported client".
 const BAD_CLIENT_TYPE_TEXT: &str = "不支持的客户端类型";
+/// `result_string` when a login's name or password is over its bound: "invalid user name or
+/// password".
+const BAD_LOGIN_TEXT: &str = "用户名或密码无效";
+/// `result_string` when registration is switched off: "registration is closed".
+const REGIST_OFF_TEXT: &str = "注册未开放";
+/// `result_string` when a registration field is over its bound (db_proxy's text for invalid
+/// fields): "invalid registration data".
+const REGIST_INVALID_TEXT: &str = "注册信息无效";
+/// `result_string` over the per-address rate: "too many registrations, try again later".
+const REGIST_RATE_TEXT: &str = "注册过于频繁，请稍后再试";
 
 /// Sends IMLoginRes with a refusal and closes the connection once it is written.
 pub(crate) fn refuse_login(
@@ -94,6 +113,17 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
         );
         return;
     };
+    if !within_bounds(st, ctx, h, &req, Refusal::Answered) {
+        refuse_login(
+            st,
+            ctx,
+            h,
+            seq,
+            ResultType::RefuseReasonDbValidateFailed,
+            BAD_LOGIN_TEXT.to_owned(),
+        );
+        return;
+    }
     let Some(link) = st.links.db.for_login(h.0) else {
         return;
     };
@@ -151,13 +181,22 @@ pub(crate) fn handle_logout_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: 
     st.close_client_after_flush(ctx, me.handle);
 }
 
-/// 0x0108: a phone registers its push token; answered at once, stored by db_proxy.
+/// 0x0108: a phone registers its push token; answered at once, stored by db_proxy. A token
+/// that is not of its platform's form is dropped unanswered (nothing is stored).
 pub(crate) fn handle_device_token_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     if !is_mobile(me.client_type) {
         return;
     }
+    let Ok(req) = pdu.parse::<ImDeviceTokenReq>() else {
+        return;
+    };
+    if let Err(v) = check_device_token(me.client_type, &req.device_token) {
+        st.counters.bad_device_token();
+        violation(st, ctx, me.handle, v, Refusal::Dropped);
+        return;
+    }
     let link = st.links.db.for_business(me.spread());
-    let stored = forward::<ImDeviceTokenReq>(ctx, link, pdu, |m| {
+    let stored = forward::<ImDeviceTokenReq>(st, ctx, me.handle, link, pdu, |m| {
         m.user_id = me.user_id;
         m.client_type = Some(i32::from(me.client_type));
         m.attach_data = None;
@@ -295,7 +334,8 @@ pub(crate) fn handle_query_push_shield_req(st: &mut State, ctx: &mut Ctx, me: Ca
     forward_tracked::<ImQueryPushShieldReq>(st, ctx, me, link, pdu, AttachForm::Pdu, failed);
 }
 
-/// 0x0110 (Polaris fork): registration, allowed before login; db_proxy answers 0x0111.
+/// 0x0110 (Polaris fork): registration, allowed before login when enabled; db_proxy answers
+/// 0x0111. Refused here when switched off, over a field bound or over the per-address rate.
 pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
     let Some(c) = client(ctx, h) else {
         return;
@@ -308,6 +348,30 @@ pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pd
         debug!("ignoring unparsable registration: handle={h}");
         return;
     };
+    let refusal = if !st.config.enable_registration {
+        Some((ResultType::RefuseReasonDbValidateFailed, REGIST_OFF_TEXT))
+    } else if !within_bounds(st, ctx, h, &req, Refusal::Answered) {
+        Some((
+            ResultType::RefuseReasonDbValidateFailed,
+            REGIST_INVALID_TEXT,
+        ))
+    } else if !registration_slot(st, ctx, h) {
+        Some((ResultType::RefuseReasonMsgServerFull, REGIST_RATE_TEXT))
+    } else {
+        None
+    };
+    if let Some((code, text)) = refusal {
+        st.counters.registration_refused();
+        let rsp = ImRegistRes {
+            user_name: req.user_name,
+            result_code: code as i32,
+            result_string: Some(text.to_owned()),
+            user_id: None,
+            attach_data: None,
+        };
+        reply(ctx, h, pdu, CommandId::LoginResRegist, &rsp);
+        return;
+    }
     let no_db = ImRegistRes {
         user_name: req.user_name.clone(),
         result_code: ResultType::RefuseReasonNoDbServer as i32,
@@ -323,6 +387,24 @@ pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pd
     let id = st.track(ctx.now(), client_ref, link, Continuation::Register, failure);
     req.attach_data = Some(DbAttachData::handle(id).encode());
     ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &req));
+}
+
+/// Takes one registration of the client's source address this minute; over the rate (or with
+/// no address to key on) it counts a violation and returns `false`.
+fn registration_slot(st: &mut State, ctx: &mut Ctx, h: ConnHandle) -> bool {
+    let second = st.second;
+    let allowed = ctx
+        .conn(h)
+        .and_then(netlib::Conn::peer)
+        .is_some_and(|addr| st.registrations.allow(addr.ip(), second));
+    if !allowed {
+        let v = Violation::TooFrequent {
+            what: "registrations",
+            per_minute: st.registrations.per_minute(),
+        };
+        violation(st, ctx, h, v, Refusal::Answered);
+    }
+    allowed
 }
 
 /// 0x0111 from db_proxy: relayed to the registering connection (not logged in, so it is found

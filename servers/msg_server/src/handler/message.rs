@@ -20,16 +20,11 @@ use teamtalk_proto::pb::message::{
 use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
 use teamtalk_proto::{CommandId, DbAttachData, MsgDataResend, Pdu, PduAttachData};
 
-use super::{AttachForm, forward, forward_tracked, reply, silent};
+use super::{AttachForm, Refusal, forward, forward_tracked, reply, silent, within_bounds};
 use crate::peer::client::{ClientRef, MSGS_PER_SECOND, MsgSlot};
 use crate::pending::{Continuation, Failure};
-use crate::push::{is_group, is_text};
+use crate::push::is_group;
 use crate::state::{Caller, Ctx, State, client_mut, unix_now};
-
-/// Longest text message accepted: what the message tables can store (KNOWN_DEFECTS D-MS-10).
-pub(crate) const MAX_TEXT_LEN: usize = 4096;
-/// Longest audio message accepted (4-byte duration plus the audio bytes).
-pub(crate) const MAX_AUDIO_LEN: usize = 2 * 1024 * 1024;
 
 /// 0x0305: the server's clock.
 pub(crate) fn handle_time_request(ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
@@ -45,17 +40,12 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
         return;
     };
-    let limit = if is_text(msg.msg_type) {
-        MAX_TEXT_LEN
-    } else {
-        MAX_AUDIO_LEN
-    };
-    if msg.msg_data.is_empty() || msg.msg_data.len() > limit {
-        debug!(
-            "discarding message with bad size: handle={} len={}",
-            me.handle,
-            msg.msg_data.len()
-        );
+    // Text over 4096 bytes or audio over 2 MiB is discarded like an empty message (D-MS-10).
+    if msg.msg_data.is_empty() {
+        debug!("discarding empty message: handle={}", me.handle);
+        return;
+    }
+    if !within_bounds(st, ctx, me.handle, &msg, Refusal::Dropped) {
         return;
     }
     // Messages to oneself are refused on the authenticated id (D-MS-12).
@@ -278,7 +268,9 @@ pub(crate) fn handle_msg_data_ack(ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
 /// connections (here and elsewhere) are told.
 pub(crate) fn handle_msg_data_read_ack(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let link = st.links.db.for_business(me.spread());
-    let Some(ack) = forward::<ImMsgDataReadAck>(ctx, link, pdu, |m| m.user_id = me.user_id) else {
+    let Some(ack) =
+        forward::<ImMsgDataReadAck>(st, ctx, me.handle, link, pdu, |m| m.user_id = me.user_id)
+    else {
         return;
     };
     let notify = ImMsgDataReadNotify {

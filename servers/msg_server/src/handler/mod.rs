@@ -6,7 +6,11 @@
 //! - before login only HEARTBEAT, LOGIN and registration are processed, and nothing after a
 //!   kick (KNOWN_DEFECTS D-AUTH-1); everything else, the time request included, and unknown
 //!   commands are ignored;
-//! - a body that does not parse is ignored, the connection stays (PROTOCOL §2.1).
+//! - a body that does not parse is ignored, the connection stays (PROTOCOL §2.1);
+//! - a request over one of its bounds (`limits`) is answered with its failure answer or
+//!   dropped, counted, and a connection with too many such requests is closed
+//!   ([`within_bounds`], [`violation`]); every forward goes through [`forward`] or
+//!   [`forward_tracked`], which check.
 //!
 //! A client request forwarded to a back end is entered in the pending table (`pending`), whose
 //! id travels in the attach handle: its answer continues from the table entry, and when no
@@ -29,6 +33,7 @@ use prost::Message;
 use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::{CommandId, Pdu};
 
+use crate::limits::{Bounded, MAX_VIOLATIONS, Violation};
 use crate::peer::client::{ClientConn, ClientState, MAX_CLIENT_KEY, PDUS_PER_SECOND};
 use crate::peer::{ConnData, LinkKind};
 use crate::pending::{Continuation, Failure, Pending};
@@ -91,7 +96,12 @@ impl Handler for State {
     fn on_close(&mut self, ctx: &mut Ctx, h: ConnHandle, data: ConnData, reason: CloseReason) {
         match data {
             ConnData::Client(c) => server::client_closed(self, ctx, h, c, &reason),
-            ConnData::Link(_) | ConnData::Dialing => server::link_down(self, ctx, h, &reason),
+            ConnData::Link(kind) => {
+                self.counters.link_lost();
+                warn!("back-end link lost: handle={h} kind={kind:?} reason={reason}");
+                server::link_down(self, ctx, h, &reason);
+            }
+            ConnData::Dialing => server::link_down(self, ctx, h, &reason),
         }
     }
 
@@ -104,11 +114,13 @@ impl Handler for State {
     }
 }
 
-/// Options of accepted client connections: PDU framing, the PC idle timeout until a mobile
-/// client logs in, and a write cap that cuts off a client that stops reading.
-pub(crate) fn client_options() -> ConnOptions {
+/// Options of accepted client connections: PDU framing with the client frame limit
+/// (`MaxClientPduLen`, see `limits`), the PC idle timeout until a mobile client logs in, and a
+/// write cap that cuts off a client that stops reading.
+pub(crate) fn client_options(max_client_pdu_len: usize) -> ConnOptions {
     ConnOptions {
         idle_timeout: Some(server::PC_IDLE_TIMEOUT),
+        max_input: max_client_pdu_len,
         max_write_buf: CLIENT_MAX_WRITE_BUF,
         ..ConnOptions::pdu()
     }
@@ -340,11 +352,66 @@ pub(crate) fn relay_answer(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     );
 }
 
-/// Parses a client request as `M`, lets `edit` stamp it, and forwards it on `link` (if any)
-/// keeping the client's header (PROTOCOL §2.2). Returns the edited message, `None` if the body
-/// did not parse.
-pub(crate) fn forward<M: Message + prost::Name + Default>(
+/// What becomes of a request over one of its bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The caller sends the request's failure answer.
+    Answered,
+    /// The request has no failure answer: it is dropped.
+    Dropped,
+}
+
+/// Counts a client request over a bound (or a rate) and closes the client once it has
+/// [`MAX_VIOLATIONS`]: well-behaved clients never come near a bound, so repeats are abuse.
+pub(crate) fn violation(st: &State, ctx: &mut Ctx, h: ConnHandle, v: Violation, r: Refusal) {
+    match r {
+        Refusal::Answered => st.counters.refused(),
+        Refusal::Dropped => st.counters.dropped(),
+    }
+    if matches!(v, Violation::TooFrequent { .. }) {
+        st.counters.rate_limited();
+    }
+    let Some(c) = client_mut(ctx, h) else {
+        return;
+    };
+    c.violations = c.violations.saturating_add(1);
+    if c.violations < MAX_VIOLATIONS {
+        debug!("request over a bound: handle={h} refusal={r:?} violation={v}");
+        return;
+    }
+    st.counters.abusive_client_closed();
+    warn!(
+        "closing abusive client: handle={h} violations={} last={v}",
+        c.violations
+    );
+    ctx.close(h);
+}
+
+/// Checks a parsed client request against its bounds; over one, counts it (see
+/// [`violation`]) and returns `false`, and the caller answers with `r` in mind.
+pub(crate) fn within_bounds<M: Bounded>(
+    st: &State,
     ctx: &mut Ctx,
+    h: ConnHandle,
+    msg: &M,
+    r: Refusal,
+) -> bool {
+    match msg.check(&st.bounds) {
+        Ok(()) => true,
+        Err(v) => {
+            violation(st, ctx, h, v, r);
+            false
+        }
+    }
+}
+
+/// Parses a client request as `M`, checks its bounds, lets `edit` stamp it, and forwards it
+/// on `link` (if any) keeping the client's header (PROTOCOL §2.2). Returns the edited message,
+/// `None` if the body did not parse or is over a bound (then dropped and counted).
+pub(crate) fn forward<M: Message + prost::Name + Default + Bounded>(
+    st: &State,
+    ctx: &mut Ctx,
+    h: ConnHandle,
     link: Option<ConnHandle>,
     pdu: &Pdu,
     edit: impl FnOnce(&mut M),
@@ -356,6 +423,9 @@ pub(crate) fn forward<M: Message + prost::Name + Default>(
         );
         return None;
     };
+    if !within_bounds(st, ctx, h, &msg, Refusal::Dropped) {
+        return None;
+    }
     edit(&mut msg);
     if let Some(link) = link {
         ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &msg));
@@ -429,7 +499,7 @@ requests!(
 /// entered in the pending table: the answer relays to the client, and when none comes the
 /// client gets `failure(&request, &header)` instead. Returns the stamped request, `None` if
 /// the body did not parse.
-pub(crate) fn forward_tracked<M: Request>(
+pub(crate) fn forward_tracked<M: Request + Bounded>(
     st: &mut State,
     ctx: &mut Ctx,
     me: Caller,
@@ -445,6 +515,9 @@ pub(crate) fn forward_tracked<M: Request>(
         );
         return None;
     };
+    if !within_bounds(st, ctx, me.handle, &msg, Refusal::Dropped) {
+        return None;
+    }
     let Some(link) = link else {
         msg.stamp(me.user_id, Vec::new());
         return Some(msg);

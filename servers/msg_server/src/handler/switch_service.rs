@@ -5,15 +5,31 @@ use log::debug;
 use teamtalk_proto::Pdu;
 use teamtalk_proto::pb::switch_service::Imp2pCmdMsg;
 
+use super::{Refusal, violation, within_bounds};
+use crate::limits::{MAX_P2P_BODY_LEN, Violation};
 use crate::state::{Caller, Ctx, State};
 
 /// 0x0601 from a client: relayed to the sender's other connections, the receiver's
 /// connections and route_server. The claimed sender must be the caller (KNOWN_DEFECTS
-/// D-AUTH-3), otherwise the command is dropped.
+/// D-AUTH-3), otherwise the command is dropped. It is relayed byte for byte, so the whole
+/// body is bounded as well as the command text; over either it is dropped.
 pub(crate) fn handle_p2p_cmd_msg(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let Ok(cmd) = pdu.parse::<Imp2pCmdMsg>() else {
         return;
     };
+    if pdu.body.len() > MAX_P2P_BODY_LEN {
+        let v = Violation::TooLong {
+            field: "p2p body",
+            len: pdu.body.len(),
+            max: MAX_P2P_BODY_LEN,
+            unit: "bytes",
+        };
+        violation(st, ctx, me.handle, v, Refusal::Dropped);
+        return;
+    }
+    if !within_bounds(st, ctx, me.handle, &cmd, Refusal::Dropped) {
+        return;
+    }
     if cmd.from_user_id != me.user_id {
         debug!(
             "dropping p2p command with a forged sender: user={} claimed={}",

@@ -169,6 +169,8 @@ pub(crate) struct ClientConn {
     window: u32,
     msgs_in_window: u8,
     pdus_in_window: u16,
+    /// Requests over a bound so far (see `limits::MAX_VIOLATIONS`).
+    pub(crate) violations: u8,
     unacked: VecDeque<Unacked>,
 }
 
@@ -183,6 +185,7 @@ impl ClientConn {
             window: 0,
             msgs_in_window: 0,
             pdus_in_window: 0,
+            violations: 0,
             unacked: VecDeque::new(),
         }
     }

@@ -335,7 +335,8 @@ pub fn conf_for(f: &Fakes, max_conn_cnt: u32) -> Conf {
          DBServerIP1=127.0.0.1\nDBServerPort1={}\nDBServerIP2=127.0.0.1\nDBServerPort2={}\n\
          LoginServerIP1=127.0.0.1\nLoginServerPort1={}\nRouteServerIP1=127.0.0.1\n\
          RouteServerPort1={}\nPushServerIP1=127.0.0.1\nPushServerPort1={}\n\
-         FileServerIP1=127.0.0.1\nFileServerPort1={}\n",
+         FileServerIP1=127.0.0.1\nFileServerPort1={}\n\
+         EnableRegistration=1\nRegistrationsPerMinute=1000000\n",
         f.db_login.addr().port(),
         f.db.addr().port(),
         f.login.addr().port(),
@@ -370,7 +371,8 @@ impl Harness {
     }
 
     /// Waits until msg_server has its login-pool db_proxy link up: a registration request
-    /// (allowed before login) is forwarded once it is, and refused with code 3 before.
+    /// (allowed before login, enabled by [`conf_for`]) is forwarded once it is, and refused
+    /// with code 3 before.
     pub fn probe_db(&self) {
         let deadline = Instant::now() + WAIT;
         loop {
@@ -379,7 +381,7 @@ impl Harness {
                 CommandId::LoginReqRegist,
                 &ImRegistReq {
                     user_name: "probe".into(),
-                    password: String::new(),
+                    password: "cc03e747a6afbbcbf8be7668acfebee5".into(),
                     ..Default::default()
                 },
             );
