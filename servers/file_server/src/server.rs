@@ -3,7 +3,7 @@
 //! One loop serves both ports. msg_server links are closed after 30 s without input and never
 //! receive heartbeats from us (we only echo theirs); client links are closed after 120 s without
 //! input (PROTOCOL §6.1; both limits are `Config` fields). Every 10 s idle tasks are expired.
-//! Every second the per-connection deadlines are checked (login, whole PDUs, see [`PeerData`]).
+//! Every second the per-connection deadlines are checked (login, whole PDUs, see `peer.rs`).
 //! The offline store is swept at start-up and then hourly: files past their retention period
 //! are deleted (and, at start-up, files left incomplete by an interrupted upload), and the
 //! disk budget is recounted from what is on disk.
