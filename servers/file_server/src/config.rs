@@ -5,6 +5,11 @@
 //! addition (KNOWN_DEFECTS D-FS-6): when present, those addresses are given to msg_servers in
 //! IMFileServerIPRsp instead of the listen IPs, so a server listening on `0.0.0.0` can still
 //! advertise a routable address.
+//!
+//! The resource bounds (KNOWN_DEFECTS D-FS-3 and the D-NET family) are additions too, read
+//! from their own block of optional keys with the defaults below: how long stored offline files
+//! are kept, the disk quota of the offline store, the largest offline file, the number of
+//! live tasks a user may send, and the longest file name.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +22,28 @@ const CLIENT_ADVERTISE_IP: &str = "ClientAdvertiseIP";
 const MSG_SERVER_LISTEN_IP: &str = "MsgServerListenIP";
 const MSG_SERVER_LISTEN_PORT: &str = "MsgServerListenPort";
 const TASK_TIMEOUT: &str = "TaskTimeout";
+
+// Resource bounds (additions; every key optional).
+const OFFLINE_FILE_RETENTION_DAYS: &str = "OfflineFileRetentionDays";
+const OFFLINE_DISK_QUOTA_MB: &str = "OfflineDiskQuotaMB";
+const MAX_FILE_SIZE_MB: &str = "MaxFileSizeMB";
+const MAX_TASKS_PER_USER: &str = "MaxTasksPerUser";
+const MAX_FILE_NAME_LEN: &str = "MaxFileNameLen";
+
+/// Days a stored offline file is kept after its upload (D-FS-3).
+pub const DEFAULT_OFFLINE_FILE_RETENTION_DAYS: u64 = 7;
+/// Disk space the offline store may take, in MiB (headers included).
+pub const DEFAULT_OFFLINE_DISK_QUOTA_MB: u64 = 10 * 1024;
+/// Largest offline file accepted, in MiB.
+pub const DEFAULT_MAX_FILE_SIZE_MB: u64 = 1024;
+/// Live tasks one user may have as sender.
+pub const DEFAULT_MAX_TASKS_PER_USER: usize = 32;
+/// Longest file name accepted, in bytes.
+pub const DEFAULT_MAX_FILE_NAME_LEN: usize = 1024;
+/// A client connection must log in to a task within this long of its accept.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
+const MIB: u64 = 1024 * 1024;
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Where offline files are stored, relative to the working directory (STORAGE §6).
 pub const DEFAULT_OFFLINE_DIR: &str = "./offline_file";
@@ -46,6 +73,80 @@ pub struct Config {
     pub client_timeout: Duration,
     /// Idle limit of msg_server links.
     pub msg_server_timeout: Duration,
+    /// Limits on what clients and msg_servers can make the server hold.
+    pub limits: Limits,
+}
+
+/// The resource bounds (all optional in the conf file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A stored offline file older than this is deleted (`OfflineFileRetentionDays`).
+    pub offline_retention: Duration,
+    /// Bytes the offline store may take, headers included (`OfflineDiskQuotaMB`).
+    pub offline_disk_quota: u64,
+    /// Largest offline file in bytes (`MaxFileSizeMB`).
+    pub max_file_size: u64,
+    /// Live tasks one user may have as sender (`MaxTasksPerUser`).
+    pub max_tasks_per_user: usize,
+    /// Longest file name in bytes (`MaxFileNameLen`).
+    pub max_file_name_len: usize,
+    /// Time a client connection has to log in to a task.
+    pub login_timeout: Duration,
+}
+
+impl Limits {
+    /// Reads the optional bound keys; each must be a positive number when present.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        let retention_days = positive(
+            conf,
+            OFFLINE_FILE_RETENTION_DAYS,
+            DEFAULT_OFFLINE_FILE_RETENTION_DAYS,
+        )?;
+        let quota_mb = positive(conf, OFFLINE_DISK_QUOTA_MB, DEFAULT_OFFLINE_DISK_QUOTA_MB)?;
+        let file_mb = positive(conf, MAX_FILE_SIZE_MB, DEFAULT_MAX_FILE_SIZE_MB)?;
+        Ok(Self {
+            offline_retention: days(retention_days),
+            offline_disk_quota: quota_mb.saturating_mul(MIB),
+            max_file_size: file_mb.saturating_mul(MIB),
+            max_tasks_per_user: positive(conf, MAX_TASKS_PER_USER, DEFAULT_MAX_TASKS_PER_USER)?,
+            max_file_name_len: positive(conf, MAX_FILE_NAME_LEN, DEFAULT_MAX_FILE_NAME_LEN)?,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            offline_retention: days(DEFAULT_OFFLINE_FILE_RETENTION_DAYS),
+            offline_disk_quota: DEFAULT_OFFLINE_DISK_QUOTA_MB * MIB,
+            max_file_size: DEFAULT_MAX_FILE_SIZE_MB * MIB,
+            max_tasks_per_user: DEFAULT_MAX_TASKS_PER_USER,
+            max_file_name_len: DEFAULT_MAX_FILE_NAME_LEN,
+            login_timeout: DEFAULT_LOGIN_TIMEOUT,
+        }
+    }
+}
+
+fn days(n: u64) -> Duration {
+    DAY.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+/// The value of an optional numeric key, refusing 0.
+fn positive<T>(conf: &Conf, key: &str, default: T) -> Result<T, ConfError>
+where
+    T: std::str::FromStr + Default + PartialEq + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let value: T = conf.num_or(key, default)?;
+    if value == T::default() {
+        return Err(ConfError::Invalid {
+            key: key.to_owned(),
+            value: value.to_string(),
+            reason: "must be greater than 0".to_owned(),
+        });
+    }
+    Ok(value)
 }
 
 impl Config {
@@ -82,6 +183,7 @@ impl Config {
             offline_dir: PathBuf::from(DEFAULT_OFFLINE_DIR),
             client_timeout: DEFAULT_CLIENT_TIMEOUT,
             msg_server_timeout: DEFAULT_MSG_SERVER_TIMEOUT,
+            limits: Limits::from_conf(conf)?,
         })
     }
 }
@@ -142,6 +244,45 @@ mod tests {
             Config::from_conf(&Conf::parse(&zero)),
             Err(ConfError::Invalid { key, .. }) if key == TASK_TIMEOUT
         ));
+    }
+
+    #[test]
+    fn bounds_have_defaults_and_can_be_set() {
+        let config = Config::from_conf(&Conf::parse(SAMPLE)).unwrap();
+        assert_eq!(config.limits, Limits::default());
+        assert_eq!(
+            config.limits.offline_retention,
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(config.limits.offline_disk_quota, 10 * 1024 * 1024 * 1024);
+        let text = format!(
+            "{SAMPLE}OfflineFileRetentionDays=30\nOfflineDiskQuotaMB=2\nMaxFileSizeMB=1\n\
+             MaxTasksPerUser=3\nMaxFileNameLen=40\n"
+        );
+        let limits = Config::from_conf(&Conf::parse(&text)).unwrap().limits;
+        assert_eq!(limits.offline_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(limits.offline_disk_quota, 2 * 1024 * 1024);
+        assert_eq!(limits.max_file_size, 1024 * 1024);
+        assert_eq!(limits.max_tasks_per_user, 3);
+        assert_eq!(limits.max_file_name_len, 40);
+        for key in [
+            OFFLINE_FILE_RETENTION_DAYS,
+            OFFLINE_DISK_QUOTA_MB,
+            MAX_FILE_SIZE_MB,
+            MAX_TASKS_PER_USER,
+            MAX_FILE_NAME_LEN,
+        ] {
+            for bad in ["0", "x"] {
+                let text = format!("{SAMPLE}{key}={bad}\n");
+                assert!(
+                    matches!(
+                        Config::from_conf(&Conf::parse(&text)),
+                        Err(ConfError::Invalid { key: k, .. }) if k == key
+                    ),
+                    "{key}={bad}"
+                );
+            }
+        }
     }
 
     #[test]

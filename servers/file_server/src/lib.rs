@@ -9,8 +9,10 @@
 //! Differences from the original, all invisible to conforming clients (KNOWN_DEFECTS §11):
 //! task ids are random UUIDs and idle tasks expire after `TaskTimeout`; a login that does not
 //! fit the task state is refused; uploaded blocks must have the expected size; an upload starts
-//! from an empty file, an aborted upload's partial file is removed and a stored file is deleted
-//! once it was downloaded completely; a failed task creation keeps the msg_server link open;
+//! from an empty file, an aborted upload's partial file is removed and a stored file is kept
+//! for repeated downloads until its retention period ends; uploads stay under a disk quota;
+//! file size, file name length and tasks per sender are bounded; a client must log in and
+//! complete each PDU within deadlines; a failed task creation keeps the msg_server link open;
 //! an optional `ClientAdvertiseIP` overrides the advertised addresses.
 
 pub mod config;

@@ -5,11 +5,16 @@
 //! Invariants: only task ids shaped like the UUIDs this server hands out are ever turned into
 //! paths, so a client-supplied id cannot name a file outside the store; an upload starts from an
 //! empty file (KNOWN_DEFECTS D-FS-3: the original appended to stale data); a stored file is
-//! accepted for download only when its data length equals the size in its header.
+//! accepted for download only when its data length equals the size in its header. A stored
+//! file stays until its retention period has passed (D-FS-3: the original never deleted
+//! anything; file_server never hears of the record's deletion, which goes client → msg_server
+//! → db_proxy, so age is the bound), and the store's size is kept under a quota by
+//! [`DiskBudget`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Size of the header in front of the file data.
 pub const HEADER_LEN: usize = 960;
@@ -158,8 +163,56 @@ impl OfflineStore {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        file.write_all(&header.encode())?;
+        if let Err(e) = file.write_all(&header.encode()) {
+            // Nothing partial stays behind (a full disk fails here first).
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(e.into());
+        }
         Ok(file)
+    }
+
+    /// Every file of the store whose name is a task id, with its length and last change.
+    /// Directories that cannot be read are skipped (logged); a missing root is empty.
+    pub fn scan(&self) -> Vec<StoredFile> {
+        let mut found = Vec::new();
+        let top = match fs::read_dir(&self.root) {
+            Ok(top) => top,
+            Err(e) => {
+                if e.kind() != io::ErrorKind::NotFound {
+                    log::warn!(
+                        "cannot read offline store: dir={} err={e}",
+                        self.root.display()
+                    );
+                }
+                return found;
+            }
+        };
+        for sub in top.flatten() {
+            let Ok(files) = fs::read_dir(sub.path()) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let name = file.file_name();
+                let Some(task_id) = name.to_str().filter(|n| is_task_id(n)) else {
+                    continue;
+                };
+                if sub.file_name().to_str() != Some(&task_id[..2]) {
+                    continue;
+                }
+                let Ok(meta) = file.metadata() else {
+                    continue;
+                };
+                if meta.is_file() {
+                    found.push(StoredFile {
+                        task_id: task_id.to_owned(),
+                        len: meta.len(),
+                        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    });
+                }
+            }
+        }
+        found
     }
 
     /// Opens a complete stored file for download: its header, and the file positioned at the
@@ -191,6 +244,79 @@ impl OfflineStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// One file found by [`OfflineStore::scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Its task id (the file name).
+    pub task_id: String,
+    /// Length on disk, header included.
+    pub len: u64,
+    /// Last write: the end of its upload.
+    pub modified: SystemTime,
+}
+
+/// The offline store's share of the disk: bytes of stored files plus bytes promised to
+/// uploads in progress, kept under a quota. An upload reserves its whole size (header
+/// included) before its first byte is written, so a refused upload leaves nothing on disk and
+/// concurrent uploads cannot together pass the quota.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskBudget {
+    quota: u64,
+    stored: u64,
+    reserved: u64,
+}
+
+impl DiskBudget {
+    /// An empty budget of `quota` bytes.
+    pub fn new(quota: u64) -> Self {
+        Self {
+            quota,
+            stored: 0,
+            reserved: 0,
+        }
+    }
+
+    /// Bytes an offline file of `file_size` takes on disk.
+    pub fn need(file_size: u32) -> u64 {
+        HEADER_LEN as u64 + u64::from(file_size)
+    }
+
+    /// Bytes neither stored nor reserved.
+    pub fn available(&self) -> u64 {
+        self.quota.saturating_sub(self.stored + self.reserved)
+    }
+
+    /// Reserves `bytes` for an upload; `false` (and nothing reserved) when they do not fit.
+    pub fn reserve(&mut self, bytes: u64) -> bool {
+        if bytes > self.available() {
+            return false;
+        }
+        self.reserved += bytes;
+        true
+    }
+
+    /// Gives back a reservation (the upload was abandoned and its file removed).
+    pub fn release(&mut self, bytes: u64) {
+        self.reserved = self.reserved.saturating_sub(bytes);
+    }
+
+    /// Turns a reservation into stored bytes (the upload completed).
+    pub fn commit(&mut self, bytes: u64) {
+        self.release(bytes);
+        self.stored += bytes;
+    }
+
+    /// Sets the stored bytes from a scan of the store (reservations are kept).
+    pub fn set_stored(&mut self, bytes: u64) {
+        self.stored = bytes;
+    }
+
+    /// Bytes of stored files.
+    pub fn stored(&self) -> u64 {
+        self.stored
     }
 }
 
@@ -284,5 +410,51 @@ mod tests {
         store.remove(ID).unwrap();
         assert!(matches!(store.open(ID), Err(StoreError::Io(_))));
         fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn scan_lists_only_task_files_in_their_directory() {
+        let store = temp_store("scan");
+        assert!(store.scan().is_empty(), "a missing root is empty");
+        let mut file = store.create(&header(3)).unwrap();
+        file.write_all(b"abc").unwrap();
+        let prefix = store.root().join(&ID[..2]);
+        fs::write(prefix.join("notes.txt"), b"x").unwrap();
+        let misplaced = store.root().join("zz");
+        fs::create_dir_all(&misplaced).unwrap();
+        fs::write(misplaced.join(ID), b"x").unwrap();
+        let found = store.scan();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].task_id.as_str(), found[0].len), (ID, 963));
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn a_failed_header_write_leaves_no_file() {
+        let store = temp_store("full");
+        let path = store.path(ID).unwrap();
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Every write to /dev/full fails with "no space left on device".
+        std::os::unix::fs::symlink("/dev/full", &path).unwrap();
+        assert!(matches!(store.create(&header(3)), Err(StoreError::Io(_))));
+        assert!(fs::symlink_metadata(&path).is_err(), "partial file removed");
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
+    fn budget_reserves_commits_and_releases() {
+        let mut budget = DiskBudget::new(3_000);
+        assert_eq!(DiskBudget::need(40), 1_000);
+        assert!(budget.reserve(1_000));
+        assert!(budget.reserve(1_500));
+        assert!(!budget.reserve(600), "would pass the quota");
+        assert_eq!(budget.available(), 500);
+        budget.commit(1_000);
+        budget.release(1_500);
+        assert_eq!((budget.stored(), budget.available()), (1_000, 2_000));
+        budget.set_stored(2_900);
+        assert!(!budget.reserve(101));
+        assert!(budget.reserve(100));
+        assert_eq!(budget.available(), 0);
     }
 }

@@ -3,12 +3,16 @@
 //! One loop serves both ports. msg_server links are closed after 30 s without input and never
 //! receive heartbeats from us (we only echo theirs); client links are closed after 120 s without
 //! input (PROTOCOL §6.1; both limits are `Config` fields). Every 10 s idle tasks are expired.
+//! Every second the per-connection deadlines are checked (login, whole PDUs, see `peer.rs`).
+//! The offline store is swept at start-up and then hourly: files past their retention period
+//! are deleted (and, at start-up, files left incomplete by an interrupted upload), and the
+//! disk budget is recounted from what is on disk.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use log::info;
+use log::{info, warn};
 use netlib::{
     CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
     StopHandle, TimerId,
@@ -16,16 +20,20 @@ use netlib::{
 use teamtalk_proto::Pdu;
 use teamtalk_proto::pb::base_define::IpAddr;
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::handler;
-use crate::offline::OfflineStore;
-use crate::peer::Peer;
-use crate::task::TaskTable;
+use crate::offline::{DiskBudget, OfflineStore};
+use crate::peer::{Peer, PeerData};
+use crate::task::{TaskState, TaskTable};
 
 const CLIENT_PORT: ListenerTag = ListenerTag(0);
 const MSG_SERVER_PORT: ListenerTag = ListenerTag(1);
 /// Period of the task expiry sweep.
 const TASK_SWEEP: Duration = Duration::from_secs(10);
+/// Period of the offline store's retention sweep.
+const STORE_SWEEP: Duration = Duration::from_secs(60 * 60);
+/// Period of the per-connection deadline check.
+const DEADLINE_SWEEP: Duration = Duration::from_secs(1);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -53,32 +61,112 @@ pub(crate) struct FileServer {
     pub(crate) advertised: Vec<IpAddr>,
     pub(crate) tasks: TaskTable,
     pub(crate) store: OfflineStore,
+    pub(crate) budget: DiskBudget,
+    pub(crate) limits: Limits,
     task_timeout: Duration,
+    client_timeout: Duration,
+    msg_server_timeout: Duration,
     sweep: Option<TimerId>,
+    store_sweep: Option<TimerId>,
+    deadline_sweep: Option<TimerId>,
 }
 
 impl FileServer {
-    fn expire_tasks(&mut self, ctx: &mut Ctx<Peer>) {
+    fn expire_tasks(&mut self, ctx: &mut Ctx<PeerData>) {
         for task in self.tasks.expire(ctx.now(), self.task_timeout) {
             info!("task expired: task={} state={:?}", task.id, task.state());
             for h in task.conns() {
                 ctx.close_after_flush(h);
             }
-            if task.state() == crate::task::TaskState::Uploading {
+            self.budget.release(task.reserved);
+            if task.state() == TaskState::Uploading {
                 if let Err(e) = self.store.remove(&task.id) {
-                    log::warn!("cannot delete partial upload: task={} err={e}", task.id);
+                    warn!("cannot delete partial upload: task={} err={e}", task.id);
                 }
             }
+        }
+    }
+
+    /// Deletes stored files past the retention period (and, `at_start`, incomplete ones: no
+    /// upload can be running yet) and recounts the disk budget from what stays.
+    fn sweep_store(&mut self, at_start: bool) {
+        let now = SystemTime::now();
+        let mut stored = 0;
+        for file in self.store.scan() {
+            // An upload in progress is accounted for by its reservation.
+            if self
+                .tasks
+                .get(&file.task_id)
+                .is_some_and(|t| t.reserved > 0)
+            {
+                continue;
+            }
+            let age = now.duration_since(file.modified).unwrap_or_default();
+            let why = if age > self.limits.offline_retention {
+                Some("retention period over")
+            } else if at_start && self.store.open(&file.task_id).is_err() {
+                Some("incomplete")
+            } else {
+                None
+            };
+            let Some(why) = why else {
+                stored += file.len;
+                continue;
+            };
+            match self.store.remove(&file.task_id) {
+                Ok(()) => info!("offline file deleted: task={} why={why}", file.task_id),
+                Err(e) => {
+                    warn!("cannot delete offline file: task={} err={e}", file.task_id);
+                    stored += file.len;
+                }
+            }
+        }
+        self.budget.set_stored(stored);
+        info!(
+            "offline store swept: stored={stored} available={}",
+            self.budget.available()
+        );
+    }
+
+    /// Closes connections past a deadline: a client that has not logged in within the login
+    /// limit, and any connection whose last whole PDU is older than its idle limit.
+    fn enforce_deadlines(&mut self, ctx: &mut Ctx<PeerData>) {
+        let now = ctx.now();
+        let late: Vec<(ConnHandle, &str)> = ctx
+            .conns()
+            .iter()
+            .filter_map(|(h, conn)| {
+                let data = &conn.data;
+                let since_pdu = now.saturating_duration_since(data.last_pdu);
+                let why = match data.peer {
+                    Peer::Client(None)
+                        if now.saturating_duration_since(data.accepted)
+                            > self.limits.login_timeout =>
+                    {
+                        "no login in time"
+                    }
+                    Peer::Client(_) if since_pdu > self.client_timeout => "no whole pdu in time",
+                    Peer::MsgServer if since_pdu > self.msg_server_timeout => {
+                        "no whole pdu in time"
+                    }
+                    _ => return None,
+                };
+                Some((h, why))
+            })
+            .collect();
+        for (h, why) in late {
+            info!("closing connection past its deadline: handle={h} why={why}");
+            ctx.close(h);
         }
     }
 }
 
 impl Handler for FileServer {
-    type ConnData = Peer;
+    type ConnData = PeerData;
 
-    fn on_accept(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, listener: ListenerTag) {
+    fn on_accept(&mut self, ctx: &mut Ctx<PeerData>, h: ConnHandle, listener: ListenerTag) {
         if let Some(data) = ctx.data_mut(h) {
-            *data = if listener == MSG_SERVER_PORT {
+            data.peer = if listener == MSG_SERVER_PORT {
                 Peer::MsgServer
             } else {
                 Peer::Client(None)
@@ -86,12 +174,22 @@ impl Handler for FileServer {
         }
     }
 
-    fn on_pdu(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, pdu: Pdu) {
+    fn on_pdu(&mut self, ctx: &mut Ctx<PeerData>, h: ConnHandle, pdu: Pdu) {
+        let now = ctx.now();
+        if let Some(data) = ctx.data_mut(h) {
+            data.last_pdu = now;
+        }
         handler::dispatch(self, ctx, h, pdu);
     }
 
-    fn on_close(&mut self, ctx: &mut Ctx<Peer>, h: ConnHandle, data: Peer, reason: CloseReason) {
-        match data {
+    fn on_close(
+        &mut self,
+        ctx: &mut Ctx<PeerData>,
+        h: ConnHandle,
+        data: PeerData,
+        reason: CloseReason,
+    ) {
+        match data.peer {
             Peer::MsgServer => info!("msg_server link closed: handle={h} reason={reason}"),
             Peer::Client(binding) => {
                 log::debug!("client closed: handle={h} reason={reason}");
@@ -103,9 +201,13 @@ impl Handler for FileServer {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<Peer>, timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx<PeerData>, timer: TimerId) {
         if Some(timer) == self.sweep {
             self.expire_tasks(ctx);
+        } else if Some(timer) == self.deadline_sweep {
+            self.enforce_deadlines(ctx);
+        } else if Some(timer) == self.store_sweep {
+            self.sweep_store(false);
         }
     }
 }
@@ -123,13 +225,21 @@ pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
 impl Server {
     /// Binds the client listeners and the msg_server listener.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
-        let handler = FileServer {
+        let mut handler = FileServer {
             advertised: Vec::new(),
             tasks: TaskTable::default(),
             store: OfflineStore::new(&config.offline_dir),
+            budget: DiskBudget::new(config.limits.offline_disk_quota),
+            limits: config.limits.clone(),
             task_timeout: config.task_timeout,
+            client_timeout: config.client_timeout,
+            msg_server_timeout: config.msg_server_timeout,
             sweep: None,
+            store_sweep: None,
+            deadline_sweep: None,
         };
+        // Files left from before a restart are judged before anything new arrives.
+        handler.sweep_store(true);
         let mut event_loop = EventLoop::new(handler)?;
         let client_options = ConnOptions {
             idle_timeout: Some(config.client_timeout),
@@ -166,6 +276,9 @@ impl Server {
             .collect();
         // A short TaskTimeout (tests) is honoured without waiting for the 10-s sweep.
         fs.sweep = Some(ctx.add_timer(TASK_SWEEP.min(config.task_timeout), true));
+        let retention = config.limits.offline_retention;
+        fs.store_sweep = Some(ctx.add_timer(STORE_SWEEP.min(retention), true));
+        fs.deadline_sweep = Some(ctx.add_timer(DEADLINE_SWEEP, true));
         Ok(Self {
             event_loop,
             addrs: LocalAddrs { client, msg_server },

@@ -190,6 +190,10 @@ pub struct Task {
     blocks_done: u32,
     /// Offline: the stored file while uploading or downloading.
     file: Option<File>,
+    /// Offline: bytes of the disk budget held for this task's upload (0 when none).
+    pub reserved: u64,
+    /// Created by a msg_server (counts against its sender's task limit), not reloaded.
+    created: bool,
 }
 
 impl Task {
@@ -217,6 +221,8 @@ impl Task {
             pull_seq: 0,
             blocks_done: 0,
             file: None,
+            reserved: 0,
+            created: true,
         }
     }
 
@@ -232,6 +238,7 @@ impl Task {
             now,
         );
         task.state = TaskState::WaitingDownload;
+        task.created = false;
         task
     }
 
@@ -430,7 +437,7 @@ impl Task {
             .read_exact(&mut data)?;
         self.last_active = now;
         // As in the original, a finished download returns to "upload end" so that another
-        // download could start (it is then deleted from the store, see the handler).
+        // download can start; the stored file stays until its retention period ends.
         let progress = self.advance(|task| task.state = TaskState::UploadEnd)?;
         Ok((data, progress))
     }
@@ -485,8 +492,13 @@ impl Task {
                 }
                 release.discard_upload = self.state == TaskState::Uploading;
                 // A task whose uploader has not started yet stays for a retry of the same
-                // connection set-up; everything else is reloadable from disk or dead.
+                // connection set-up, back in Ready so that the retry's login fits (the
+                // original kept it in state 7, where no login fits); everything else is
+                // reloadable from disk or dead.
                 release.delete = self.state != TaskState::WaitingUpload;
+                if self.state == TaskState::WaitingUpload {
+                    self.state = TaskState::Ready;
+                }
             }
         }
         release
@@ -498,16 +510,22 @@ impl Task {
     }
 }
 
-/// The live tasks by id.
+/// The live tasks by id, and how many of them each sender created.
 #[derive(Debug, Default)]
 pub struct TaskTable {
     tasks: HashMap<String, Task>,
+    per_sender: HashMap<u32, usize>,
 }
 
 impl TaskTable {
-    /// Adds a task.
+    /// Adds a task (replacing one with the same id).
     pub fn insert(&mut self, task: Task) {
-        self.tasks.insert(task.id.clone(), task);
+        if task.created {
+            *self.per_sender.entry(task.from_user_id).or_default() += 1;
+        }
+        if let Some(old) = self.tasks.insert(task.id.clone(), task) {
+            self.forget(&old);
+        }
     }
 
     /// The task `id`.
@@ -515,9 +533,33 @@ impl TaskTable {
         self.tasks.get_mut(id)
     }
 
+    /// The task `id`, read-only.
+    pub fn get(&self, id: &str) -> Option<&Task> {
+        self.tasks.get(id)
+    }
+
     /// Removes the task `id`.
     pub fn remove(&mut self, id: &str) -> Option<Task> {
-        self.tasks.remove(id)
+        let task = self.tasks.remove(id)?;
+        self.forget(&task);
+        Some(task)
+    }
+
+    /// Live tasks `user_id` created as sender (reloaded downloads do not count).
+    pub fn sender_tasks(&self, user_id: u32) -> usize {
+        self.per_sender.get(&user_id).copied().unwrap_or(0)
+    }
+
+    fn forget(&mut self, task: &Task) {
+        if !task.created {
+            return;
+        }
+        if let Some(n) = self.per_sender.get_mut(&task.from_user_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_sender.remove(&task.from_user_id);
+            }
+        }
     }
 
     /// Number of live tasks.
@@ -538,7 +580,7 @@ impl TaskTable {
             .filter(|t| t.is_idle(now, timeout))
             .map(|t| t.id.clone())
             .collect();
-        ids.iter().filter_map(|id| self.tasks.remove(id)).collect()
+        ids.iter().filter_map(|id| self.remove(id)).collect()
     }
 }
 
@@ -720,6 +762,9 @@ mod tests {
         t.login(FROM, FileRole::OfflineUpload, h(1), now).unwrap();
         let waiting = t.release(h(1));
         assert!(!waiting.delete && !waiting.discard_upload);
+        // The uploader can come back.
+        assert_eq!(t.state(), TaskState::Ready);
+        t.login(FROM, FileRole::OfflineUpload, h(3), now).unwrap();
 
         let mut t = task(TransferMode::Offline, 40_000);
         t.login(FROM, FileRole::OfflineUpload, h(1), now).unwrap();
@@ -739,5 +784,40 @@ mod tests {
         let expired = table.expire(later, Duration::from_secs(10));
         assert_eq!(expired.len(), 1);
         assert!(table.is_empty());
+        assert_eq!(table.sender_tasks(FROM), 0);
+    }
+
+    #[test]
+    fn created_tasks_count_against_their_sender_until_removed() {
+        let now = Instant::now();
+        let mut table = TaskTable::default();
+        let other = "1f8e2c4a-9b1d-4e6f-8a2b-3c4d5e6f7a8b";
+        table.insert(task(TransferMode::Online, 1));
+        let mut second = task(TransferMode::Offline, 1);
+        second.id = other.into();
+        table.insert(second);
+        assert_eq!((table.sender_tasks(FROM), table.sender_tasks(TO)), (2, 0));
+        // Re-inserting the same id replaces, it does not add.
+        table.insert(task(TransferMode::Online, 1));
+        assert_eq!(table.sender_tasks(FROM), 2);
+        table.remove(ID);
+        assert_eq!(table.sender_tasks(FROM), 1);
+        table.remove(other);
+        assert_eq!(table.sender_tasks(FROM), 0);
+        let header = OfflineHeader {
+            task_id: ID.into(),
+            from_user_id: FROM,
+            to_user_id: TO,
+            create_time: 0,
+            file_name: String::new(),
+            file_size: 1,
+        };
+        table.insert(Task::from_stored(header, now));
+        assert_eq!(
+            table.sender_tasks(FROM),
+            0,
+            "a reloaded download is not counted"
+        );
+        assert_eq!(table.len(), 1);
     }
 }

@@ -4,8 +4,13 @@
 //! are positive. On exit the original rewrote the whole file sorted by key, losing comments
 //! (KNOWN_DEFECTS D-MSFS-5); [`rewrite_file_cnt`] changes only the value of the `FileCnt` line
 //! and keeps every other byte.
+//!
+//! The resource bounds are additions, read from their own block of optional keys with the
+//! defaults below: concurrent connections, the disk space of the store, and the time a whole
+//! request may take to arrive.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use netlib::{Conf, ConfError};
 
@@ -17,6 +22,19 @@ pub const FILE_CNT: &str = "FileCnt";
 const FILES_PER_DIR: &str = "FilesPerDir";
 const GET_THREAD_COUNT: &str = "GetThreadCount";
 const POST_THREAD_COUNT: &str = "PostThreadCount";
+
+// Resource bounds (additions; every key optional).
+const MAX_CONN_CNT: &str = "MaxConnCnt";
+const DISK_QUOTA_MB: &str = "DiskQuotaMB";
+const REQUEST_TIMEOUT: &str = "RequestTimeout";
+
+/// Concurrent connections served; more are answered 503 and closed.
+pub const DEFAULT_MAX_CONN_CNT: usize = 1024;
+/// Disk space the stored files may take, in MiB.
+pub const DEFAULT_DISK_QUOTA_MB: u64 = 100 * 1024;
+/// Seconds a request (head and body) may take to arrive from the accept.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 120;
+const MIB: u64 = 1024 * 1024;
 
 /// Everything msfs reads from its conf.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +55,45 @@ pub struct Config {
     pub post_threads: usize,
     /// The conf file to write `FileCnt` back to on exit (set by [`Config::load`]).
     pub conf_path: Option<PathBuf>,
+    /// Limits on what callers can make the server hold.
+    pub limits: Limits,
+}
+
+/// The resource bounds (all optional in the conf file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once (`MaxConnCnt`).
+    pub max_conn_cnt: usize,
+    /// Bytes the stored files may take (`DiskQuotaMB`).
+    pub disk_quota: u64,
+    /// Time from the accept by which the whole request must be in (`RequestTimeout`, s).
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_conn_cnt: DEFAULT_MAX_CONN_CNT,
+            disk_quota: DEFAULT_DISK_QUOTA_MB * MIB,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS),
+        }
+    }
+}
+
+impl Limits {
+    /// Reads the optional bound keys; each must be a positive number when present.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        Ok(Self {
+            max_conn_cnt: positive_or(conf, MAX_CONN_CNT, DEFAULT_MAX_CONN_CNT)?,
+            disk_quota: positive_or(conf, DISK_QUOTA_MB, DEFAULT_DISK_QUOTA_MB)?
+                .saturating_mul(MIB),
+            request_timeout: Duration::from_secs(positive_or(
+                conf,
+                REQUEST_TIMEOUT,
+                DEFAULT_REQUEST_TIMEOUT_SECS,
+            )?),
+        })
+    }
 }
 
 impl Config {
@@ -59,6 +116,7 @@ impl Config {
             get_threads: positive(conf, GET_THREAD_COUNT)?,
             post_threads: positive(conf, POST_THREAD_COUNT)?,
             conf_path: None,
+            limits: Limits::from_conf(conf)?,
         })
     }
 }
@@ -68,7 +126,18 @@ where
     T: std::str::FromStr + Default + PartialEq,
     T::Err: std::fmt::Display,
 {
-    let value: T = conf.require_num(key)?;
+    not_zero(key, conf.require_num(key)?)
+}
+
+fn positive_or<T>(conf: &Conf, key: &str, default: T) -> Result<T, ConfError>
+where
+    T: std::str::FromStr + Default + PartialEq,
+    T::Err: std::fmt::Display,
+{
+    not_zero(key, conf.num_or(key, default)?)
+}
+
+fn not_zero<T: Default + PartialEq>(key: &str, value: T) -> Result<T, ConfError> {
     if value == T::default() {
         return Err(ConfError::Invalid {
             key: key.to_owned(),
@@ -138,6 +207,32 @@ mod tests {
         assert_eq!((config.file_cnt, config.files_per_dir), (0, 30_000));
         assert_eq!((config.get_threads, config.post_threads), (4, 1));
         assert_eq!(config.conf_path, None);
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn bounds_have_defaults_and_can_be_set() {
+        let defaults = Limits::default();
+        assert_eq!(defaults.max_conn_cnt, 1024);
+        assert_eq!(defaults.disk_quota, 100 * 1024 * 1024 * 1024);
+        assert_eq!(defaults.request_timeout, Duration::from_secs(120));
+        let text = format!("{SAMPLE}MaxConnCnt=5\nDiskQuotaMB=3\nRequestTimeout=9\n");
+        let limits = Config::from_conf(&Conf::parse(&text)).unwrap().limits;
+        assert_eq!(limits.max_conn_cnt, 5);
+        assert_eq!(limits.disk_quota, 3 * 1024 * 1024);
+        assert_eq!(limits.request_timeout, Duration::from_secs(9));
+        for key in [MAX_CONN_CNT, DISK_QUOTA_MB, REQUEST_TIMEOUT] {
+            for bad in ["0", "many"] {
+                let text = format!("{SAMPLE}{key}={bad}\n");
+                assert!(
+                    matches!(
+                        Config::from_conf(&Conf::parse(&text)),
+                        Err(ConfError::Invalid { key: k, .. }) if k == key
+                    ),
+                    "{key}={bad}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use netlib::ConnHandle;
 use netlib::http::ok_response;
 
 use crate::multipart::{self, UploadError};
-use crate::store::{FileStore, Lookup};
+use crate::store::{FileStore, Lookup, SaveError};
 
 /// Largest request body accepted (the original's upload limit).
 pub const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -31,6 +31,14 @@ const RESPONSE_500: &[u8] = b"HTTP/1.1 500 Internal Server Error\r\nConnection:c
     Content-Length:0\r\nContent-Type:text/html;charset=utf-8\r\n\r\n";
 /// Body answered when an upload is too large (note the space after `"error_msg":`).
 const TOO_LARGE_JSON: &str = r#"{"error_code":1,"error_msg": "上传文件过大","url":""}"#;
+/// Body answered when the disk quota or the disk is full (an addition; code 12 follows the
+/// original's format-error codes 2–11).
+const DISK_FULL_JSON: &str = r#"{"error_code":12,"error_msg": "存储空间不足","path":"","url":""}"#;
+/// Body answered when the file could not be written for another reason.
+const STORE_FAILED_JSON: &str = r#"{"error_code":13,"error_msg": "存储失败","path":"","url":""}"#;
+/// Answer to a connection over `MaxConnCnt`.
+pub(crate) const RESPONSE_503: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
+    Connection: close\r\nContent-Type: text/html;charset=utf-8\r\n\r\n";
 /// Download types answered as `image/<ext>`.
 const IMAGE_TYPES: [&str; 8] = ["jpg", "JPG", "jpeg", "JPEG", "png", "PNG", "gif", "GIF"];
 
@@ -269,7 +277,7 @@ fn upload(
             return json_response(&format_error_json(code));
         }
     };
-    match store.save(&upload.suffix, &body[upload.data], writer) {
+    match store.save(&upload.suffix, &body[upload.data.clone()], writer) {
         Ok(path) => {
             info!("file stored: path={path}");
             let json = format!(
@@ -278,9 +286,16 @@ fn upload(
             );
             json_response(&json)
         }
-        Err(e) => {
+        Err(SaveError::Full) => {
+            warn!(
+                "upload refused, no space: handle={conn} size={}",
+                upload.data.len()
+            );
+            json_response(DISK_FULL_JSON)
+        }
+        Err(SaveError::Io(e)) => {
             warn!("cannot store upload: handle={conn} err={e}");
-            RESPONSE_500.to_vec()
+            json_response(STORE_FAILED_JSON)
         }
     }
 }

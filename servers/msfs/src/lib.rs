@@ -11,7 +11,8 @@
 //! refused with an error answer instead of a fake success; downloads only ever name files of
 //! the tree, directories answer 404, non-images are `application/octet-stream`; 403/404/500
 //! answers are well-formed; the counter write-back keeps the conf file's comments and order;
-//! tree directories are created on first use; there is no in-memory file cache.
+//! tree directories are created on first use; there is no in-memory file cache; concurrent
+//! connections, the store's disk space and the time a request may take to arrive are bounded.
 
 pub mod config;
 pub mod http;

@@ -6,27 +6,34 @@
 //! finished answer back through a response queue that wakes the loop. No file cache is kept in
 //! memory (the original's 10 000-entry cache, KNOWN_DEFECTS D-MSFS-7); repeated downloads are
 //! served from the operating system's page cache.
+//!
+//! Bounds (see [`Limits`]): a connection beyond `MaxConnCnt` is accepted, answered 503 and
+//! closed; a request whose head and body are not all in within `RequestTimeout` of the accept
+//! is closed without an answer, however steadily its bytes trickle in (the 30-s idle timeout
+//! alone needs only one byte per 30 s); uploads are refused when the store's quota is full.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 use netlib::{
     CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
-    ResponseQueue, StopHandle, WorkerPool,
+    ResponseQueue, StopHandle, TimerId, WorkerPool,
 };
 
-use crate::config::{self, Config};
-use crate::http::{self, Intake, Job, MAX_BODY, MAX_HEAD, Step};
+use crate::config::{self, Config, Limits};
+use crate::http::{self, Intake, Job, MAX_BODY, MAX_HEAD, RESPONSE_503, Step};
 use crate::store::FileStore;
 
 const HTTP_PORT: ListenerTag = ListenerTag(0);
 /// Connections are dropped after this long without input (PROTOCOL §6.1).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Period of the request deadline check.
+const DEADLINE_SWEEP: Duration = Duration::from_secs(1);
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -69,11 +76,13 @@ struct Task {
 type Done = (ConnHandle, u64, Vec<u8>);
 
 /// Per-connection data: the connection's serial number (handles are reused; the serial tells
-/// whether a worker's answer is for this connection) and its request intake.
+/// whether a worker's answer is for this connection), its request intake and when it was
+/// accepted (the request deadline runs from then).
 #[derive(Debug)]
 pub(crate) struct HttpConn {
     serial: u64,
     intake: Intake,
+    accepted: Instant,
 }
 
 impl Default for HttpConn {
@@ -81,6 +90,7 @@ impl Default for HttpConn {
         Self {
             serial: 0,
             intake: Intake::Head { scanned: 0 },
+            accepted: Instant::now(),
         }
     }
 }
@@ -97,6 +107,8 @@ struct Workers {
 pub(crate) struct Msfs {
     workers: Option<Workers>,
     last_serial: u64,
+    limits: Limits,
+    deadline_sweep: Option<TimerId>,
 }
 
 impl Msfs {
@@ -107,6 +119,25 @@ impl Msfs {
         let pool = if is_get { &workers.get } else { &workers.post };
         pool.submit(task)
     }
+
+    /// Closes connections whose request is not all in within the request deadline.
+    fn enforce_deadline(&self, ctx: &mut Ctx<HttpConn>) {
+        let now = ctx.now();
+        let late: Vec<ConnHandle> = ctx
+            .conns()
+            .iter()
+            .filter(|(_, conn)| {
+                !matches!(conn.data.intake, Intake::Busy)
+                    && now.saturating_duration_since(conn.data.accepted)
+                        > self.limits.request_timeout
+            })
+            .map(|(h, _)| h)
+            .collect();
+        for h in late {
+            info!("closing http caller: handle={h} why=request not complete in time");
+            ctx.close(h);
+        }
+    }
 }
 
 impl Handler for Msfs {
@@ -114,8 +145,22 @@ impl Handler for Msfs {
 
     fn on_accept(&mut self, ctx: &mut Ctx<HttpConn>, h: ConnHandle, _listener: ListenerTag) {
         self.last_serial += 1;
+        let now = ctx.now();
+        let over = ctx.conns().len() > self.limits.max_conn_cnt;
         if let Some(conn) = ctx.data_mut(h) {
             conn.serial = self.last_serial;
+            conn.accepted = now;
+            if over {
+                conn.intake = Intake::Busy;
+            }
+        }
+        if over {
+            info!(
+                "refusing http caller: handle={h} why=over {} connections",
+                self.limits.max_conn_cnt
+            );
+            ctx.send(h, RESPONSE_503);
+            ctx.close_after_flush(h);
         }
     }
 
@@ -172,6 +217,12 @@ impl Handler for Msfs {
     ) {
         debug!("http caller closed: handle={h} reason={reason}");
     }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<HttpConn>, timer: TimerId) {
+        if Some(timer) == self.deadline_sweep {
+            self.enforce_deadline(ctx);
+        }
+    }
 }
 
 /// A bound msfs, ready to run.
@@ -186,15 +237,28 @@ pub struct Server {
 impl Server {
     /// Opens `BaseDir`, starts the worker pools and binds the listeners.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
-        let store = FileStore::open(&config.base_dir, config.files_per_dir, config.file_cnt)
-            .map_err(|source| ServerError::BaseDir {
-                path: config.base_dir.clone(),
-                source,
-            })?;
+        let store = FileStore::open(
+            &config.base_dir,
+            config.files_per_dir,
+            config.file_cnt,
+            config.limits.disk_quota,
+        )
+        .map_err(|source| ServerError::BaseDir {
+            path: config.base_dir.clone(),
+            source,
+        })?;
+        info!(
+            "store opened: dir={} used={} quota={}",
+            config.base_dir.display(),
+            store.used(),
+            config.limits.disk_quota
+        );
         let store = Arc::new(store);
         let mut event_loop = EventLoop::new(Msfs {
             workers: None,
             last_serial: 0,
+            limits: config.limits.clone(),
+            deadline_sweep: None,
         })?;
         let addrs = event_loop.listen_all(
             &config.listen_ips,
@@ -219,7 +283,9 @@ impl Server {
             post: pool("msfs-post", config.post_threads)?,
             done,
         };
-        event_loop.parts_mut().0.workers = Some(workers);
+        let (msfs, ctx) = event_loop.parts_mut();
+        msfs.workers = Some(workers);
+        msfs.deadline_sweep = Some(ctx.add_timer(DEADLINE_SWEEP, true));
         Ok(Self {
             event_loop,
             addrs,

@@ -7,6 +7,11 @@
 //! wraps after 255 instead of naming a directory that does not exist (KNOWN_DEFECTS
 //! D-MSFS-6). Lookups accept only paths of exactly that shape, so a download can never name
 //! anything outside the tree (D-AUTH-8, D-MSFS-4).
+//!
+//! The tree is kept under a disk quota: the bytes of the files in it are counted once at
+//! start-up and every upload reserves its size before its file is created, so concurrent
+//! writers cannot together pass the quota; a failed write removes its file and gives the
+//! reservation back.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
@@ -30,17 +35,41 @@ pub enum Lookup {
     NotInTree,
 }
 
-/// The storage tree and its file counter.
+/// Why an upload was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    /// The quota or the disk is full.
+    #[error("no space left for the file")]
+    Full,
+    /// Creating or writing the file failed otherwise.
+    #[error("cannot write the file")]
+    Io(#[source] io::Error),
+}
+
+impl From<io::Error> for SaveError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Self::Full,
+            _ => Self::Io(e),
+        }
+    }
+}
+
+/// The storage tree, its file counter and its share of the disk.
 #[derive(Debug)]
 pub struct FileStore {
     base: PathBuf,
     files_per_dir: u64,
     counter: AtomicU64,
+    quota: u64,
+    /// Bytes of stored files plus reservations of writes in progress.
+    used: AtomicU64,
 }
 
 impl FileStore {
-    /// Opens the tree at `base`, creating that directory (not its parents) if missing.
-    pub fn open(base: &Path, files_per_dir: u64, file_cnt: u64) -> io::Result<Self> {
+    /// Opens the tree at `base`, creating that directory (not its parents) if missing, and
+    /// counts the bytes already stored against `quota`.
+    pub fn open(base: &Path, files_per_dir: u64, file_cnt: u64, quota: u64) -> io::Result<Self> {
         match fs::create_dir(base) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
             _ => {}
@@ -55,7 +84,31 @@ impl FileStore {
             base: base.to_owned(),
             files_per_dir: files_per_dir.max(1),
             counter: AtomicU64::new(file_cnt),
+            quota,
+            used: AtomicU64::new(tree_size(base)),
         })
+    }
+
+    /// Bytes counted against the quota (stored files and writes in progress).
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::SeqCst)
+    }
+
+    fn reserve(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                used.checked_add(bytes).filter(|&total| total <= self.quota)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, bytes: u64) {
+        // Never below zero, even if the tree shrank under us.
+        let _ = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                Some(used.saturating_sub(bytes))
+            });
     }
 
     /// The current file counter (written back to `FileCnt` on exit).
@@ -72,8 +125,21 @@ impl FileStore {
     }
 
     /// Stores `data` under a new unique name ending in `suffix`; returns its public path.
-    /// `writer` distinguishes concurrent writers (the original used the thread id).
-    pub fn save(&self, suffix: &str, data: &[u8], writer: usize) -> io::Result<String> {
+    /// `writer` distinguishes concurrent writers (the original used the thread id). Nothing
+    /// stays on disk when it fails.
+    pub fn save(&self, suffix: &str, data: &[u8], writer: usize) -> Result<String, SaveError> {
+        let size = data.len() as u64;
+        if !self.reserve(size) {
+            return Err(SaveError::Full);
+        }
+        let saved = self.write_new(suffix, data, writer);
+        if saved.is_err() {
+            self.release(size);
+        }
+        saved
+    }
+
+    fn write_new(&self, suffix: &str, data: &[u8], writer: usize) -> Result<String, SaveError> {
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let (first, second) = self.dirs_for(n);
         let rel_dir = format!("{first:03}/{second:03}");
@@ -90,14 +156,15 @@ impl FileStore {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(mut file) => {
                     if let Err(e) = file.write_all(data) {
+                        drop(file);
                         let _ = fs::remove_file(&path);
-                        return Err(e);
+                        return Err(e.into());
                     }
                     return Ok(format!("{GROUP}/{rel_dir}/{name}"));
                 }
                 // Same microsecond and writer: take the next microsecond.
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => micros += 1,
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -130,6 +197,24 @@ impl FileStore {
     }
 }
 
+/// Bytes of the files in the two tree levels under `base` (unreadable entries are skipped).
+fn tree_size(base: &Path) -> u64 {
+    let entries = |dir: &Path| fs::read_dir(dir).into_iter().flatten().flatten();
+    let mut total = 0;
+    for first in entries(base) {
+        for second in entries(&first.path()) {
+            for file in entries(&second.path()) {
+                if let Ok(meta) = file.metadata() {
+                    if meta.is_file() {
+                        total += meta.len();
+                    }
+                }
+            }
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,7 +228,7 @@ mod tests {
     #[test]
     fn directory_levels_follow_the_original_formula() {
         let base = temp("levels");
-        let store = FileStore::open(&base, 2, 0).unwrap();
+        let store = FileStore::open(&base, 2, 0, u64::MAX).unwrap();
         assert_eq!(store.dirs_for(0), (0, 0));
         assert_eq!(store.dirs_for(1), (0, 0));
         assert_eq!(store.dirs_for(2), (0, 1));
@@ -157,7 +242,7 @@ mod tests {
     #[test]
     fn saved_files_resolve_back_and_the_counter_advances() {
         let base = temp("save");
-        let store = FileStore::open(&base, 1, 5).unwrap();
+        let store = FileStore::open(&base, 1, 5, u64::MAX).unwrap();
         let path = store.save(".jpg", b"hello", 3).unwrap();
         assert!(path.starts_with("g0/000/005/"), "{path}");
         assert!(path.ends_with("_3.jpg"), "{path}");
@@ -172,7 +257,7 @@ mod tests {
     #[test]
     fn only_tree_paths_resolve() {
         let base = temp("resolve");
-        let store = FileStore::open(&base, 1, 0).unwrap();
+        let store = FileStore::open(&base, 1, 0, u64::MAX).unwrap();
         assert_eq!(store.resolve("nothing"), Err(Lookup::NoSlash));
         assert_eq!(
             store.resolve("anygroup/001/254/x.png").unwrap(),
@@ -196,8 +281,49 @@ mod tests {
     }
 
     #[test]
+    fn quota_counts_existing_files_and_refuses_what_does_not_fit() {
+        let base = temp("quota");
+        let store = FileStore::open(&base, 1, 0, 10).unwrap();
+        store.save(".jpg", b"123456", 0).unwrap();
+        assert_eq!(store.used(), 6);
+        assert!(matches!(
+            store.save(".jpg", b"12345", 0),
+            Err(SaveError::Full)
+        ));
+        store.save(".jpg", b"1234", 0).unwrap();
+        // A restart counts what is on disk.
+        drop(store);
+        let store = FileStore::open(&base, 1, 2, 10).unwrap();
+        assert_eq!(store.used(), 10);
+        assert!(matches!(store.save(".jpg", b"1", 0), Err(SaveError::Full)));
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn failed_write_gives_its_reservation_back() {
+        let base = temp("fail");
+        let store = FileStore::open(&base, 1, 0, 100).unwrap();
+        // Counter 0 goes to 000/000; a file in the way of that directory makes the write fail.
+        fs::write(base.join("000"), b"").unwrap();
+        assert!(matches!(
+            store.save(".jpg", b"abc", 0),
+            Err(SaveError::Io(_))
+        ));
+        assert_eq!(store.used(), 0);
+        fs::remove_dir_all(base).unwrap();
+    }
+
+    #[test]
+    fn full_disk_errors_are_told_apart() {
+        let full = io::Error::from(io::ErrorKind::StorageFull);
+        assert!(matches!(SaveError::from(full), SaveError::Full));
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert!(matches!(SaveError::from(denied), SaveError::Io(_)));
+    }
+
+    #[test]
     fn base_dir_parent_must_exist() {
         let base = temp("parent").join("child");
-        assert!(FileStore::open(&base, 1, 0).is_err());
+        assert!(FileStore::open(&base, 1, 0, u64::MAX).is_err());
     }
 }

@@ -11,15 +11,18 @@ use teamtalk_proto::pb::file::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use crate::peer::{Binding, Peer};
+use crate::offline::DiskBudget;
+use crate::peer::{Binding, Peer, PeerData};
 use crate::server::FileServer;
-use crate::task::{FileRole, Progress, Task, TaskError, TransferMode};
+use crate::task::{FileRole, Progress, Task, TaskError, TaskState, TransferMode};
 
 /// `IM.BaseDefine.ClientFileState` values.
 const FILE_PEER_READY: i32 = 0;
 const FILE_CANCEL: i32 = 1;
 const FILE_REFUSE: i32 = 2;
 const FILE_DONE: i32 = 3;
+/// Longest task id echoed in a login answer; real ids are 36 characters.
+const MAX_ECHOED_TASK_ID: usize = 64;
 
 /// What a successful login triggers.
 enum AfterLogin {
@@ -35,8 +38,8 @@ enum AfterLogin {
     },
 }
 
-fn binding(ctx: &Ctx<Peer>, h: ConnHandle) -> Option<Binding> {
-    match ctx.data(h) {
+fn binding(ctx: &Ctx<PeerData>, h: ConnHandle) -> Option<Binding> {
+    match ctx.data(h).map(|d| &d.peer) {
         Some(Peer::Client(Some(b))) => Some(b.clone()),
         _ => None,
     }
@@ -45,7 +48,7 @@ fn binding(ctx: &Ctx<Peer>, h: ConnHandle) -> Option<Binding> {
 /// IMFileLoginReq: joins the connection to a task as one of its sides.
 pub(crate) fn handle_file_login_req(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -57,15 +60,21 @@ pub(crate) fn handle_file_login_req(
         }
     };
     let outcome = login(fs, ctx, h, &req);
+    // A refused id is echoed only when it is of a sane length (it could be megabytes).
+    let echoed = if req.task_id.len() <= MAX_ECHOED_TASK_ID {
+        req.task_id.clone()
+    } else {
+        String::new()
+    };
     let rsp = ImFileLoginRsp {
         result_code: u32::from(outcome.is_err()),
-        task_id: req.task_id.clone(),
+        task_id: echoed,
     };
     ctx.send_pdu(h, &Pdu::reply(&pdu.header, CommandId::FileLoginRes, &rsp));
     match outcome {
         Err(why) => {
             info!(
-                "file login refused: handle={h} user={} task={} role={} why={why}",
+                "file login refused: handle={h} user={} task={:.64} role={} why={why}",
                 req.user_id, req.task_id, req.file_role
             );
             ctx.close_after_flush(h);
@@ -93,13 +102,15 @@ enum LoginError {
     BadRole,
     #[error("no such task")]
     NoTask,
+    #[error("the offline store has no room for the file")]
+    DiskQuota,
     #[error(transparent)]
     Task(#[from] TaskError),
 }
 
 fn login(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     req: &ImFileLoginReq,
 ) -> Result<AfterLogin, LoginError> {
@@ -120,26 +131,41 @@ fn login(
         }
     }
     let task = fs.tasks.get_mut(&req.task_id).ok_or(LoginError::NoTask)?;
+    // The whole file's room is reserved before the upload starts, so an upload that would pass
+    // the quota is refused here with nothing written.
+    let reserve = (role == FileRole::OfflineUpload
+        && task.mode == TransferMode::Offline
+        && task.state() == TaskState::Ready
+        && task.reserved == 0)
+        .then(|| DiskBudget::need(task.file_size));
+    if let Some(need) = reserve {
+        if !fs.budget.reserve(need) {
+            return Err(LoginError::DiskQuota);
+        }
+        task.reserved = need;
+    }
     if let Err(e) = task.login(req.user_id, role, h, now) {
+        if let Some(need) = reserve {
+            fs.budget.release(need);
+            task.reserved = 0;
+        }
         if loaded {
             fs.tasks.remove(&req.task_id);
         }
         return Err(e.into());
     }
     let after = match (task.mode, task.state()) {
-        (TransferMode::Online, crate::task::TaskState::WaitingTransfer) => AfterLogin::PeerReady {
+        (TransferMode::Online, TaskState::WaitingTransfer) => AfterLogin::PeerReady {
             receiver: task.to_conn(),
             from_user_id: task.from_user_id,
         },
-        (TransferMode::Offline, crate::task::TaskState::WaitingUpload) => {
-            AfterLogin::PullFirstBlock {
-                size: task.next_block_size(),
-            }
-        }
+        (TransferMode::Offline, TaskState::WaitingUpload) => AfterLogin::PullFirstBlock {
+            size: task.next_block_size(),
+        },
         _ => AfterLogin::Nothing,
     };
     if let Some(data) = ctx.data_mut(h) {
-        *data = Peer::Client(Some(Binding {
+        data.peer = Peer::Client(Some(Binding {
             task_id: req.task_id.clone(),
             user_id: req.user_id,
         }));
@@ -156,7 +182,7 @@ fn login(
 /// state value is ignored instead of ending the connection (KNOWN_DEFECTS D-FS-7).
 pub(crate) fn handle_file_state(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -204,7 +230,7 @@ pub(crate) fn handle_file_state(
 /// stored file (offline download).
 pub(crate) fn handle_file_pull_data_req(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -243,7 +269,7 @@ enum BlockError {
 
 fn pull_data_req(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
     bound: &Binding,
@@ -281,11 +307,9 @@ fn pull_data_req(
                 let from_user_id = task.from_user_id;
                 send_state(ctx, h, FILE_DONE, &req.task_id, from_user_id);
                 ctx.close_after_flush(h);
+                // The file stays for further downloads (another device of the receiver)
+                // until its retention period ends (D-FS-3).
                 info!("offline file downloaded: task={}", req.task_id);
-                // Stored files are kept only until they were delivered (D-FS-3).
-                if let Err(e) = fs.store.remove(&req.task_id) {
-                    warn!("cannot delete offline file: task={} err={e}", req.task_id);
-                }
             }
         }
     }
@@ -296,7 +320,7 @@ fn pull_data_req(
 /// (online) or stored (offline upload).
 pub(crate) fn handle_file_pull_data_rsp(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     mut pdu: Pdu,
 ) {
@@ -322,7 +346,7 @@ pub(crate) fn handle_file_pull_data_rsp(
 
 fn pull_data_rsp(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &mut Pdu,
     bound: &Binding,
@@ -347,6 +371,8 @@ fn pull_data_rsp(
                     send_pull_request(ctx, h, &rsp.task_id, rsp.user_id, offset, size);
                 }
                 Progress::Done => {
+                    fs.budget.commit(task.reserved);
+                    task.reserved = 0;
                     info!("offline file stored: task={}", rsp.task_id);
                     send_state(ctx, h, FILE_DONE, &rsp.task_id, rsp.user_id);
                     ctx.close_after_flush(h);
@@ -360,14 +386,20 @@ fn pull_data_rsp(
 /// The client connection `h`, bound as `bound`, closed: update its task.
 pub(crate) fn client_closed(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     bound: Binding,
 ) {
     let Some(task) = fs.tasks.get_mut(&bound.task_id) else {
         return;
     };
+    let was_uploader = task.from_conn() == Some(h);
     let release = task.release(h);
+    if was_uploader {
+        // An upload that did not complete gives its room back (its partial file goes below).
+        fs.budget.release(task.reserved);
+        task.reserved = 0;
+    }
     if let Some(peer) = release.close_peer {
         ctx.close_after_flush(peer);
     }
@@ -385,7 +417,7 @@ pub(crate) fn client_closed(
     }
 }
 
-fn send_state(ctx: &mut Ctx<Peer>, h: ConnHandle, state: i32, task_id: &str, user_id: u32) {
+fn send_state(ctx: &mut Ctx<PeerData>, h: ConnHandle, state: i32, task_id: &str, user_id: u32) {
     let msg = ImFileState {
         state,
         task_id: task_id.to_owned(),
@@ -395,7 +427,7 @@ fn send_state(ctx: &mut Ctx<Peer>, h: ConnHandle, state: i32, task_id: &str, use
 }
 
 fn send_pull_request(
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     task_id: &str,
     user_id: u32,

@@ -12,12 +12,12 @@ use log::debug;
 use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::{CommandId, Pdu};
 
-use crate::peer::Peer;
+use crate::peer::{Peer, PeerData};
 use crate::server::FileServer;
 
 /// Routes one PDU from connection `h` to its handler.
-pub(crate) fn dispatch(fs: &mut FileServer, ctx: &mut Ctx<Peer>, h: ConnHandle, pdu: Pdu) {
-    let is_client = match ctx.data(h) {
+pub(crate) fn dispatch(fs: &mut FileServer, ctx: &mut Ctx<PeerData>, h: ConnHandle, pdu: Pdu) {
+    let is_client = match ctx.data(h).map(|d| &d.peer) {
         Some(Peer::MsgServer) => false,
         Some(Peer::Client(_)) => true,
         _ => return,

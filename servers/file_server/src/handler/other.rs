@@ -3,9 +3,9 @@
 use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::Pdu;
 
-use crate::peer::Peer;
+use crate::peer::PeerData;
 
 /// Echoes the heartbeat PDU as received (same header, same seq).
-pub(crate) fn handle_heartbeat(ctx: &mut Ctx<Peer>, h: ConnHandle, pdu: &Pdu) {
+pub(crate) fn handle_heartbeat(ctx: &mut Ctx<PeerData>, h: ConnHandle, pdu: &Pdu) {
     ctx.send_pdu(h, pdu);
 }

@@ -6,14 +6,15 @@ use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::pb::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use teamtalk_proto::{CommandId, Pdu};
 
-use crate::peer::Peer;
+use crate::offline::DiskBudget;
+use crate::peer::PeerData;
 use crate::server::FileServer;
 use crate::task::{Task, TransferMode};
 
 /// IMFileServerIPReq: answers with every advertised client address.
 pub(crate) fn handle_file_server_ip_req(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -27,11 +28,12 @@ pub(crate) fn handle_file_server_ip_req(
 }
 
 /// IMFileTransferReq: creates a task with a fresh random id and answers with it. An invalid
-/// transfer mode is answered with result 1 and, unlike the original, the link stays open
-/// (KNOWN_DEFECTS D-FS-5).
+/// transfer mode, or a request past a bound (file name length, the sender's live tasks, and for
+/// offline files the size cap and the room left in the store) is answered with result 1 and,
+/// unlike the original, the link stays open (KNOWN_DEFECTS D-FS-5).
 pub(crate) fn handle_file_transfer_req(
     fs: &mut FileServer,
-    ctx: &mut Ctx<Peer>,
+    ctx: &mut Ctx<PeerData>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -42,8 +44,11 @@ pub(crate) fn handle_file_transfer_req(
             return;
         }
     };
-    let task_id = match TransferMode::from_wire(req.trans_mode) {
-        Some(mode) => {
+    let mode = TransferMode::from_wire(req.trans_mode)
+        .ok_or("unknown trans_mode")
+        .and_then(|mode| refusal(fs, &req, mode).map_or(Ok(mode), Err));
+    let task_id = match mode {
+        Ok(mode) => {
             let id = new_task_id();
             info!(
                 "task created: task={id} mode={mode:?} from={} to={} size={}",
@@ -60,10 +65,10 @@ pub(crate) fn handle_file_transfer_req(
             ));
             Some(id)
         }
-        None => {
+        Err(why) => {
             warn!(
-                "refusing file transfer: handle={h} trans_mode={}",
-                req.trans_mode
+                "refusing file transfer: handle={h} from={} trans_mode={} size={} why={why}",
+                req.from_user_id, req.trans_mode, req.file_size
             );
             None
         }
@@ -84,6 +89,26 @@ pub(crate) fn handle_file_transfer_req(
         h,
         &Pdu::reply(&pdu.header, CommandId::OtherFileTransferRsp, &rsp),
     );
+}
+
+/// Why a task cannot be created within the configured bounds, if it cannot.
+fn refusal(fs: &FileServer, req: &ImFileTransferReq, mode: TransferMode) -> Option<&'static str> {
+    let limits = &fs.limits;
+    if req.file_name.len() > limits.max_file_name_len {
+        return Some("file name too long");
+    }
+    if fs.tasks.sender_tasks(req.from_user_id) >= limits.max_tasks_per_user {
+        return Some("too many tasks for the sender");
+    }
+    if mode == TransferMode::Offline {
+        if u64::from(req.file_size) > limits.max_file_size {
+            return Some("offline file too large");
+        }
+        if DiskBudget::need(req.file_size) > fs.budget.available() {
+            return Some("offline store full");
+        }
+    }
+    None
 }
 
 /// A random (version 4) UUID in its lowercase text form: knowing a task id is all a client

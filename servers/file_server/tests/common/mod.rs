@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod transfer;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -105,6 +107,26 @@ impl PduConn {
         }
     }
 
+    /// The next PDU, or `None` when the server closes the connection first.
+    pub fn try_recv(&mut self) -> Option<Pdu> {
+        loop {
+            if self.buf.len() >= 4 {
+                let len = u32::from_be_bytes(self.buf[..4].try_into().unwrap()) as usize;
+                if self.buf.len() >= len {
+                    let raw: Vec<u8> = self.buf.drain(..len).collect();
+                    return Some(Pdu::decode(&raw, usize::MAX).unwrap().unwrap().0);
+                }
+            }
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("neither a pdu nor a close: {e}"),
+            }
+        }
+    }
+
     pub fn recv(&mut self) -> Pdu {
         let raw = self.recv_raw();
         Pdu::decode(&raw, usize::MAX).unwrap().unwrap().0
@@ -144,16 +166,41 @@ impl PduConn {
 
 /// Creates a task over a msg-server link; returns its id.
 pub fn create_task(msg: &mut PduConn, from: u32, to: u32, size: u32, mode: i32) -> String {
+    let rsp = request_task(msg, from, to, "photo.png", size, mode);
+    assert_eq!(rsp.result_code, 0);
+    rsp.task_id.unwrap()
+}
+
+/// Asks for a task over a msg-server link; returns the answer, whatever its result.
+pub fn request_task(
+    msg: &mut PduConn,
+    from: u32,
+    to: u32,
+    file_name: &str,
+    size: u32,
+    mode: i32,
+) -> ImFileTransferRsp {
     let req = ImFileTransferReq {
         from_user_id: from,
         to_user_id: to,
-        file_name: "photo.png".into(),
+        file_name: file_name.into(),
         file_size: size,
         trans_mode: mode,
         attach_data: Some(vec![0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0, 0]),
     };
     msg.send_msg(CommandId::OtherFileTransferReq, 3, &req);
     let (_, rsp): (_, ImFileTransferRsp) = msg.recv_msg(CommandId::OtherFileTransferRsp);
-    assert_eq!(rsp.result_code, 0);
-    rsp.task_id.unwrap()
+    rsp
+}
+
+/// Polls `check` until it holds or `WAIT` passes; returns whether it held.
+pub fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
 }
