@@ -13,7 +13,9 @@
 //! - every 1 s tick, each connection with a heartbeat sends IMHeartBeat when it sent nothing for
 //!   the interval, and each connection with an idle timeout is closed when it received nothing
 //!   for that long (PROTOCOL §6);
-//! - nothing a peer sends can panic the loop: framing errors close that one connection.
+//! - nothing a peer sends can panic the loop: framing errors close that one connection;
+//! - a listener bound with a [`PeerFilter`] closes a connection from any other address at
+//!   accept, before the handler hears of it, with at most one `warn!` a second per listener.
 
 use std::io::{self, Read, Write};
 use std::mem;
@@ -32,6 +34,7 @@ use teamtalk_proto::{CommandId, Pdu};
 use crate::conn::{
     CloseReason, Conn, ConnHandle, ConnOptions, ConnState, ConnTable, Framing, ListenerTag,
 };
+use crate::peer_filter::{PeerFilter, RefusalLog};
 use crate::timer::{TimerId, Timers};
 
 /// Token of the cross-thread waker (stop requests and worker responses).
@@ -243,8 +246,13 @@ impl<A> ServerHandle<A> {
 #[derive(Debug)]
 struct Listener {
     socket: TcpListener,
+    /// The bound address, for log lines.
+    local: SocketAddr,
     tag: ListenerTag,
     options: ConnOptions,
+    /// Who may connect; `None` accepts everybody.
+    filter: Option<PeerFilter>,
+    refusals: RefusalLog,
 }
 
 /// What handlers act through: connections, timers, the waker.
@@ -533,6 +541,44 @@ impl<H: Handler> EventLoop<H> {
         tag: ListenerTag,
         options: ConnOptions,
     ) -> Result<SocketAddr, NetError> {
+        self.bind_listener(ip, port, tag, options, None)
+    }
+
+    /// Like [`EventLoop::listen`], but a connection from an address `filter` does not allow is
+    /// closed at accept, before the handler hears of it (with a rate-limited `warn!`).
+    pub fn listen_filtered(
+        &mut self,
+        ip: &str,
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+        filter: &PeerFilter,
+    ) -> Result<SocketAddr, NetError> {
+        self.bind_listener(ip, port, tag, options, Some(filter.clone()))
+    }
+
+    /// [`EventLoop::listen_filtered`] on every IP of a list.
+    pub fn listen_all_filtered(
+        &mut self,
+        ips: &[String],
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+        filter: &PeerFilter,
+    ) -> Result<Vec<SocketAddr>, NetError> {
+        ips.iter()
+            .map(|ip| self.listen_filtered(ip, port, tag, options, filter))
+            .collect()
+    }
+
+    fn bind_listener(
+        &mut self,
+        ip: &str,
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+        filter: Option<PeerFilter>,
+    ) -> Result<SocketAddr, NetError> {
         let text = format!("{ip}:{port}");
         // Conf lists hold bare IPs; an IPv6 one (`::1`) needs no brackets there.
         let addr = ip
@@ -558,12 +604,18 @@ impl<H: Handler> EventLoop<H> {
                 Interest::READABLE,
             )
             .map_err(|source| NetError::Listen { addr, source })?;
+        match &filter {
+            Some(filter) => info!("listening: addr={local} tag={} peers={filter}", tag.0),
+            None => info!("listening: addr={local} tag={}", tag.0),
+        }
         self.listeners.insert(Listener {
             socket,
+            local,
             tag,
             options,
+            filter,
+            refusals: RefusalLog::default(),
         });
-        info!("listening: addr={local} tag={}", tag.0);
         Ok(local)
     }
 
@@ -687,7 +739,7 @@ impl<H: Handler> EventLoop<H> {
 
     fn accept(&mut self, index: usize) {
         loop {
-            let Some(listener) = self.listeners.get(index) else {
+            let Some(listener) = self.listeners.get_mut(index) else {
                 return;
             };
             let (tag, options) = (listener.tag, listener.options);
@@ -701,6 +753,22 @@ impl<H: Handler> EventLoop<H> {
                     return;
                 }
             };
+            if listener
+                .filter
+                .as_ref()
+                .is_some_and(|filter| !filter.allows(peer.ip()))
+            {
+                if let Some(unlogged) = listener.refusals.refused(Instant::now()) {
+                    warn!(
+                        "refused peer outside the allow-list: listener={} peer={peer} \
+                         refused_unlogged={unlogged}",
+                        listener.local
+                    );
+                }
+                // Dropping the stream closes it: the peer sees EOF, nothing was read.
+                drop(stream);
+                continue;
+            }
             if let Err(e) = stream.set_nodelay(true) {
                 debug!("set_nodelay failed: peer={peer} err={e}");
             }

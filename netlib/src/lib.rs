@@ -5,6 +5,7 @@
 //! - [`conn`]: connection handles, the slab, per-connection options and close reasons.
 //! - [`timer`]: one-shot and repeating timers.
 //! - [`link`]: outbound server links with the reconnect back-off.
+//! - [`peer_filter`]: the allow-list of addresses an internal listener accepts.
 //! - [`worker`]: worker threads and the response queue that wakes the loop.
 //! - [`http`]: the minimal HTTP request parser and response writer; [`styled_json`]: the
 //!   jsoncpp `StyledWriter` form of the original HTTP answers.
@@ -17,6 +18,7 @@ pub mod event_loop;
 pub mod http;
 pub mod link;
 pub mod logging;
+pub mod peer_filter;
 pub mod process;
 pub mod styled_json;
 pub mod timer;
@@ -26,5 +28,6 @@ pub use conf::{Conf, ConfError};
 pub use conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnTable, Framing, ListenerTag};
 pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle, StopHandle};
 pub use link::{Dialer, Link, LinkState};
+pub use peer_filter::{Cidr, CidrError, PeerFilter};
 pub use timer::TimerId;
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

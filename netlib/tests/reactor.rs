@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, Dialer, EventLoop, Handler, ListenerTag,
+    CloseReason, ConnHandle, ConnOptions, Ctx, Dialer, EventLoop, Handler, LinkState, ListenerTag,
     ResponseQueue, TimerId,
 };
 use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
@@ -251,6 +251,37 @@ fn connect_to_a_closed_port_fails_then_back_off_reconnects_when_it_opens() {
     assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "down");
     // After a successful connect the back-off restarts at 4 s: it reconnects again.
     assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "up");
+    handle.shutdown().unwrap();
+}
+
+#[test]
+fn a_host_name_peer_is_looked_up_and_connected() {
+    // Listen where `localhost` resolves first, whichever family that is.
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 0))
+        .unwrap()
+        .next()
+        .unwrap();
+    let listener = TcpListener::bind(target).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    let dialer = Dialer::new(
+        &[("localhost".to_owned(), port)],
+        ConnOptions::pdu(),
+        Instant::now(),
+    );
+    let mut event_loop = EventLoop::new(DialProbe { dialer, events: tx }).unwrap();
+    {
+        let (probe, ctx) = event_loop.parts_mut();
+        probe.dialer.tick(ctx);
+        assert_eq!(probe.dialer.links()[0].state(), LinkState::Resolving);
+        ctx.add_timer(Duration::from_millis(100), true);
+    }
+    let handle = event_loop.spawn("dialer").unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), "up");
+    let (peer, from) = listener.accept().unwrap();
+    assert!(from.ip().is_loopback());
+    drop(peer);
+    assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "down");
     handle.shutdown().unwrap();
 }
 

@@ -6,10 +6,9 @@
 //! `<pool>_password` is the empty password (the original refuses to start without one; our
 //! sample conf uses a password-less local root).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use netlib::{Conf, ConfError};
+use netlib::{Cidr, Conf, ConfError, PeerFilter};
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
@@ -93,9 +92,10 @@ pub struct Config {
     pub caches: Vec<RedisConfig>,
     /// Time between the stop notice to every link and the exit.
     pub stop_grace: Duration,
-    /// Optional `AllowedPeerIPs` (`;`-list, not in the original): when set, links from other
-    /// addresses are closed on accept (KNOWN_DEFECTS D-AUTH-10). Empty: everyone may connect.
-    pub allowed_peers: Vec<IpAddr>,
+    /// Optional `AllowedPeerIPs` (`;`-list of addresses and CIDR ranges, not in the original):
+    /// links from other addresses are closed on accept (KNOWN_DEFECTS D-AUTH-10). Empty (the
+    /// key is absent): loopback and private addresses only, see [`Config::peer_filter`].
+    pub allowed_peers: Vec<Cidr>,
     /// How long a stored message is recognised when its client sends it again
     /// (`ResendWindow`, seconds; not in the original).
     pub resend_window: Duration,
@@ -161,17 +161,9 @@ impl Config {
         })?;
         let allowed_peers = match conf.get(ALLOWED_PEER_IPS) {
             None => Vec::new(),
-            Some(_) => conf
-                .require_list(ALLOWED_PEER_IPS)?
-                .iter()
-                .map(|ip| {
-                    ip.parse().map_err(|_| ConfError::Invalid {
-                        key: ALLOWED_PEER_IPS.to_owned(),
-                        value: ip.clone(),
-                        reason: "not an IP address".to_owned(),
-                    })
-                })
-                .collect::<Result<_, _>>()?,
+            Some(value) => PeerFilter::parse_list(ALLOWED_PEER_IPS, value)?
+                .nets()
+                .to_vec(),
         };
         let resend_window_secs: u64 =
             conf.num_or(RESEND_WINDOW, DEFAULT_RESEND_WINDOW.as_secs())?;
@@ -198,6 +190,15 @@ impl Config {
             allowed_peers,
             resend_window: Duration::from_secs(resend_window_secs),
         })
+    }
+
+    /// Who may link: `allowed_peers`, or loopback and private addresses when it is empty.
+    pub fn peer_filter(&self) -> PeerFilter {
+        if self.allowed_peers.is_empty() {
+            PeerFilter::private_ranges()
+        } else {
+            PeerFilter::from_nets(self.allowed_peers.clone())
+        }
     }
 
     /// The Redis settings of pool `name`, if configured.
@@ -260,6 +261,10 @@ mod tests {
         assert_eq!(cfg.cache("group_member").unwrap().db, 5);
         assert_eq!(cfg.cache("unread").unwrap().db, 1);
         assert_eq!(&cfg.aes_key, b"12345678901234567890123456789012");
+        assert!(cfg.allowed_peers.is_empty());
+        assert!(cfg.peer_filter().is_default());
+        assert!(cfg.peer_filter().allows("192.168.0.1".parse().unwrap()));
+        assert!(!cfg.peer_filter().allows("203.0.113.1".parse().unwrap()));
     }
 
     #[test]
@@ -290,8 +295,11 @@ mod tests {
             Config::from_conf(&conf).unwrap_err(),
             ConfError::Invalid { key, .. } if key == "AllowedPeerIPs"
         ));
-        conf.set("AllowedPeerIPs", "127.0.0.1; ::1");
-        assert_eq!(Config::from_conf(&conf).unwrap().allowed_peers.len(), 2);
+        conf.set("AllowedPeerIPs", "127.0.0.1; ::1;10.1.0.0/16");
+        let cfg = Config::from_conf(&conf).unwrap();
+        assert_eq!(cfg.allowed_peers.len(), 3);
+        assert!(cfg.peer_filter().allows("10.1.200.3".parse().unwrap()));
+        assert!(!cfg.peer_filter().allows("192.168.0.1".parse().unwrap()));
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

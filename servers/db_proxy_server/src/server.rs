@@ -89,7 +89,6 @@ impl Server {
             next_serial: 0,
             stop_grace: config.stop_grace,
             stop_timer: None,
-            allowed_peers: config.allowed_peers.clone(),
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
         let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
@@ -97,11 +96,18 @@ impl Server {
         handler.workers = Some(workers);
         handler.answers = Some(queue);
         let sync = SyncCenter::start(store)?;
-        let addrs = event_loop.listen_all(
+        let peers = config.peer_filter();
+        if peers.is_default() {
+            info!(
+                "AllowedPeerIPs not set: links accepted from loopback and private addresses only"
+            );
+        }
+        let addrs = event_loop.listen_all_filtered(
             &config.listen_ips,
             config.listen_port,
             LINK_LISTENER,
             ConnOptions::server_link(),
+            &peers,
         )?;
         info!(
             "db_proxy_server listening: addrs={addrs:?} threads={}",
@@ -201,7 +207,6 @@ struct ProxyHandler {
     next_serial: u64,
     stop_grace: std::time::Duration,
     stop_timer: Option<TimerId>,
-    allowed_peers: Vec<std::net::IpAddr>,
 }
 
 impl ProxyHandler {
@@ -234,14 +239,7 @@ impl Handler for ProxyHandler {
     type ConnData = ServerLink;
 
     fn on_accept(&mut self, ctx: &mut Ctx<ServerLink>, conn: ConnHandle, _: ListenerTag) {
-        let peer = ctx.conn(conn).and_then(|c| c.peer());
-        if !self.allowed_peers.is_empty()
-            && !peer.is_some_and(|p| self.allowed_peers.contains(&p.ip()))
-        {
-            warn!("refusing link from a peer not in AllowedPeerIPs: handle={conn} peer={peer:?}");
-            ctx.close(conn);
-            return;
-        }
+        // Peers outside AllowedPeerIPs were already closed by the listener (D-AUTH-10).
         self.next_serial += 1;
         if let Some(link) = ctx.data_mut(conn) {
             *link = ServerLink::new(self.next_serial);

@@ -1,5 +1,5 @@
 //! Link handling: graceful stop (every link is told IMStopReceivePacket before the server
-//! exits) and the optional peer allow-list.
+//! exits) and the peer allow-list (`AllowedPeerIPs`, KNOWN_DEFECTS D-AUTH-10).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -41,12 +41,48 @@ fn stopping_the_server_sends_stop_receive_packet_to_every_link() {
 }
 
 #[test]
-fn links_from_peers_outside_the_allow_list_are_closed() {
-    let allowed = start_with(db_proxy_server::Config {
-        allowed_peers: vec!["127.0.0.1".parse().unwrap()],
-        ..config("http://127.0.0.1:9")
-    });
-    let mut link = Link::to(&allowed);
+fn links_from_peers_outside_the_allow_list_are_closed_unanswered() {
+    let unread = ImUnreadMsgCntReq {
+        user_id: 0,
+        attach_data: None,
+    };
+    // Exact addresses and CIDR ranges both admit the test's 127.0.0.1.
+    for allowed in ["127.0.0.1", "127.0.0.0/8"] {
+        let server = start_with(db_proxy_server::Config {
+            allowed_peers: vec![allowed.parse().unwrap()],
+            ..config("http://127.0.0.1:9")
+        });
+        let mut link = Link::to(&server);
+        let rsp: ImUnreadMsgCntRsp = link.call(
+            CommandId::MsgUnreadCntRequest,
+            &unread,
+            CommandId::MsgUnreadCntResponse,
+        );
+        assert_eq!(rsp.total_cnt, 0, "{allowed}");
+    }
+
+    for refused in ["10.255.255.1", "10.0.0.0/8", "::1"] {
+        let server = start_with(db_proxy_server::Config {
+            allowed_peers: vec![refused.parse().unwrap()],
+            ..config("http://127.0.0.1:9")
+        });
+        // The server closes the link at accept without reading from it: the request is never
+        // answered and the read ends (EOF or reset).
+        let mut link = Link::to(&server);
+        link.send(CommandId::MsgUnreadCntRequest, &unread);
+        assert!(
+            link.recv_within(Duration::from_secs(10)).is_none(),
+            "{refused}"
+        );
+        assert!(link.closed_within(Duration::from_secs(10)), "{refused}");
+    }
+}
+
+#[test]
+fn without_the_key_loopback_links_are_served() {
+    let server = start();
+    assert!(server.local_addrs()[0].ip().is_loopback());
+    let mut link = Link::to(&server);
     let rsp: ImUnreadMsgCntRsp = link.call(
         CommandId::MsgUnreadCntRequest,
         &ImUnreadMsgCntReq {
@@ -56,12 +92,4 @@ fn links_from_peers_outside_the_allow_list_are_closed() {
         CommandId::MsgUnreadCntResponse,
     );
     assert_eq!(rsp.total_cnt, 0);
-
-    let refused = start_with(db_proxy_server::Config {
-        allowed_peers: vec!["10.255.255.1".parse().unwrap()],
-        ..config("http://127.0.0.1:9")
-    });
-    // The server closes the link without reading from it: the read ends (EOF or reset).
-    let mut link = Link::to(&refused);
-    assert!(link.closed_within(Duration::from_secs(10)));
 }

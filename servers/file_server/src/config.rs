@@ -4,7 +4,8 @@
 //! (the original crashes without it, so it is required here). `ClientAdvertiseIP` is an
 //! addition (KNOWN_DEFECTS D-FS-6): when present, those addresses are given to msg_servers in
 //! IMFileServerIPRsp instead of the listen IPs, so a server listening on `0.0.0.0` can still
-//! advertise a routable address.
+//! advertise a routable address. `AllowedPeerIPs` is an addition too (KNOWN_DEFECTS
+//! D-AUTH-10): it limits who may link on the msg_server port; the client port stays open.
 //!
 //! The resource bounds (KNOWN_DEFECTS D-FS-3 and the D-NET family) are additions too, read
 //! from their own block of optional keys with the defaults below: how long stored offline files
@@ -14,7 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use netlib::{Conf, ConfError};
+use netlib::{Conf, ConfError, PeerFilter};
 
 const CLIENT_LISTEN_IP: &str = "ClientListenIP";
 const CLIENT_LISTEN_PORT: &str = "ClientListenPort";
@@ -22,6 +23,7 @@ const CLIENT_ADVERTISE_IP: &str = "ClientAdvertiseIP";
 const MSG_SERVER_LISTEN_IP: &str = "MsgServerListenIP";
 const MSG_SERVER_LISTEN_PORT: &str = "MsgServerListenPort";
 const TASK_TIMEOUT: &str = "TaskTimeout";
+const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
 
 // Resource bounds (additions; every key optional).
 const OFFLINE_FILE_RETENTION_DAYS: &str = "OfflineFileRetentionDays";
@@ -65,6 +67,9 @@ pub struct Config {
     pub msg_server_listen_ip: String,
     /// msg_server port (0 picks one, for tests).
     pub msg_server_listen_port: u16,
+    /// Who may link on the msg_server port (`AllowedPeerIPs`, addresses and CIDR ranges);
+    /// without the key, loopback and private addresses only.
+    pub allowed_peers: PeerFilter,
     /// A transfer task idle for longer than this is dropped (KNOWN_DEFECTS D-FS-2).
     pub task_timeout: Duration,
     /// Root of the offline file store.
@@ -179,6 +184,7 @@ impl Config {
             client_advertise_ips,
             msg_server_listen_ip,
             msg_server_listen_port,
+            allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
             task_timeout: Duration::from_secs(timeout_secs),
             offline_dir: PathBuf::from(DEFAULT_OFFLINE_DIR),
             client_timeout: DEFAULT_CLIENT_TIMEOUT,
@@ -283,6 +289,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn allowed_peer_ips_defaults_to_private_ranges_and_names_a_bad_entry() {
+        let config = Config::from_conf(&Conf::parse(SAMPLE)).unwrap();
+        assert!(config.allowed_peers.is_default());
+        let listed = format!("{SAMPLE}AllowedPeerIPs=10.2.0.0/16;10.3.0.1\n");
+        let config = Config::from_conf(&Conf::parse(&listed)).unwrap();
+        assert!(config.allowed_peers.allows("10.2.9.9".parse().unwrap()));
+        assert!(!config.allowed_peers.allows("127.0.0.1".parse().unwrap()));
+        let bad = format!("{SAMPLE}AllowedPeerIPs=10.2.0.0/16;msg1\n");
+        assert!(matches!(
+            Config::from_conf(&Conf::parse(&bad)),
+            Err(ConfError::Invalid { key, value, .. }) if key == ALLOWED_PEER_IPS && value == "msg1"
+        ));
     }
 
     #[test]

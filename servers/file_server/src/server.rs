@@ -223,7 +223,7 @@ pub struct Server {
 pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
 
 impl Server {
-    /// Binds the client listeners and the msg_server listener.
+    /// Binds the client listeners and the msg_server listener (behind `AllowedPeerIPs`).
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let mut handler = FileServer {
             advertised: Vec::new(),
@@ -255,11 +255,18 @@ impl Server {
             idle_timeout: Some(config.msg_server_timeout),
             ..ConnOptions::pdu()
         };
-        let msg_server = event_loop.listen(
+        if config.allowed_peers.is_default() {
+            info!(
+                "AllowedPeerIPs not set: msg_server links accepted from loopback and private \
+                 addresses only"
+            );
+        }
+        let msg_server = event_loop.listen_filtered(
             &config.msg_server_listen_ip,
             config.msg_server_listen_port,
             MSG_SERVER_PORT,
             msg_options,
+            &config.allowed_peers,
         )?;
         // With port 0 (tests) the advertised port is the one actually bound.
         let port = client

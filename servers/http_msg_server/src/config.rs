@@ -3,16 +3,17 @@
 //! Invariants: `ConcurrentDBConnCnt` ≥ 1; the db_proxy list is either empty (every request is
 //! then answered with code 10) or has at least two entries, as the original requires.
 //!
-//! Two optional keys are additions for KNOWN_DEFECTS D-AUTH-7. Without them the server behaves
-//! as the original and accepts every caller. `AppKey`: requests whose `app_key` differs are
-//! answered with error 2 (`appKey不存在`). `AllowIP`: a `;`-list of caller addresses; requests
-//! from any other address are answered with error 6 (`未授权的IP`).
+//! Two optional keys are additions for KNOWN_DEFECTS D-AUTH-7. `AppKey`: requests whose
+//! `app_key` differs are answered with error 2 (`appKey不存在`). `AllowIP`: a `;`-list of caller
+//! addresses and CIDR ranges; requests from any other address are answered with error 6
+//! (`未授权的IP`). Without either key, unlike the original, only loopback callers are answered
+//! (the others get error 6): an unauthenticated admin API must not be reachable from the LAN by
+//! default.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use netlib::{Conf, ConfError};
+use netlib::{Conf, ConfError, PeerFilter};
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
@@ -44,8 +45,8 @@ pub struct Config {
     pub route_servers: Vec<(String, u16)>,
     /// Required `app_key`, when configured.
     pub app_key: Option<String>,
-    /// Allowed caller addresses, when configured.
-    pub allow_ips: Option<Vec<IpAddr>>,
+    /// Allowed caller addresses and ranges, when configured.
+    pub allow_ips: Option<PeerFilter>,
     /// Wait for a db_proxy answer before failing the request (`DBRequestTimeout`, seconds,
     /// at least 1).
     pub db_timeout: Duration,
@@ -77,21 +78,10 @@ impl Config {
                 key: "DBServerIP2".to_owned(),
             });
         }
-        let allow_ips = match conf.get(ALLOW_IP) {
-            None => None,
-            Some(_) => Some(
-                conf.require_list(ALLOW_IP)?
-                    .iter()
-                    .map(|ip| {
-                        ip.parse().map_err(|_| ConfError::Invalid {
-                            key: ALLOW_IP.to_owned(),
-                            value: ip.clone(),
-                            reason: "not an IP address".to_owned(),
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        };
+        let allow_ips = conf
+            .get(ALLOW_IP)
+            .map(|value| PeerFilter::parse_list(ALLOW_IP, value))
+            .transpose()?;
         let db_timeout_secs: u64 = conf.num_or(DB_REQUEST_TIMEOUT, DEFAULT_DB_TIMEOUT.as_secs())?;
         if db_timeout_secs == 0 {
             return Err(ConfError::Invalid {
@@ -170,16 +160,13 @@ mod tests {
             Config::from_conf(&Conf::parse(&zero)),
             Err(ConfError::Invalid { key, .. }) if key == CONCURRENT_DB_CONN_CNT
         ));
-        let auth = format!("{SAMPLE}AppKey=s3cret\nAllowIP=10.0.0.1; 127.0.0.1\n");
+        let auth = format!("{SAMPLE}AppKey=s3cret\nAllowIP=10.0.0.1; 127.0.0.1;192.0.2.0/24\n");
         let config = Config::from_conf(&Conf::parse(&auth)).unwrap();
         assert_eq!(config.app_key.as_deref(), Some("s3cret"));
-        assert_eq!(
-            config.allow_ips.unwrap(),
-            [
-                "10.0.0.1".parse::<IpAddr>().unwrap(),
-                "127.0.0.1".parse().unwrap()
-            ]
-        );
+        let allowed = config.allow_ips.unwrap();
+        assert_eq!(allowed.to_string(), "10.0.0.1/32;127.0.0.1/32;192.0.2.0/24");
+        assert!(allowed.allows("192.0.2.77".parse().unwrap()));
+        assert!(!allowed.allows("10.0.0.2".parse().unwrap()));
         let timeout = format!("{SAMPLE}DBRequestTimeout=3\n");
         let config = Config::from_conf(&Conf::parse(&timeout)).unwrap();
         assert_eq!(config.db_timeout, Duration::from_secs(3));

@@ -95,6 +95,19 @@ pub(crate) fn on_data(
             ctx.close(h);
         }
         Action::Answer(body) => answer(ctx, h, &body),
+        Action::Refuse(code) => {
+            // Never the key itself: only which check failed and who asked.
+            let reason = match code {
+                ErrorCode::AppKey => "app_key mismatch",
+                _ => "address not allowed",
+            };
+            warn!(
+                "refusing http caller: handle={h} peer={} reason={reason} error_code={}",
+                peer_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+                code as i32
+            );
+            answer(ctx, h, &code.body());
+        }
         Action::CreateGroup(mut req) => {
             req.attach_data = Some(attach(id));
             let pdu = Pdu::new(CommandId::GroupCreateRequest, 0, &req);

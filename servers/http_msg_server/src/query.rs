@@ -3,8 +3,11 @@
 //!
 //! The checks run in the original's order, because the order decides which error code a
 //! caller sees: target prefix, JSON syntax, reading `app_key`/`req_user_id` (error 5), the
-//! optional authentication (errors 6 and 2), the interface name, db_proxy availability
+//! caller's address and key (errors 6 and 2), the interface name, db_proxy availability
 //! (error 10), then the interface's parameters (error 1).
+//!
+//! Who may call (KNOWN_DEFECTS D-AUTH-7): with `AllowIP`, the addresses it lists; without it
+//! but with `AppKey`, anybody holding the key; with neither, loopback callers only.
 
 use std::net::IpAddr;
 
@@ -31,7 +34,7 @@ pub enum ErrorCode {
     AppKey = 2,
     /// 5 `未授权的接口`: `app_key` or `req_user_id` could not be read.
     Interface = 5,
-    /// 6 `未授权的IP`: the caller is not in `AllowIP`.
+    /// 6 `未授权的IP`: the caller's address is not allowed (see [`caller_allowed`]).
     Ip = 6,
     /// 10 `服务器异常`: no db_proxy connection.
     ServerException = 10,
@@ -81,6 +84,9 @@ pub enum Action {
     Close,
     /// Answer with this JSON body, then close.
     Answer(String),
+    /// Refuse the caller ([`ErrorCode::Ip`] or [`ErrorCode::AppKey`]): answer with the
+    /// code's body, then close; the caller logs the refusal.
+    Refuse(ErrorCode),
     /// Send this group creation to db_proxy (the caller adds `attach_data`).
     CreateGroup(ImGroupCreateReq),
     /// Send this membership change to db_proxy (the caller adds `attach_data`).
@@ -104,14 +110,12 @@ pub fn handle(
     let Ok(app_key) = read_credentials(&root) else {
         return Action::Answer(ErrorCode::Interface.body());
     };
-    if let Some(allowed) = &config.allow_ips {
-        if !peer.is_some_and(|ip| allowed.contains(&ip)) {
-            return Action::Answer(ErrorCode::Ip.body());
-        }
+    if !caller_allowed(peer, config) {
+        return Action::Refuse(ErrorCode::Ip);
     }
     if let Some(key) = &config.app_key {
-        if app_key != *key {
-            return Action::Answer(ErrorCode::AppKey.body());
+        if !key_matches(&app_key, key) {
+            return Action::Refuse(ErrorCode::AppKey);
         }
     }
     let interface = match target {
@@ -123,6 +127,28 @@ pub fn handle(
         return Action::Answer(ErrorCode::ServerException.body());
     }
     interface(&root).unwrap_or_else(|_| Action::Answer(ErrorCode::Param.body()))
+}
+
+/// Whether a caller at `peer` may use the API: listed in `AllowIP` when that is configured;
+/// anybody when only `AppKey` is (the key is checked next); else loopback callers only.
+pub fn caller_allowed(peer: Option<IpAddr>, config: &Config) -> bool {
+    match (&config.allow_ips, &config.app_key) {
+        (Some(allowed), _) => peer.is_some_and(|ip| allowed.allows(ip)),
+        (None, Some(_)) => true,
+        (None, None) => peer.is_some_and(|ip| ip.to_canonical().is_loopback()),
+    }
+}
+
+/// Compares a caller's key with the configured one in a time that does not depend on where
+/// they differ; only the configured key's length shows in the timing.
+fn key_matches(given: &str, expected: &str) -> bool {
+    let (given, expected) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = u8::from(given.len() != expected.len());
+    for (i, e) in expected.iter().enumerate() {
+        diff |= given.get(i).map_or(0xff, |g| g ^ e);
+    }
+    // Keep the optimiser from turning the fold into an early-exit comparison.
+    std::hint::black_box(diff) == 0
 }
 
 /// Reads `app_key` and `req_user_id` the way the original does before dispatching; the user id
@@ -209,8 +235,12 @@ mod tests {
         .unwrap()
     }
 
+    fn loopback() -> Option<IpAddr> {
+        Some("127.0.0.1".parse().unwrap())
+    }
+
     fn run(target: &str, body: &str) -> Action {
-        handle(target, body.as_bytes(), None, &config(""), true)
+        handle(target, body.as_bytes(), loopback(), &config(""), true)
     }
 
     const CREATE: &str = r#"{"req_user_id":1,"app_key":"k","group_name":"g","group_type":2,
@@ -304,7 +334,7 @@ mod tests {
     #[test]
     fn no_db_answers_code_10_before_parameters_are_checked() {
         assert_eq!(
-            handle(CREATE_GROUP, b"{}", None, &config(""), false),
+            handle(CREATE_GROUP, b"{}", loopback(), &config(""), false),
             Action::Answer(ErrorCode::ServerException.body())
         );
     }
@@ -316,17 +346,83 @@ mod tests {
         let allowed = Some("10.1.2.3".parse().unwrap());
         assert_eq!(
             handle(CREATE_GROUP, CREATE.as_bytes(), local, &cfg, true),
-            Action::Answer(ErrorCode::Ip.body())
+            Action::Refuse(ErrorCode::Ip)
         );
         assert_eq!(
             handle(CREATE_GROUP, CREATE.as_bytes(), allowed, &cfg, true),
-            Action::Answer(ErrorCode::AppKey.body())
+            Action::Refuse(ErrorCode::AppKey)
         );
         let keyed = CREATE.replace(r#""app_key":"k""#, r#""app_key":"secret""#);
         assert!(matches!(
             handle(CREATE_GROUP, keyed.as_bytes(), allowed, &cfg, true),
             Action::CreateGroup(_)
         ));
+    }
+
+    #[test]
+    fn without_app_key_or_allow_ip_only_loopback_callers_are_answered() {
+        let open = config("");
+        for ip in ["127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1"] {
+            assert!(caller_allowed(Some(ip.parse().unwrap()), &open), "{ip}");
+        }
+        for ip in [
+            "10.0.0.5",
+            "192.168.1.1",
+            "203.0.113.4",
+            "fd00::1",
+            "::ffff:10.0.0.5",
+        ] {
+            assert!(!caller_allowed(Some(ip.parse().unwrap()), &open), "{ip}");
+            assert_eq!(
+                handle(
+                    CREATE_GROUP,
+                    CREATE.as_bytes(),
+                    Some(ip.parse().unwrap()),
+                    &open,
+                    true
+                ),
+                Action::Refuse(ErrorCode::Ip),
+                "{ip}"
+            );
+        }
+        assert!(!caller_allowed(None, &open));
+    }
+
+    #[test]
+    fn app_key_alone_admits_any_address_holding_the_key() {
+        let keyed = config("AppKey=secret\n");
+        let remote = Some("203.0.113.4".parse().unwrap());
+        assert!(caller_allowed(remote, &keyed));
+        assert_eq!(
+            handle(CREATE_GROUP, CREATE.as_bytes(), remote, &keyed, true),
+            Action::Refuse(ErrorCode::AppKey)
+        );
+        let body = CREATE.replace(r#""app_key":"k""#, r#""app_key":"secret""#);
+        assert!(matches!(
+            handle(CREATE_GROUP, body.as_bytes(), remote, &keyed, true),
+            Action::CreateGroup(_)
+        ));
+    }
+
+    #[test]
+    fn allow_ip_takes_ranges() {
+        let ranged = config("AllowIP=10.8.0.0/16;::1\n");
+        assert!(caller_allowed(Some("10.8.3.4".parse().unwrap()), &ranged));
+        assert!(caller_allowed(Some("::1".parse().unwrap()), &ranged));
+        assert!(!caller_allowed(Some("10.9.0.1".parse().unwrap()), &ranged));
+        assert!(!caller_allowed(Some("127.0.0.1".parse().unwrap()), &ranged));
+    }
+
+    #[test]
+    fn keys_match_only_when_equal() {
+        assert!(key_matches("secret", "secret"));
+        assert!(key_matches("", ""));
+        for other in [
+            "", "secreT", "secre", "secrets", "Secret", "s\0cret", "xxxxxx",
+        ] {
+            assert!(!key_matches(other, "secret"), "{other:?}");
+        }
+        assert!(!key_matches("a", ""));
     }
 
     #[test]

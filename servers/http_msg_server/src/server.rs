@@ -197,6 +197,12 @@ impl Server {
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let listen_ips = config.listen_ips.clone();
         let port = config.listen_port;
+        if config.app_key.is_none() && config.allow_ips.is_none() {
+            info!(
+                "neither AppKey nor AllowIP set: answering loopback callers only, others get \
+                 error 6"
+            );
+        }
         let mut event_loop = EventLoop::new(HttpMsgServer::new(config, Instant::now()))?;
         let addrs = event_loop.listen_all(
             &listen_ips,

@@ -297,6 +297,56 @@ fn unanswered_db_request_fails_after_the_timeout() {
 }
 
 #[test]
+fn without_app_key_or_allow_ip_loopback_callers_are_answered() {
+    // The test runs on 127.0.0.1: the loopback default lets it through to the db check.
+    let server = start(config(None, None, ""));
+    let http = server.local_addrs()[0];
+    assert_eq!(
+        post(http, "/query/CreateGroup", CREATE),
+        answer(&error_json(10, "服务器异常"))
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn wrong_app_key_is_refused_with_code_2_from_any_address() {
+    let server = start(config(None, None, "AppKey=k2\n"));
+    let http = server.local_addrs()[0];
+    assert_eq!(
+        post(http, "/query/CreateGroup", CREATE),
+        answer(&error_json(2, "appKey不存在"))
+    );
+    for wrong in ["", "k", "k22", "K2"] {
+        let body = CREATE.replace(r#""app_key":"k""#, &format!(r#""app_key":"{wrong}""#));
+        assert_eq!(
+            post(http, "/query/CreateGroup", &body),
+            answer(&error_json(2, "appKey不存在")),
+            "{wrong:?}"
+        );
+    }
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn allow_ip_ranges_admit_or_refuse_with_code_6() {
+    let server = start(config(None, None, "AllowIP=10.0.0.0/8;::1\n"));
+    let http = server.local_addrs()[0];
+    assert_eq!(
+        post(http, "/query/CreateGroup", CREATE),
+        answer(&error_json(6, "未授权的IP"))
+    );
+    server.shutdown().unwrap();
+
+    let server = start(config(None, None, "AllowIP=127.0.0.0/8\n"));
+    let http = server.local_addrs()[0];
+    assert_eq!(
+        post(http, "/query/CreateGroup", CREATE),
+        answer(&error_json(10, "服务器异常"))
+    );
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn configured_app_key_and_allowed_addresses_are_enforced() {
     let server = start(config(None, None, "AppKey=k2\nAllowIP=10.9.9.9\n"));
     let http = server.local_addrs()[0];

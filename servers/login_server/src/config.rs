@@ -2,12 +2,13 @@
 //!
 //! Every key is required, including `ClientListenIP`/`ClientPort`, which the original read
 //! without checking (KNOWN_DEFECTS D-LS-4). The timeouts are the original's fixed constants
-//! (PROTOCOL §6.1), kept as fields so tests can shorten them.
+//! (PROTOCOL §6.1), kept as fields so tests can shorten them. `AllowedPeerIPs` is an addition
+//! (KNOWN_DEFECTS D-AUTH-10): it limits who may link on the msg_server port only.
 
 use std::path::Path;
 use std::time::Duration;
 
-use netlib::{Conf, ConfError};
+use netlib::{Conf, ConfError, PeerFilter};
 
 const CLIENT_LISTEN_IP: &str = "ClientListenIP";
 const CLIENT_PORT: &str = "ClientPort";
@@ -17,6 +18,7 @@ const MSG_SERVER_LISTEN_IP: &str = "MsgServerListenIP";
 const MSG_SERVER_PORT: &str = "MsgServerPort";
 const MSFS: &str = "msfs";
 const DISCOVERY: &str = "discovery";
+const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
 
 /// Heartbeat sent on a msg_server link after this long without sending (PROTOCOL §6.1).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -44,6 +46,10 @@ pub struct Config {
     pub msg_server_listen_ips: Vec<String>,
     /// Port msg_servers connect to (`MsgServerPort`).
     pub msg_server_port: u16,
+    /// Who may link on the msg_server port (`AllowedPeerIPs`, addresses and CIDR ranges);
+    /// without the key, loopback and private addresses only. The client and HTTP ports serve
+    /// everybody.
+    pub allowed_peers: PeerFilter,
     /// Returned verbatim as `msfsPrior` and `msfsBackup` (`msfs`).
     pub msfs_url: String,
     /// Returned verbatim as `discovery` (`discovery`).
@@ -75,6 +81,7 @@ impl Config {
             http_port: conf.require_num(HTTP_PORT)?,
             msg_server_listen_ips: conf.require_list(MSG_SERVER_LISTEN_IP)?,
             msg_server_port: conf.require_num(MSG_SERVER_PORT)?,
+            allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
             msfs_url: conf.require(MSFS)?.to_owned(),
             discovery_url: conf.require(DISCOVERY)?.to_owned(),
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,

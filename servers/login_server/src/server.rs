@@ -7,6 +7,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
+use log::info;
 use netlib::{EventLoop, NetError, StopHandle};
 
 use crate::config::Config;
@@ -69,9 +70,16 @@ pub struct Server {
 pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
 
 impl Server {
-    /// Creates the loop, listens on every IP of each group, and starts the stats timer.
+    /// Creates the loop, listens on every IP of each group (the msg_server group behind
+    /// `AllowedPeerIPs`), and starts the stats timer.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let mut event_loop = EventLoop::new(LoginHandler::new(&config))?;
+        if config.allowed_peers.is_default() {
+            info!(
+                "AllowedPeerIPs not set: msg_server links accepted from loopback and private \
+                 addresses only"
+            );
+        }
         let local_addrs = LocalAddrs {
             client: event_loop.listen_all(
                 &config.client_listen_ips,
@@ -79,11 +87,12 @@ impl Server {
                 CLIENT_LISTENER,
                 peer::client_options(&config),
             )?,
-            msg_server: event_loop.listen_all(
+            msg_server: event_loop.listen_all_filtered(
                 &config.msg_server_listen_ips,
                 config.msg_server_port,
                 MSG_SERVER_LISTENER,
                 peer::msg_server_options(&config),
+                &config.allowed_peers,
             )?,
             http: event_loop.listen_all(
                 &config.http_listen_ips,

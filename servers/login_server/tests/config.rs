@@ -47,6 +47,27 @@ fn sample_conf_gives_typed_settings_with_the_original_timeouts() {
 }
 
 #[test]
+fn allowed_peer_ips_defaults_to_private_ranges_and_names_a_bad_entry() {
+    let config = Config::from_conf(&Conf::parse(SAMPLE)).unwrap();
+    assert!(config.allowed_peers.is_default());
+    assert!(config.allowed_peers.allows("172.20.0.9".parse().unwrap()));
+    assert!(!config.allowed_peers.allows("198.51.100.1".parse().unwrap()));
+
+    let listed = format!("{SAMPLE}AllowedPeerIPs=198.51.100.0/24\n");
+    let config = Config::from_conf(&Conf::parse(&listed)).unwrap();
+    assert!(config.allowed_peers.allows("198.51.100.1".parse().unwrap()));
+    assert!(!config.allowed_peers.allows("127.0.0.1".parse().unwrap()));
+
+    let bad = format!("{SAMPLE}AllowedPeerIPs=198.51.100.0/33\n");
+    let err = Config::from_conf(&Conf::parse(&bad)).unwrap_err();
+    assert!(
+        matches!(&err, ConfError::Invalid { key, value, .. }
+            if key == "AllowedPeerIPs" && value == "198.51.100.0/33"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_key_is_required_and_named_when_missing() {
     for key in KEYS {
         let text: String = SAMPLE

@@ -1,12 +1,13 @@
 //! The typed form of `pushserver.conf` (CONFIG.md §10), built once at start-up.
 //!
 //! Invariants: `SandBox` is 0 or 1; the key passphrase is kept only in memory and never
-//! logged (the `Debug` form hides it).
+//! logged (the `Debug` form hides it). `AllowedPeerIPs` is an addition (KNOWN_DEFECTS
+//! D-AUTH-10): who may open a session.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use netlib::{Conf, ConfError};
+use netlib::{Conf, ConfError, PeerFilter};
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
@@ -14,6 +15,7 @@ const CERT_PATH: &str = "CertPath";
 const KEY_PATH: &str = "KeyPath";
 const KEY_PASSWORD: &str = "KeyPassword";
 const SANDBOX: &str = "SandBox";
+const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
 
 /// Everything push_server reads from its conf.
 #[derive(Clone, PartialEq, Eq)]
@@ -30,6 +32,9 @@ pub struct Config {
     pub key_password: String,
     /// Whether to use Apple's sandbox hosts.
     pub sandbox: bool,
+    /// Who may open a session (`AllowedPeerIPs`, addresses and CIDR ranges); without the key,
+    /// loopback and private addresses only.
+    pub allowed_peers: PeerFilter,
 }
 
 impl fmt::Debug for Config {
@@ -41,6 +46,7 @@ impl fmt::Debug for Config {
             .field("key_path", &self.key_path)
             .field("key_password", &"<hidden>")
             .field("sandbox", &self.sandbox)
+            .field("allowed_peers", &self.allowed_peers)
             .finish()
     }
 }
@@ -71,6 +77,7 @@ impl Config {
             key_path: PathBuf::from(conf.require(KEY_PATH)?),
             key_password: conf.require(KEY_PASSWORD)?.to_owned(),
             sandbox,
+            allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
         })
     }
 
@@ -113,6 +120,7 @@ mod tests {
         assert_eq!(config.gateway(), "gateway.sandbox.push.apple.com:2195");
         assert_eq!(config.feedback(), "feedback.sandbox.push.apple.com:2196");
         assert!(!format!("{config:?}").contains("mogujie"));
+        assert!(config.allowed_peers.is_default());
         let production = Config::from_conf(&Conf::parse(&SAMPLE.replace("SandBox=1", "SandBox=0")));
         assert_eq!(production.unwrap().gateway(), "gateway.push.apple.com:2195");
     }
@@ -134,6 +142,16 @@ mod tests {
                 "{err}"
             );
         }
+        let listed = format!("{SAMPLE}AllowedPeerIPs=10.4.0.0/16\n");
+        let config = Config::from_conf(&Conf::parse(&listed)).unwrap();
+        assert!(config.allowed_peers.allows("10.4.1.1".parse().unwrap()));
+        assert!(!config.allowed_peers.allows("127.0.0.1".parse().unwrap()));
+        let bad_peers = format!("{SAMPLE}AllowedPeerIPs=10.4.0.0/16;10.4.0.0/99\n");
+        assert!(matches!(
+            Config::from_conf(&Conf::parse(&bad_peers)),
+            Err(ConfError::Invalid { key, value, .. })
+                if key == ALLOWED_PEER_IPS && value == "10.4.0.0/99"
+        ));
         let bad = SAMPLE.replace("SandBox=1", "SandBox=2");
         assert!(matches!(
             Config::from_conf(&Conf::parse(&bad)),

@@ -91,7 +91,7 @@ impl Server {
         Self::bind_with_sender(config, Box::new(sender))
     }
 
-    /// Binds the listener; frames go to `sender`.
+    /// Binds the listener (behind `AllowedPeerIPs`); frames go to `sender`.
     pub fn bind_with_sender(
         config: Config,
         sender: Box<dyn ApnsSender>,
@@ -101,8 +101,18 @@ impl Server {
             idle_timeout: Some(SESSION_TIMEOUT),
             ..ConnOptions::pdu()
         };
-        let addr =
-            event_loop.listen(&config.listen_ip, config.listen_port, SESSION_PORT, options)?;
+        if config.allowed_peers.is_default() {
+            info!(
+                "AllowedPeerIPs not set: sessions accepted from loopback and private addresses only"
+            );
+        }
+        let addr = event_loop.listen_filtered(
+            &config.listen_ip,
+            config.listen_port,
+            SESSION_PORT,
+            options,
+            &config.allowed_peers,
+        )?;
         Ok(Self {
             event_loop,
             addrs: vec![addr],

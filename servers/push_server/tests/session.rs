@@ -28,11 +28,16 @@ impl ApnsSender for Capture {
 }
 
 fn start() -> (ServerHandle, Capture) {
+    start_with("")
+}
+
+/// A server with `extra` conf lines after the test settings.
+fn start_with(extra: &str) -> (ServerHandle, Capture) {
     netlib::logging::init_for_tests();
-    let conf = Conf::parse(
+    let conf = Conf::parse(&format!(
         "ListenIP=127.0.0.1\nListenPort=0\nCertPath=/nonexistent/cert.pem\n\
-         KeyPath=/nonexistent/key.pem\nKeyPassword=x\nSandBox=1\n",
-    );
+         KeyPath=/nonexistent/key.pem\nKeyPassword=x\nSandBox=1\n{extra}",
+    ));
     let capture = Capture::default();
     let server =
         Server::bind_with_sender(Config::from_conf(&conf).unwrap(), Box::new(capture.clone()))
@@ -49,7 +54,20 @@ struct Session {
 
 impl Session {
     fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
+        Self::with_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A session whose source address is `local_ip` (any 127.x address works on Linux).
+    fn connect_from(local_ip: &str, addr: SocketAddr) -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let local: SocketAddr = format!("{local_ip}:0").parse().unwrap();
+        socket.bind(&local.into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Self::with_stream(socket.into())
+    }
+
+    fn with_stream(stream: TcpStream) -> Self {
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -288,5 +306,35 @@ fn bad_requests_and_framing_errors_close_only_their_session() {
     short.expect_closed();
     bystander.expect_alive();
     assert!(capture.0.lock().unwrap().is_empty());
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn session_from_outside_the_allow_list_is_closed_and_pushes_nothing() {
+    let (server, capture) = start_with("AllowedPeerIPs=127.0.0.1\n");
+    let addr = server.local_addrs()[0];
+
+    let mut stranger = Session::connect_from("127.0.0.2", addr);
+    let req = ImPushToUserReq {
+        flash: "x".into(),
+        data: DATA.into(),
+        user_token_list: vec![token(1, 0x11, IOS_TOKEN, 1, 1)],
+    };
+    stranger.send(&Pdu::new(CommandId::OtherPushToUserReq, 0, &req));
+    stranger.expect_closed();
+
+    let mut allowed = Session::connect_from("127.0.0.1", addr);
+    let (_, results) = allowed.push(vec![token(2, 0x11, IOS_TOKEN, 1, 1)]);
+    assert_eq!(results.len(), 1);
+    // Only the allowed session's push reached the sender.
+    assert_eq!(capture.0.lock().unwrap().len(), 1);
+    server.shutdown().unwrap();
+}
+
+#[test]
+fn without_the_key_loopback_sessions_are_served() {
+    let (server, _) = start();
+    let mut session = Session::connect_from("127.0.0.2", server.local_addrs()[0]);
+    session.expect_alive();
     server.shutdown().unwrap();
 }

@@ -1,15 +1,17 @@
 //! route_server configuration: `routeserver.conf` (CONFIG.md §5) read once into typed values.
 //!
-//! Only the listen address comes from the file; the link heartbeat and timeout are the
-//! original's fixed constants (PROTOCOL §6.1), kept as fields so tests can shorten them.
+//! Only the listen address and the optional `AllowedPeerIPs` (an addition for KNOWN_DEFECTS
+//! D-AUTH-10) come from the file; the link heartbeat and timeout are the original's fixed
+//! constants (PROTOCOL §6.1), kept as fields so tests can shorten them.
 
 use std::path::Path;
 use std::time::Duration;
 
-use netlib::{Conf, ConfError};
+use netlib::{Conf, ConfError, PeerFilter};
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_MSG_PORT: &str = "ListenMsgPort";
+const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
 
 /// Heartbeat sent on a link after this long without sending (PROTOCOL §6.1).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -27,6 +29,9 @@ pub struct Config {
     pub heartbeat_interval: Duration,
     /// Idle-receive time after which a link is closed.
     pub link_timeout: Duration,
+    /// Who may link (`AllowedPeerIPs`, addresses and CIDR ranges); without the key, loopback
+    /// and private addresses only.
+    pub allowed_peers: PeerFilter,
 }
 
 impl Config {
@@ -42,6 +47,7 @@ impl Config {
             listen_port: conf.require_num(LISTEN_MSG_PORT)?,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             link_timeout: DEFAULT_LINK_TIMEOUT,
+            allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 
+use log::info;
 use netlib::{ConnOptions, EventLoop, ListenerTag, NetError, StopHandle};
 
 use crate::config::Config;
@@ -38,7 +39,8 @@ pub struct Server {
 pub type ServerHandle = netlib::ServerHandle<Vec<SocketAddr>>;
 
 impl Server {
-    /// Creates the loop and listens on every `ListenIP` at `ListenMsgPort`.
+    /// Creates the loop and listens on every `ListenIP` at `ListenMsgPort`; links from
+    /// addresses outside `AllowedPeerIPs` are closed at accept.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let mut event_loop = EventLoop::new(RouteHandler::default())?;
         let options = ConnOptions {
@@ -46,11 +48,17 @@ impl Server {
             idle_timeout: Some(config.link_timeout),
             ..ConnOptions::server_link()
         };
-        let local_addrs = event_loop.listen_all(
+        if config.allowed_peers.is_default() {
+            info!(
+                "AllowedPeerIPs not set: links accepted from loopback and private addresses only"
+            );
+        }
+        let local_addrs = event_loop.listen_all_filtered(
             &config.listen_ips,
             config.listen_port,
             MSG_SERVER_LISTENER,
             options,
+            &config.allowed_peers,
         )?;
         Ok(Self {
             event_loop,

@@ -54,6 +54,28 @@ fn an_unusable_listen_ip_fails_bind() {
 }
 
 #[test]
+fn allowed_peer_ips_defaults_to_private_ranges_and_takes_cidr() {
+    let base = "ListenIP=127.0.0.1\nListenMsgPort=8200\n";
+    let config = Config::from_conf(&Conf::parse(base)).unwrap();
+    assert!(config.allowed_peers.is_default());
+    assert!(config.allowed_peers.allows("192.168.3.4".parse().unwrap()));
+    assert!(!config.allowed_peers.allows("203.0.113.9".parse().unwrap()));
+
+    let conf = Conf::parse(&format!("{base}AllowedPeerIPs=203.0.113.0/24;10.1.1.1\n"));
+    let config = Config::from_conf(&conf).unwrap();
+    assert!(config.allowed_peers.allows("203.0.113.9".parse().unwrap()));
+    assert!(!config.allowed_peers.allows("192.168.3.4".parse().unwrap()));
+
+    let conf = Conf::parse(&format!("{base}AllowedPeerIPs=10.1.1.1;10.1.1\n"));
+    let err = Config::from_conf(&conf).unwrap_err();
+    assert!(
+        matches!(&err, ConfError::Invalid { key, value, .. }
+            if key == "AllowedPeerIPs" && value == "10.1.1"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_file_is_an_error() {
     assert!(matches!(
         Config::load("/nonexistent/routeserver.conf"),

@@ -51,7 +51,20 @@ pub struct PduConn {
 
 impl PduConn {
     pub fn connect(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).unwrap();
+        Self::with_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// A connection whose source address is `local_ip` (any 127.x address works on Linux).
+    pub fn connect_from(local_ip: &str, addr: SocketAddr) -> Self {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let local: SocketAddr = format!("{local_ip}:0").parse().unwrap();
+        socket.bind(&local.into()).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Self::with_stream(socket.into())
+    }
+
+    fn with_stream(stream: TcpStream) -> Self {
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(200)))
