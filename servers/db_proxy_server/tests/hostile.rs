@@ -1,0 +1,183 @@
+//! Hostile or odd input over a real link: NULL columns, oversized lists, messages to ids that
+//! do not exist, device tokens claimed by another user, answers too large for one PDU, a link
+//! that sends faster than it is served, and the user-0 admin path.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use mysql::prelude::Queryable;
+use teamtalk_proto::CommandId;
+use teamtalk_proto::pb::buddy::{
+    ImAllUserReq, ImAllUserRsp, ImRecentContactSessionReq, ImRecentContactSessionRsp,
+    ImUsersInfoReq, ImUsersInfoRsp,
+};
+use teamtalk_proto::pb::message::{
+    ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
+};
+
+const SINGLE_TEXT: i32 = 1;
+const SINGLE_AUDIO: i32 = 2;
+
+fn msg(from: u32, to: u32, msg_type: i32, data: Vec<u8>) -> ImMsgData {
+    ImMsgData {
+        from_user_id: from,
+        to_session_id: to,
+        msg_id: 0,
+        create_time: now(),
+        msg_type,
+        msg_data: data,
+        attach_data: attach(from),
+    }
+}
+
+fn send_msg(link: &mut Link, from: u32, to: u32, data: Vec<u8>) -> u32 {
+    let rsp: ImMsgData = link.call(
+        CommandId::MsgData,
+        &msg(from, to, SINGLE_TEXT, data),
+        CommandId::MsgData,
+    );
+    rsp.msg_id
+}
+
+fn history(link: &mut Link, user: u32, peer: u32, cnt: u32) -> ImGetMsgListRsp {
+    link.call(
+        CommandId::MsgListRequest,
+        &ImGetMsgListReq {
+            user_id: user,
+            session_type: 1,
+            session_id: peer,
+            msg_id_begin: 0,
+            msg_cnt: cnt,
+            attach_data: attach(3),
+        },
+        CommandId::MsgListResponse,
+    )
+}
+
+fn relation(db: &mut mysql::Conn, a: u32, b: u32) -> u32 {
+    db.exec_first(
+        "SELECT id FROM IMRelationShip WHERE smallId = ? AND bigId = ? ORDER BY id DESC",
+        (a.min(b), a.max(b)),
+    )
+    .unwrap()
+    .unwrap()
+}
+
+#[test]
+fn null_columns_read_as_empty_or_zero() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("nul"), 3);
+    let (a, b, c) = (ids[0], ids[1], ids[2]);
+    // Nullable columns of IMUser: avatar (already NULL from the fixture) and status.
+    db.exec_drop("UPDATE IMUser SET status = NULL WHERE id = ?", (b,))
+        .unwrap();
+    // Sessions whose nullable status is NULL, before any message: the store path looks them
+    // up (nothing is cached in a fresh server).
+    for (user, peer) in [(a, c), (c, a)] {
+        db.exec_drop(
+            "INSERT INTO IMRecentSession (userId, peerId, type, status, created, updated) \
+             VALUES (?, ?, 1, NULL, ?, ?)",
+            (user, peer, now(), now()),
+        )
+        .unwrap();
+    }
+    let server = start();
+    let mut link = Link::to(&server);
+
+    let rsp: ImUsersInfoRsp = link.call(
+        CommandId::BuddyListUserInfoRequest,
+        &ImUsersInfoReq {
+            user_id: a,
+            user_id_list: vec![a, b],
+            attach_data: attach(1),
+        },
+        CommandId::BuddyListUserInfoResponse,
+    );
+    assert_eq!(rsp.user_info_list.len(), 2);
+    for u in &rsp.user_info_list {
+        assert_eq!(u.avatar_url, "");
+        assert_eq!(u.status, 0);
+    }
+    let rsp: ImAllUserRsp = link.call(
+        CommandId::BuddyListAllUserRequest,
+        &ImAllUserReq {
+            user_id: a,
+            latest_update_time: now().saturating_sub(60),
+            attach_data: attach(2),
+        },
+        CommandId::BuddyListAllUserResponse,
+    );
+    let got_b = rsp.user_list.iter().find(|u| u.user_id == b).unwrap();
+    assert_eq!((got_b.status, got_b.avatar_url.as_str()), (0, ""));
+
+    // A message to c finds the NULL-status sessions and is stored.
+    assert_ne!(send_msg(&mut link, a, c, text("to c")), 0);
+    // Message content NULL (IMMessage_*.content is nullable), and an audio message whose
+    // IMAudio.path is NULL.
+    assert_eq!(send_msg(&mut link, a, b, text("one")), 1);
+    let relate = relation(&mut db, a, b);
+    let table = format!("IMMessage_{}", relate % 8);
+    db.exec_drop(
+        format!("UPDATE {table} SET content = NULL WHERE relateId = ?"),
+        (relate,),
+    )
+    .unwrap();
+    db.exec_drop(
+        "INSERT INTO IMAudio (fromId, toId, path, size, duration, created) \
+         VALUES (?, ?, NULL, 10, 3, ?)",
+        (a, b, now()),
+    )
+    .unwrap();
+    let audio_id = db.last_insert_id();
+    db.exec_drop(
+        format!(
+            "INSERT INTO {table} (relateId, fromId, toId, msgId, content, type, status, \
+             created, updated) VALUES (?, ?, ?, 0, ?, ?, 0, ?, ?)"
+        ),
+        (
+            relate,
+            a,
+            b,
+            audio_id.to_string(),
+            SINGLE_AUDIO,
+            now().saturating_sub(100),
+            now(),
+        ),
+    )
+    .unwrap();
+
+    let page = history(&mut link, b, a, 10);
+    assert_eq!(page.msg_list.len(), 2);
+    let text_msg = page.msg_list.iter().find(|m| m.msg_id == 1).unwrap();
+    assert!(text_msg.msg_data.is_empty());
+    let audio = page.msg_list.iter().find(|m| m.msg_id == 0).unwrap();
+    assert_eq!(audio.msg_data, audio_id.to_string().into_bytes());
+
+    let rsp: ImUnreadMsgCntRsp = link.call(
+        CommandId::MsgUnreadCntRequest,
+        &ImUnreadMsgCntReq {
+            user_id: b,
+            attach_data: attach(4),
+        },
+        CommandId::MsgUnreadCntResponse,
+    );
+    let entry = rsp.unreadinfo_list.iter().find(|u| u.session_id == a);
+    assert!(entry.is_some_and(|u| u.latest_msg_data.is_empty() && u.latest_msg_id == 1));
+    let rsp: ImRecentContactSessionRsp = link.call(
+        CommandId::BuddyListRecentContactSessionRequest,
+        &ImRecentContactSessionReq {
+            user_id: b,
+            latest_update_time: 0,
+            attach_data: attach(5),
+        },
+        CommandId::BuddyListRecentContactSessionResponse,
+    );
+    assert!(
+        rsp.contact_session_list
+            .iter()
+            .any(|s| s.session_id == a && s.latest_msg_data.is_empty())
+    );
+    // The link is still served.
+    assert_ne!(send_msg(&mut link, b, a, text("still here")), 0);
+}
