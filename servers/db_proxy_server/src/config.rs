@@ -89,6 +89,45 @@ pub struct Config {
     /// Optional `AllowedPeerIPs` (`;`-list, not in the original): when set, links from other
     /// addresses are closed on accept (KNOWN_DEFECTS D-AUTH-10). Empty: everyone may connect.
     pub allowed_peers: Vec<IpAddr>,
+    /// Bounds on requests and who may use the admin path (keys not in the original).
+    pub policy: Policy,
+}
+
+/// `MaxGroupMembersPerRequest`: most member ids one group create or change may carry.
+const MAX_GROUP_MEMBERS: &str = "MaxGroupMembersPerRequest";
+/// Default of `MaxGroupMembersPerRequest`.
+pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 500;
+
+/// Bounds on what one request may ask for, and which peers may use the admin path. None of
+/// these keys is in the original; without them the defaults apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `MaxGroupMembersPerRequest`: a group create or member change listing more ids is
+    /// refused with the command's failure result (KNOWN_DEFECTS D-DB-3, D-SQL-5).
+    pub max_group_members: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
+        }
+    }
+}
+
+impl Policy {
+    /// Reads the policy keys; each one is optional.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        let max_group_members = conf.num_or(MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?;
+        if max_group_members == 0 {
+            return Err(ConfError::Invalid {
+                key: MAX_GROUP_MEMBERS.to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(Self { max_group_members })
+    }
 }
 
 impl Config {
@@ -174,6 +213,7 @@ impl Config {
             caches,
             stop_grace: DEFAULT_STOP_GRACE,
             allowed_peers,
+            policy: Policy::from_conf(conf)?,
         })
     }
 
@@ -269,6 +309,13 @@ mod tests {
         ));
         conf.set("AllowedPeerIPs", "127.0.0.1; ::1");
         assert_eq!(Config::from_conf(&conf).unwrap().allowed_peers.len(), 2);
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("MaxGroupMembersPerRequest", "0");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "MaxGroupMembersPerRequest"
+        ));
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

@@ -12,6 +12,9 @@ use teamtalk_proto::pb::buddy::{
     ImAllUserReq, ImAllUserRsp, ImRecentContactSessionReq, ImRecentContactSessionRsp,
     ImUsersInfoReq, ImUsersInfoRsp,
 };
+use teamtalk_proto::pb::group::{
+    ImGroupChangeMemberReq, ImGroupChangeMemberRsp, ImGroupCreateReq, ImGroupCreateRsp,
+};
 use teamtalk_proto::pb::message::{
     ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
 };
@@ -180,4 +183,112 @@ fn null_columns_read_as_empty_or_zero() {
     );
     // The link is still served.
     assert_ne!(send_msg(&mut link, b, a, text("still here")), 0);
+}
+
+fn create_group(link: &mut Link, creator: u32, name: &str, members: Vec<u32>) -> ImGroupCreateRsp {
+    link.call(
+        CommandId::GroupCreateRequest,
+        &ImGroupCreateReq {
+            user_id: creator,
+            group_type: 1,
+            group_name: name.to_owned(),
+            group_avatar: String::new(),
+            member_id_list: members,
+            attach_data: attach(11),
+        },
+        CommandId::GroupCreateResponse,
+    )
+}
+
+fn change_members(link: &mut Link, user: u32, gid: u32, ids: Vec<u32>) -> ImGroupChangeMemberRsp {
+    link.call(
+        CommandId::GroupChangeMemberRequest,
+        &ImGroupChangeMemberReq {
+            user_id: user,
+            change_type: 1,
+            group_id: gid,
+            member_id_list: ids,
+            attach_data: attach(12),
+        },
+        CommandId::GroupChangeMemberResponse,
+    )
+}
+
+fn group_rows(db: &mut mysql::Conn, name: &str) -> usize {
+    let n: Option<u64> = db
+        .exec_first("SELECT COUNT(*) FROM IMGroup WHERE name = ?", (name,))
+        .unwrap();
+    n.unwrap_or(0) as usize
+}
+
+#[test]
+fn group_member_lists_over_the_bound_are_refused_whole() {
+    let mut db = db();
+    let creator = create_user(&mut db, &unique("gb"), "pw", 0);
+    let mut config = config("http://127.0.0.1:9");
+    config.policy.max_group_members = 20;
+    let server = start_with(config);
+    let mut link = Link::to(&server);
+
+    let over: Vec<u32> = (1..=21).map(|i| 3_000_000_000 + i).collect();
+    let name = unique("big");
+    let rsp = create_group(&mut link, creator, &name, over.clone());
+    assert_eq!(rsp.result_code, 1);
+    assert!(rsp.group_id.is_none() && rsp.user_id_list.is_empty());
+    assert_eq!(rsp.attach_data, attach(11));
+    assert_eq!(group_rows(&mut db, &name), 0);
+
+    // At the bound: created.
+    let name = unique("ok");
+    let rsp = create_group(&mut link, creator, &name, over[..20].to_vec());
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(rsp.user_id_list.len(), 20);
+    let gid = rsp.group_id.unwrap();
+
+    let rsp = change_members(&mut link, creator, gid, (100..121).collect());
+    assert_eq!(rsp.result_code, 1);
+    assert!(rsp.cur_user_id_list.is_empty() && rsp.chg_user_id_list.is_empty());
+    let members: Option<u64> = db
+        .exec_first(
+            "SELECT COUNT(*) FROM IMGroupMember WHERE groupId = ?",
+            (gid,),
+        )
+        .unwrap();
+    assert_eq!(members, Some(20));
+    let rsp = change_members(&mut link, creator, gid, vec![creator]);
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(rsp.cur_user_id_list.len(), 21);
+}
+
+#[test]
+fn history_and_id_lists_are_clamped() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("hc"), 2);
+    let server = start();
+    let mut link = Link::to(&server);
+    for i in 0..3 {
+        assert_ne!(
+            send_msg(&mut link, ids[0], ids[1], text(&format!("m{i}"))),
+            0
+        );
+    }
+    assert_eq!(
+        history(&mut link, ids[1], ids[0], u32::MAX).msg_list.len(),
+        3
+    );
+    // 600 ids asked, the two real users among the first 500 answered, the rest ignored.
+    let mut asked: Vec<u32> = (0..600).map(|i| 4_000_000_000 + i).collect();
+    asked[0] = ids[0];
+    asked[550] = ids[1];
+    let rsp: ImUsersInfoRsp = link.call(
+        CommandId::BuddyListUserInfoRequest,
+        &ImUsersInfoReq {
+            user_id: ids[0],
+            user_id_list: asked,
+            attach_data: attach(1),
+        },
+        CommandId::BuddyListUserInfoResponse,
+    );
+    let got: Vec<u32> = rsp.user_info_list.iter().map(|u| u.user_id).collect();
+    assert_eq!(got, [ids[0]]);
 }

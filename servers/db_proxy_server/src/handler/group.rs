@@ -112,6 +112,22 @@ pub fn handle_group_create_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let kind = u32::try_from(req.group_type)
         .ok()
         .filter(|k| matches!(*k, NORMAL | TMP))?;
+    if too_many_members(store, &req.member_id_list, req.user_id) {
+        // Refused whole; the answer does not echo the oversized list.
+        let rsp = ImGroupCreateRsp {
+            user_id: req.user_id,
+            result_code: 1,
+            group_id: None,
+            group_name: req.group_name,
+            user_id_list: Vec::new(),
+            attach_data: echo(req.attach_data),
+        };
+        return Some(Pdu::reply(
+            &pdu.header,
+            CommandId::GroupCreateResponse,
+            &rsp,
+        ));
+    }
     let members: Vec<u32> = req
         .member_id_list
         .iter()
@@ -137,6 +153,21 @@ pub fn handle_group_create_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         CommandId::GroupCreateResponse,
         &rsp,
     ))
+}
+
+/// Whether a member list is longer than one request may carry (`MaxGroupMembersPerRequest`):
+/// such a request is refused whole, before any storage call, so it cannot hold its link for
+/// thousands of row writes (KNOWN_DEFECTS D-DB-3, D-SQL-5).
+fn too_many_members(store: &Store, list: &[u32], user: u32) -> bool {
+    let too_many = list.len() > store.policy.max_group_members;
+    if too_many {
+        warn!(
+            "refusing group member list over the bound: user={user} ids={} max={}",
+            list.len(),
+            store.policy.max_group_members
+        );
+    }
+    too_many
 }
 
 fn create_group(
@@ -177,6 +208,22 @@ pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImGroupChangeMemberReq = parse(pdu)?;
     if req.change_type != ADD && req.change_type != DEL {
         return None;
+    }
+    if too_many_members(store, &req.member_id_list, req.user_id) {
+        let rsp = ImGroupChangeMemberRsp {
+            user_id: req.user_id,
+            change_type: req.change_type,
+            result_code: 1,
+            group_id: req.group_id,
+            cur_user_id_list: Vec::new(),
+            chg_user_id_list: Vec::new(),
+            attach_data: echo(req.attach_data),
+        };
+        return Some(Pdu::reply(
+            &pdu.header,
+            CommandId::GroupChangeMemberResponse,
+            &rsp,
+        ));
     }
     // An invalid group gets no answer, as in the original.
     let current = or_default(member::member_ids(store, req.group_id), "group members")?;

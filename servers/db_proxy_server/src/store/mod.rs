@@ -18,7 +18,7 @@ use ::redis::{Connection, RedisResult};
 use self::ids::IdCache;
 use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
 use self::redis::{RedisPool, build_pool as build_redis_pool};
-use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
+use crate::config::{Config, MASTER_POOL, Policy, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
 use crate::msfs::MsfsClient;
 
@@ -99,6 +99,8 @@ pub struct Store {
     pub registration: Mutex<()>,
     /// Time of the last user change made through this server (sync center "L").
     last_user_update: AtomicU64,
+    /// Request bounds and the admin peers (`Config::policy`).
+    pub policy: Policy,
 }
 
 impl Store {
@@ -125,6 +127,7 @@ impl Store {
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
+            policy: config.policy.clone(),
         })
     }
 

@@ -133,6 +133,7 @@ pub fn config(msfs: &str) -> Config {
         ],
         stop_grace: Duration::from_millis(100),
         allowed_peers: Vec::new(),
+        policy: Default::default(),
     }
 }
 
