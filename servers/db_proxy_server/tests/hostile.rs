@@ -292,3 +292,91 @@ fn history_and_id_lists_are_clamped() {
     let got: Vec<u32> = rsp.user_info_list.iter().map(|u| u.user_id).collect();
     assert_eq!(got, [ids[0]]);
 }
+
+/// An id no test user has: far above the auto-increment ids of the test database.
+fn fake_id() -> u32 {
+    3_900_000_000 + rand::random::<u32>() % 100_000_000
+}
+
+#[test]
+fn messages_to_unknown_users_or_groups_are_refused_without_traces() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("unk"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let (ghost, ghost_group) = (fake_id(), fake_id());
+    let server = start();
+    let mut link = Link::to(&server);
+
+    // Pipelined, so the refused messages share a batch with a good one.
+    let seqs = [
+        link.send(CommandId::MsgData, &msg(a, ghost, SINGLE_TEXT, text("x"))),
+        link.send(CommandId::MsgData, &msg(ghost, a, SINGLE_TEXT, text("x"))),
+        link.send(CommandId::MsgData, &msg(a, b, SINGLE_TEXT, text("ok"))),
+        link.send(CommandId::MsgData, &msg(a, ghost_group, 0x11, text("x"))),
+    ];
+    let answers: Vec<ImMsgData> = seqs
+        .iter()
+        .map(|&seq| {
+            let pdu = link.recv();
+            assert_eq!(pdu.header.seq_num, seq);
+            pdu.parse().unwrap()
+        })
+        .collect();
+    let msg_ids: Vec<u32> = answers.iter().map(|m| m.msg_id).collect();
+    assert_eq!(msg_ids, [0, 0, 1, 0]);
+    assert_eq!(answers[0].to_session_id, ghost);
+
+    let count = |db: &mut mysql::Conn, sql: &str, u: u32| -> u64 {
+        db.exec_first::<u64, _, _>(sql, (u, u))
+            .unwrap()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT COUNT(*) FROM IMRelationShip WHERE smallId = ? OR bigId = ?",
+            ghost
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT COUNT(*) FROM IMRecentSession WHERE userId = ? OR peerId = ?",
+            ghost
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut db,
+            "SELECT COUNT(*) FROM IMRecentSession WHERE peerId = ? AND type = 2 AND ? > 0",
+            ghost_group
+        ),
+        0
+    );
+    let mut unread = redis(DB_UNREAD);
+    for key in [
+        format!("unread_{ghost}"),
+        format!("group_msg_id_{ghost_group}"),
+        format!("msg_id_{ghost}"),
+    ] {
+        let exists: bool = redis::cmd("EXISTS").arg(&key).query(&mut unread).unwrap();
+        assert!(!exists, "{key} written");
+    }
+    let unread_a: Option<String> = redis::cmd("HGET")
+        .arg(format!("unread_{a}"))
+        .arg(ghost)
+        .query(&mut unread)
+        .unwrap();
+    assert!(unread_a.is_none());
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(format!("group_member_{ghost_group}"))
+        .query(&mut redis(DB_GROUP_MEMBER))
+        .unwrap();
+    assert!(!exists);
+
+    // Known users keep being served, from the cache as well.
+    assert_eq!(send_msg(&mut link, b, a, text("back")), 2);
+    assert_eq!(send_msg(&mut link, a, ghost, text("again")), 0);
+}

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::warn;
+use log::{debug, warn};
 use teamtalk_proto::pb::base_define::{MsgInfo, UnreadInfo};
 use teamtalk_proto::pb::message::{
     ImGetLatestMsgIdReq, ImGetLatestMsgIdRsp, ImGetMsgByIdReq, ImGetMsgByIdRsp, ImGetMsgListReq,
@@ -21,7 +21,7 @@ use super::{echo, error_chain, or_default, parse};
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::session::{self, GROUP, SINGLE, SessionKey};
-use crate::model::{counter, group, member};
+use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
 
 /// Longest time one history answer spends downloading audio from msfs.
@@ -83,6 +83,7 @@ pub fn handle_msg_data_batch<'a>(
             item.fail(&e);
         }
     }
+    refuse_unknown_users(store, &mut items);
     prepare_relations(store, &mut items);
     let sessions = prepare_sessions(store, &mut items);
     let mut stripes: Vec<usize> = items
@@ -159,6 +160,21 @@ impl Item {
         self.live = false;
     }
 
+    /// Refuses the message: no row, no Redis key, answered with msg id 0 like an invalid
+    /// session (KNOWN_DEFECTS D-DB-9, D-DB-10), and counted.
+    fn refuse(&mut self, store: &Store, why: &str) {
+        self.live = false;
+        let total = store.count_refused_message();
+        debug!(
+            "message refused: from={} to={} type={} why={why} refused_total={total}",
+            self.data.from_user_id, self.data.to_session_id, self.msg_type
+        );
+        // A flood of refusals is worth a warning, not one line per message.
+        if total.is_power_of_two() {
+            warn!("messages refused so far: total={total} last_why={why}");
+        }
+    }
+
     /// Checks the sender may write here; takes the relation from the cache when it is there
     /// (see [`prepare_relations`] for the others).
     fn prepare(&mut self, store: &Store) -> StoreResult<()> {
@@ -170,7 +186,7 @@ impl Item {
             // Invalid group or non-member: the original does not answer; msg id 0 is the
             // equivalent msg_server drops (KNOWN_DEFECTS D-DB-10).
             if member::join_time(store, to, from)?.is_none() {
-                self.live = false;
+                self.refuse(store, "unknown group or sender not a member");
                 return Ok(());
             }
         } else if from == to || from == 0 || to == 0 {
@@ -196,6 +212,50 @@ impl Item {
             vec![(from, to, GROUP)]
         } else {
             vec![(from, to, SINGLE), (to, from, SINGLE)]
+        }
+    }
+}
+
+/// Refuses one-to-one messages whose sender or receiver has no `IMUser` row, before anything
+/// is written for them. A pair with a cached relation is taken as known (both users existed
+/// when it was created); other ids come from the user cache, and only the ids it lacks are
+/// looked up, one statement per batch. When the look-up fails, those items fail (msg id 0).
+fn refuse_unknown_users(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let needs_check = |it: &Item| it.live && !it.group && it.relate == 0;
+    let mut unknown: Vec<u32> = items
+        .iter()
+        .filter(|(_, it)| needs_check(it))
+        .flat_map(|(_, it)| [it.data.from_user_id, it.data.to_session_id])
+        .filter(|&u| !store.known_user(u))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    unknown.sort_unstable();
+    unknown.dedup();
+    let mut found = match store.read(|c| user::existing(c, &unknown)) {
+        Ok(found) => found,
+        Err(e) => {
+            for (_, item) in items.iter_mut().filter(|(_, it)| needs_check(it)) {
+                let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+                if unknown.binary_search(&from).is_ok() || unknown.binary_search(&to).is_ok() {
+                    item.fail(&e);
+                }
+            }
+            return;
+        }
+    };
+    found.sort_unstable();
+    for &u in &found {
+        store.remember_user(u);
+    }
+    let exists = |u: u32| store.known_user(u) || found.binary_search(&u).is_ok();
+    for (_, item) in items.iter_mut().filter(|(_, it)| needs_check(it)) {
+        let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+        if !exists(from) {
+            item.refuse(store, "unknown sender");
+        } else if !exists(to) {
+            item.refuse(store, "unknown receiver");
         }
     }
 }

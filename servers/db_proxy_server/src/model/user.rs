@@ -57,6 +57,20 @@ pub fn users_by_ids(q: &mut impl Queryable, ids: &[u32]) -> mysql::Result<Vec<Us
     Ok(out)
 }
 
+/// Which of `ids` have an `IMUser` row (any status).
+pub fn existing(q: &mut impl Queryable, ids: &[u32]) -> mysql::Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT id FROM IMUser WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let rows: Vec<Row> = q.exec(sql, params_with(&[], chunk))?;
+        out.extend(rows.iter().map(|r| col::<u32>(r, 0)));
+    }
+    Ok(out)
+}
+
 /// Users changed since `since` (all but resigned users when `since` is 0) and the largest
 /// `updated` value among them (Q-USER-CHANGED).
 pub fn changed_users(q: &mut impl Queryable, since: u32) -> mysql::Result<(Vec<UserInfo>, u32)> {

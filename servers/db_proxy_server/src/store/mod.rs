@@ -28,6 +28,8 @@ const CONVERSATION_STRIPES: usize = 4096;
 const MAX_CACHED_RELATIONS: usize = 200_000;
 /// Session ids kept in memory at most (two per one-to-one conversation).
 const MAX_CACHED_SESSIONS: usize = 400_000;
+/// User ids known to exist kept in memory at most.
+const MAX_CACHED_USERS: usize = 200_000;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,12 @@ pub struct Store {
     /// Session ids by (user, peer, type), whatever the session's status (a session's id never
     /// changes once it exists; removal only sets its status).
     sessions: IdCache<(u32, u32, u32)>,
+    /// User ids known to have an `IMUser` row (rows are never deleted; resigning only sets
+    /// their status), value unused.
+    users: IdCache<u32>,
+    /// Messages refused because their sender, receiver or group does not exist or the sender
+    /// is not a member.
+    refused_messages: AtomicU64,
     /// Striped locks serialising work on one conversation across workers.
     conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
@@ -124,6 +132,8 @@ impl Store {
             limiter: LoginLimiter::default(),
             relations: IdCache::new(MAX_CACHED_RELATIONS),
             sessions: IdCache::new(MAX_CACHED_SESSIONS),
+            users: IdCache::new(MAX_CACHED_USERS),
+            refused_messages: AtomicU64::new(0),
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
@@ -199,6 +209,26 @@ impl Store {
     /// Remembers a session id (the cache is bounded).
     pub fn cache_session(&self, key: (u32, u32, u32), id: u32) {
         self.sessions.insert(key, id);
+    }
+
+    /// Whether `user` is known to exist (a miss means: ask MySQL).
+    pub fn known_user(&self, user: u32) -> bool {
+        self.users.get(&user).is_some()
+    }
+
+    /// Remembers that `user` exists (the cache is bounded).
+    pub fn remember_user(&self, user: u32) {
+        self.users.insert(user, 1);
+    }
+
+    /// Counts a refused message; returns the count so far.
+    pub fn count_refused_message(&self) -> u64 {
+        self.refused_messages.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Messages refused so far (sender, receiver or group unknown, or sender not a member).
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages.load(Ordering::Relaxed)
     }
 
     /// The lock stripe of a conversation key (see [`conversation_key`]).
