@@ -15,9 +15,11 @@ use teamtalk_proto::pb::buddy::{
 use teamtalk_proto::pb::group::{
     ImGroupChangeMemberReq, ImGroupChangeMemberRsp, ImGroupCreateReq, ImGroupCreateRsp,
 };
+use teamtalk_proto::pb::login::{ImDeviceTokenReq, ImDeviceTokenRsp};
 use teamtalk_proto::pb::message::{
     ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
 };
+use teamtalk_proto::pb::server::{ImGetDeviceTokenReq, ImGetDeviceTokenRsp};
 
 const SINGLE_TEXT: i32 = 1;
 const SINGLE_AUDIO: i32 = 2;
@@ -379,4 +381,96 @@ fn messages_to_unknown_users_or_groups_are_refused_without_traces() {
     // Known users keep being served, from the cache as well.
     assert_eq!(send_msg(&mut link, b, a, text("back")), 2);
     assert_eq!(send_msg(&mut link, a, ghost, text("again")), 0);
+}
+
+fn set_token(link: &mut Link, user: u32, token: &str, client_type: i32) {
+    let rsp: ImDeviceTokenRsp = link.call(
+        CommandId::LoginReqDevicetoken,
+        &ImDeviceTokenReq {
+            user_id: user,
+            device_token: token.to_owned(),
+            client_type: Some(client_type),
+            attach_data: attach(user),
+        },
+        CommandId::LoginResDevicetoken,
+    );
+    assert_eq!(rsp.user_id, user);
+}
+
+fn pushed_tokens(link: &mut Link, users: Vec<u32>) -> Vec<(u32, String)> {
+    let rsp: ImGetDeviceTokenRsp = link.call(
+        CommandId::OtherGetDeviceTokenReq,
+        &ImGetDeviceTokenReq {
+            user_id: users,
+            attach_data: None,
+        },
+        CommandId::OtherGetDeviceTokenRsp,
+    );
+    rsp.user_token_info
+        .into_iter()
+        .map(|t| (t.user_id, t.token))
+        .collect()
+}
+
+#[test]
+fn a_user_never_overwrites_or_clears_another_users_token_entry() {
+    const ANDROID: i32 = 0x12;
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("tk"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let server = start();
+    let mut link = Link::to(&server);
+    let mut r = redis(DB_TOKEN);
+    let get = |r: &mut redis::Connection, key: String| -> Option<String> {
+        redis::cmd("GET").arg(key).query(r).unwrap()
+    };
+    let t1 = unique("t1-");
+    set_token(&mut link, a, &t1, ANDROID);
+    assert_eq!(
+        get(&mut r, format!("device_{a}")),
+        Some(format!("android:{t1}"))
+    );
+
+    // A token of digits names a user entry (`device_<a>`): refused, nothing written.
+    set_token(&mut link, b, &a.to_string(), ANDROID);
+    assert_eq!(
+        get(&mut r, format!("device_{a}")),
+        Some(format!("android:{t1}"))
+    );
+    assert_eq!(get(&mut r, format!("device_{b}")), None);
+    // So is an oversized one.
+    set_token(&mut link, b, &"x".repeat(4096), ANDROID);
+    assert_eq!(get(&mut r, format!("device_{b}")), None);
+
+    // b takes over a's device: the token entry moves to b, a's own entry is left alone, and
+    // pushes for a no longer reach the device.
+    set_token(&mut link, b, &t1, ANDROID);
+    assert_eq!(get(&mut r, format!("device_{t1}")), Some(b.to_string()));
+    assert_eq!(
+        get(&mut r, format!("device_{a}")),
+        Some(format!("android:{t1}"))
+    );
+    assert_eq!(pushed_tokens(&mut link, vec![a, b]), [(b, t1.clone())]);
+
+    // a registers a new device: the old token entry belongs to b now and stays b's.
+    let t2 = unique("t2-");
+    set_token(&mut link, a, &t2, ANDROID);
+    assert_eq!(get(&mut r, format!("device_{t1}")), Some(b.to_string()));
+    assert_eq!(get(&mut r, format!("device_{t2}")), Some(a.to_string()));
+    let mut pushed = pushed_tokens(&mut link, vec![a, b]);
+    pushed.sort();
+    assert_eq!(pushed, [(a, t2.clone()), (b, t1.clone())]);
+
+    // Replacing its own token deletes the old entry; logging out deletes the current one.
+    let t3 = unique("t3-");
+    set_token(&mut link, a, &t3, ANDROID);
+    assert_eq!(get(&mut r, format!("device_{t2}")), None);
+    set_token(&mut link, a, "", ANDROID);
+    assert_eq!(get(&mut r, format!("device_{a}")), Some(String::new()));
+    assert_eq!(get(&mut r, format!("device_{t3}")), None);
+    assert_eq!(get(&mut r, format!("device_{t1}")), Some(b.to_string()));
+    assert_eq!(
+        get(&mut r, format!("device_{b}")),
+        Some(format!("android:{t1}"))
+    );
 }

@@ -160,6 +160,9 @@ pub fn handle_get_device_token_batch<'a>(
         .collect()
 }
 
+/// The `device_<uid>` values of `users`, without those whose token has since been claimed by
+/// another user (`device_<token>` names someone else: the device changed hands, and the
+/// previous user's entry, which only that user's requests may change, is stale).
 fn device_tokens(store: &Store, users: &[u32]) -> StoreResult<Vec<(u32, String)>> {
     let mut keyed: Vec<(String, u32)> = users.iter().map(|&u| (format!("device_{u}"), u)).collect();
     keyed.sort();
@@ -169,12 +172,31 @@ fn device_tokens(store: &Store, users: &[u32]) -> StoreResult<Vec<(u32, String)>
         let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
         let values: Vec<Option<String>> =
             store.redis(Cache::Token, |c| cmd("MGET").arg(&keys).query(c))?;
-        out.extend(
-            chunk
-                .iter()
-                .zip(values)
-                .filter_map(|((_, uid), v)| v.map(|v| (*uid, v))),
-        );
+        let found: Vec<(u32, String)> = chunk
+            .iter()
+            .zip(values)
+            .filter_map(|((_, uid), v)| v.map(|v| (*uid, v)))
+            .collect();
+        // Only typed values (`ios:`/`android:`) are ever pushed to; check their owners.
+        let owner_keys: Vec<String> = found
+            .iter()
+            .filter_map(|(_, v)| v.split_once(':').map(|(_, t)| format!("device_{t}")))
+            .collect();
+        let owners: Vec<Option<String>> = if owner_keys.is_empty() {
+            Vec::new()
+        } else {
+            store.redis(Cache::Token, |c| cmd("MGET").arg(&owner_keys).query(c))?
+        };
+        let mut owners = owners.into_iter();
+        for (uid, value) in found {
+            if value.contains(':') {
+                let owner = owners.next().flatten();
+                if owner.is_some_and(|o| !o.is_empty() && o != uid.to_string()) {
+                    continue;
+                }
+            }
+            out.push((uid, value));
+        }
     }
     Ok(out)
 }
