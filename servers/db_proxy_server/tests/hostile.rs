@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use mysql::prelude::Queryable;
 use teamtalk_proto::CommandId;
+use teamtalk_proto::pb::base_define::UserInfo;
 use teamtalk_proto::pb::buddy::{
     ImAllUserReq, ImAllUserRsp, ImRecentContactSessionReq, ImRecentContactSessionRsp,
     ImUsersInfoReq, ImUsersInfoRsp,
@@ -473,4 +474,163 @@ fn a_user_never_overwrites_or_clears_another_users_token_entry() {
         get(&mut r, format!("device_{b}")),
         Some(format!("android:{t1}"))
     );
+}
+
+/// Deletes the users named `<prefix>%` when dropped, so the bulk rows of a test do not swell
+/// other tests' all-user answers, even when the test fails.
+struct UsersGone(String);
+
+impl Drop for UsersGone {
+    fn drop(&mut self) {
+        let _ = db().exec_drop(
+            "DELETE FROM IMUser WHERE name LIKE CONCAT(?, '%')",
+            (&self.0,),
+        );
+    }
+}
+
+/// The next answer, checked to fit the frame limit (the test link decodes with it too).
+fn recv_fitting(link: &mut Link, seq: u16) -> teamtalk_proto::Pdu {
+    let pdu = link.recv();
+    assert_eq!(pdu.header.seq_num, seq);
+    assert!(pdu.len() <= teamtalk_proto::DEFAULT_MAX_PDU_LEN);
+    pdu
+}
+
+#[test]
+fn an_all_user_answer_too_large_for_a_frame_comes_in_parts() {
+    const USERS: u32 = 9000;
+    let mut db = db();
+    let prefix = unique("big");
+    let _gone = UsersGone(prefix.clone());
+    // Resigned users (left out of full syncs) with times long past and every column long:
+    // together well over 4 MiB.
+    let base = 1_000_000 + rand::random::<u32>() % 1_000_000;
+    let long = |n: usize| "x".repeat(n);
+    for chunk in (0..USERS).collect::<Vec<_>>().chunks(500) {
+        let rows = vec!["(1, ?, 'd', ?, '', '', '', ?, ?, 1, 3, ?, ?, 0, ?)"; chunk.len()];
+        let mut params: Vec<mysql::Value> = Vec::new();
+        for &i in chunk {
+            params.extend([
+                format!("{prefix}_{i}").into(),
+                long(32).into(),
+                long(64).into(),
+                long(255).into(),
+                (base + i).into(),
+                (base + i).into(),
+                long(128).into(),
+            ]);
+        }
+        db.exec_drop(
+            format!(
+                "INSERT INTO IMUser (sex, name, domain, nick, password, salt, phone, email, \
+                 avatar, departId, status, created, updated, push_shield_status, sign_info) \
+                 VALUES {}",
+                rows.join(",")
+            ),
+            params,
+        )
+        .unwrap();
+    }
+    let server = start();
+    let mut link = Link::to(&server);
+
+    let mut seen = std::collections::HashSet::new();
+    let mut since = base;
+    let mut answers = 0;
+    while seen.len() < USERS as usize {
+        answers += 1;
+        assert!(answers <= 4, "no progress: seen={}", seen.len());
+        let req = ImAllUserReq {
+            user_id: 1,
+            latest_update_time: since,
+            attach_data: attach(9),
+        };
+        let seq = link.send(CommandId::BuddyListAllUserRequest, &req);
+        let rsp: ImAllUserRsp = recv_fitting(&mut link, seq).parse().unwrap();
+        assert_eq!(rsp.attach_data, attach(9));
+        let ours: Vec<&UserInfo> = rsp
+            .user_list
+            .iter()
+            .filter(|u| u.user_real_name.starts_with(&prefix))
+            .collect();
+        if answers == 1 {
+            // Cut, oldest first, and the time says where to go on from.
+            assert!(ours.len() < USERS as usize, "not clamped");
+            assert!(!ours.is_empty());
+            let last: u32 = ours
+                .iter()
+                .map(|u| {
+                    u.user_real_name
+                        .rsplit('_')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap()
+                })
+                .max()
+                .unwrap();
+            assert_eq!(rsp.latest_update_time, base + last);
+        }
+        seen.extend(ours.iter().map(|u| u.user_id));
+        since = rsp.latest_update_time;
+    }
+    assert!(answers >= 2);
+    // The link is still open and served.
+    let rsp: ImUsersInfoRsp = link.call(
+        CommandId::BuddyListUserInfoRequest,
+        &ImUsersInfoReq {
+            user_id: 1,
+            user_id_list: seen.iter().copied().take(2).collect(),
+            attach_data: None,
+        },
+        CommandId::BuddyListUserInfoResponse,
+    );
+    assert_eq!(rsp.user_info_list.len(), 2);
+}
+
+#[test]
+fn a_history_page_too_large_for_a_frame_is_cut_and_the_rest_pages_on() {
+    const MSGS: usize = 40;
+    let msfs = FakeMsfs::start();
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("bh"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let server = start_with(config(&msfs.site));
+    let mut link = Link::to(&server);
+    let mut audio = vec![0, 0, 0, 7];
+    audio.extend(std::iter::repeat_n(0xA5u8, 150 * 1024));
+    for _ in 0..MSGS {
+        let rsp: ImMsgData = link.call(
+            CommandId::MsgData,
+            &msg(a, b, SINGLE_AUDIO, audio.clone()),
+            CommandId::MsgData,
+        );
+        assert_ne!(rsp.msg_id, 0);
+    }
+
+    let mut got = Vec::new();
+    let mut begin = 0;
+    while got.len() < MSGS {
+        let req = ImGetMsgListReq {
+            user_id: b,
+            session_type: 1,
+            session_id: a,
+            msg_id_begin: begin,
+            msg_cnt: 100,
+            attach_data: attach(3),
+        };
+        let seq = link.send(CommandId::MsgListRequest, &req);
+        let page: ImGetMsgListRsp = recv_fitting(&mut link, seq).parse().unwrap();
+        assert!(!page.msg_list.is_empty());
+        if begin == 0 {
+            assert!(page.msg_list.len() < MSGS, "not clamped");
+        }
+        assert!(page.msg_list.iter().all(|m| m.msg_data == audio));
+        got.extend(page.msg_list.iter().map(|m| m.msg_id));
+        begin = page.msg_list.last().unwrap().msg_id - 1;
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=MSGS as u32).collect::<Vec<_>>());
+    assert_ne!(send_msg(&mut link, b, a, text("still open")), 0);
 }

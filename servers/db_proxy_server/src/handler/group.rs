@@ -14,7 +14,7 @@ use teamtalk_proto::pb::group::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::buddy::clear_unread;
-use super::{echo, error_chain, or_default, parse};
+use super::{clamp_list, echo, echoed_len, error_chain, list_budget, or_default, parse};
 use crate::model::group::{self as grp, NORMAL, NewGroup, TMP};
 use crate::model::session::{self, GROUP};
 use crate::model::{IN_CHUNK, counter, member};
@@ -38,12 +38,18 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         }),
         "normal groups",
     );
+    let mut group_version_list: Vec<GroupVersionInfo> = versions
+        .into_iter()
+        .map(|(group_id, version)| GroupVersionInfo { group_id, version })
+        .collect();
+    clamp_list(
+        &mut group_version_list,
+        list_budget(echoed_len(&req.attach_data)),
+        "normal groups",
+    );
     let rsp = ImNormalGroupListRsp {
         user_id: req.user_id,
-        group_version_list: versions
-            .into_iter()
-            .map(|(group_id, version)| GroupVersionInfo { group_id, version })
-            .collect(),
+        group_version_list,
         attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
@@ -58,7 +64,13 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 /// admin interface.
 pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImGroupInfoListReq = parse(pdu)?;
-    let list = or_default(group_infos(store, &req), "group info");
+    let mut list = or_default(group_infos(store, &req), "group info");
+    // Groups left out keep their old version on the client, which asks for them again.
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "group info",
+    );
     let rsp = ImGroupInfoListRsp {
         user_id: req.user_id,
         group_info_list: list,

@@ -13,7 +13,7 @@ use teamtalk_proto::pb::server::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{echo, error_chain, or_default, parse};
+use super::{clamp_list, echo, echoed_len, error_chain, list_budget, or_default, parse};
 use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreResult, now};
 
@@ -151,6 +151,11 @@ pub fn handle_get_device_token_batch<'a>(
                     push_type: 1,
                 });
             }
+            clamp_list(
+                &mut list,
+                list_budget(echoed_len(&req.attach_data)),
+                "device tokens",
+            );
             let rsp = ImGetDeviceTokenRsp {
                 user_token_info: list,
                 attach_data: echo(req.attach_data),
@@ -228,7 +233,7 @@ pub fn handle_group_get_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             .query(c)
     });
     // When the settings cannot be read the original answers an empty list.
-    let list = match settings {
+    let mut list: Vec<ShieldStatus> = match settings {
         Ok(settings) => req
             .user_id
             .iter()
@@ -247,6 +252,11 @@ pub fn handle_group_get_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             Vec::new()
         }
     };
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "group shield",
+    );
     let rsp = ImGroupGetShieldRsp {
         group_id: req.group_id,
         shield_status_list: list,
