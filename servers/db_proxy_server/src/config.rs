@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use netlib::{Conf, ConfError};
 
+use crate::peer::server_link::QueueBounds;
+
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
 const THREAD_NUM: &str = "ThreadNum";
@@ -98,19 +100,28 @@ const MAX_GROUP_MEMBERS: &str = "MaxGroupMembersPerRequest";
 /// Default of `MaxGroupMembersPerRequest`.
 pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 500;
 
-/// Bounds on what one request may ask for, and which peers may use the admin path. None of
-/// these keys is in the original; without them the defaults apply.
+/// `MaxQueuedRequestsPerLink`: most requests one link may have waiting for a worker.
+const MAX_QUEUED_REQUESTS: &str = "MaxQueuedRequestsPerLink";
+/// `MaxQueuedBytesPerLink`: most bytes of requests one link may have waiting.
+const MAX_QUEUED_BYTES: &str = "MaxQueuedBytesPerLink";
+
+/// Bounds on what one request may ask for and one link may queue, and which peers may use the
+/// admin path. None of these keys is in the original; without them the defaults apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// `MaxGroupMembersPerRequest`: a group create or member change listing more ids is
     /// refused with the command's failure result (KNOWN_DEFECTS D-DB-3, D-SQL-5).
     pub max_group_members: usize,
+    /// `MaxQueuedRequestsPerLink` and `MaxQueuedBytesPerLink`: what one link may have
+    /// waiting; requests past them are shed (see `peer::server_link`).
+    pub link_queue: QueueBounds,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
+            link_queue: QueueBounds::default(),
         }
     }
 }
@@ -118,16 +129,28 @@ impl Default for Policy {
 impl Policy {
     /// Reads the policy keys; each one is optional.
     pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
-        let max_group_members = conf.num_or(MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?;
-        if max_group_members == 0 {
-            return Err(ConfError::Invalid {
-                key: MAX_GROUP_MEMBERS.to_owned(),
-                value: "0".to_owned(),
-                reason: "must be at least 1".to_owned(),
-            });
-        }
-        Ok(Self { max_group_members })
+        let defaults = QueueBounds::default();
+        Ok(Self {
+            max_group_members: at_least_one(conf, MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?,
+            link_queue: QueueBounds {
+                requests: at_least_one(conf, MAX_QUEUED_REQUESTS, defaults.requests)?,
+                bytes: at_least_one(conf, MAX_QUEUED_BYTES, defaults.bytes)?,
+            },
+        })
     }
+}
+
+/// An optional count key: `default` when absent, an error when 0.
+fn at_least_one(conf: &Conf, key: &str, default: usize) -> Result<usize, ConfError> {
+    let n = conf.num_or(key, default)?;
+    if n == 0 {
+        return Err(ConfError::Invalid {
+            key: key.to_owned(),
+            value: "0".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -316,6 +339,19 @@ mod tests {
             Config::from_conf(&conf).unwrap_err(),
             ConfError::Invalid { key, .. } if key == "MaxGroupMembersPerRequest"
         ));
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("MaxQueuedBytesPerLink", "1048576");
+        conf.set("MaxQueuedRequestsPerLink", "7");
+        let policy = Config::from_conf(&conf).unwrap().policy;
+        assert_eq!(
+            policy.link_queue,
+            QueueBounds {
+                requests: 7,
+                bytes: 1 << 20
+            }
+        );
+        assert_eq!(policy.max_group_members, 500);
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

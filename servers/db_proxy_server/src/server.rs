@@ -24,7 +24,7 @@ use teamtalk_proto::pb::server::ImStopReceivePacket;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
-use crate::peer::server_link::ServerLink;
+use crate::peer::server_link::{QueueBounds, ServerLink};
 use crate::store::{Store, StoreError};
 use crate::sync_center::SyncCenter;
 use crate::worker::{self, Answer, LinkId, Task, Workers};
@@ -90,6 +90,7 @@ impl Server {
             stop_grace: config.stop_grace,
             stop_timer: None,
             allowed_peers: config.allowed_peers.clone(),
+            link_queue: config.policy.link_queue,
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
         let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
@@ -202,6 +203,8 @@ struct ProxyHandler {
     stop_grace: std::time::Duration,
     stop_timer: Option<TimerId>,
     allowed_peers: Vec<std::net::IpAddr>,
+    /// What one link may have waiting (`Policy::link_queue`).
+    link_queue: QueueBounds,
 }
 
 impl ProxyHandler {
@@ -264,9 +267,18 @@ impl Handler for ProxyHandler {
         let Some(link) = ctx.data_mut(conn) else {
             return;
         };
-        if !link.push(pdu) {
-            warn!("closing link with too many queued requests: handle={conn}");
-            ctx.close(conn);
+        if !link.push(pdu, self.link_queue) {
+            // Shed, not closed: the link is shared by many users (see `peer::server_link`).
+            // Logged at the first shed request and then at powers of two.
+            let shed = link.shed();
+            if shed.is_power_of_two() {
+                warn!(
+                    "link queue full, shedding requests: handle={conn} shed={shed} \
+                     queued={} bounds={:?}",
+                    link.in_flight(),
+                    self.link_queue
+                );
+            }
             return;
         }
         self.dispatch(ctx, conn);
@@ -280,8 +292,9 @@ impl Handler for ProxyHandler {
         reason: CloseReason,
     ) {
         info!(
-            "server link closed: handle={conn} reason={reason} unanswered={}",
-            link.in_flight()
+            "server link closed: handle={conn} reason={reason} unanswered={} shed={}",
+            link.in_flight(),
+            link.shed()
         );
     }
 

@@ -634,3 +634,44 @@ fn a_history_page_too_large_for_a_frame_is_cut_and_the_rest_pages_on() {
     assert_eq!(got, (1..=MSGS as u32).collect::<Vec<_>>());
     assert_ne!(send_msg(&mut link, b, a, text("still open")), 0);
 }
+
+#[test]
+fn a_link_past_its_queue_bound_has_requests_shed_and_stays_open() {
+    let mut db = db();
+    let user = create_user(&mut db, &unique("qb"), "pw", 0);
+    let mut config = config("http://127.0.0.1:9");
+    config.policy.link_queue.requests = 5;
+    let server = start_with(config);
+    let mut link = Link::to(&server);
+
+    // A burst far past the bound, written at once.
+    const BURST: usize = 3000;
+    let req = ImUsersInfoReq {
+        user_id: user,
+        user_id_list: vec![user],
+        attach_data: None,
+    };
+    let mut bytes = Vec::new();
+    for seq in 1..=BURST as u16 {
+        bytes.extend(
+            teamtalk_proto::Pdu::new(CommandId::BuddyListUserInfoRequest, seq, &req).encode(),
+        );
+    }
+    link.write_raw(&bytes);
+    let mut answered = Vec::new();
+    while let Some(pdu) = link.recv_within(std::time::Duration::from_secs(2)) {
+        answered.push(pdu.header.seq_num);
+    }
+    assert!(!answered.is_empty());
+    assert!(answered.len() < BURST, "nothing shed");
+    // What is answered is answered in request order.
+    assert!(answered.windows(2).all(|w| w[0] < w[1]));
+
+    // Drained, the link is served again.
+    let rsp: ImUsersInfoRsp = link.call(
+        CommandId::BuddyListUserInfoRequest,
+        &req,
+        CommandId::BuddyListUserInfoResponse,
+    );
+    assert_eq!(rsp.user_info_list.len(), 1);
+}

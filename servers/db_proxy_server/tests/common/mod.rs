@@ -186,6 +186,11 @@ impl Link {
         self.seq
     }
 
+    /// Writes raw bytes (several PDUs at once, say).
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
     /// The next PDU other than a heartbeat, waiting at most `timeout`.
     pub fn recv_within(&mut self, timeout: Duration) -> Option<Pdu> {
         let deadline = Instant::now() + timeout;
