@@ -105,6 +105,9 @@ const MAX_QUEUED_REQUESTS: &str = "MaxQueuedRequestsPerLink";
 /// `MaxQueuedBytesPerLink`: most bytes of requests one link may have waiting.
 const MAX_QUEUED_BYTES: &str = "MaxQueuedBytesPerLink";
 
+/// `AdminPeerIPs`: addresses whose links may act as user 0, the admin (http_msg_server).
+const ADMIN_PEER_IPS: &str = "AdminPeerIPs";
+
 /// Bounds on what one request may ask for and one link may queue, and which peers may use the
 /// admin path. None of these keys is in the original; without them the defaults apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,11 @@ pub struct Policy {
     /// `MaxQueuedRequestsPerLink` and `MaxQueuedBytesPerLink`: what one link may have
     /// waiting; requests past them are shed (see `peer::server_link`).
     pub link_queue: QueueBounds,
+    /// `AdminPeerIPs` (`;`-list): links from these addresses may use user id 0 as the admin
+    /// identity, which bypasses group permissions (http_msg_server always sends user 0). From
+    /// any other address, or when the list is empty (the default), user 0 is an ordinary,
+    /// unprivileged id (KNOWN_DEFECTS D-AUTH-2).
+    pub admin_peers: Vec<IpAddr>,
 }
 
 impl Default for Policy {
@@ -122,6 +130,7 @@ impl Default for Policy {
         Self {
             max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
             link_queue: QueueBounds::default(),
+            admin_peers: Vec::new(),
         }
     }
 }
@@ -136,8 +145,26 @@ impl Policy {
                 requests: at_least_one(conf, MAX_QUEUED_REQUESTS, defaults.requests)?,
                 bytes: at_least_one(conf, MAX_QUEUED_BYTES, defaults.bytes)?,
             },
+            admin_peers: ip_list(conf, ADMIN_PEER_IPS)?,
         })
     }
+}
+
+/// An optional `;`-list of IP addresses; empty when the key is absent.
+fn ip_list(conf: &Conf, key: &str) -> Result<Vec<IpAddr>, ConfError> {
+    if conf.get(key).is_none() {
+        return Ok(Vec::new());
+    }
+    conf.require_list(key)?
+        .iter()
+        .map(|ip| {
+            ip.parse().map_err(|_| ConfError::Invalid {
+                key: key.to_owned(),
+                value: ip.clone(),
+                reason: "not an IP address".to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// An optional count key: `default` when absent, an error when 0.
@@ -352,6 +379,17 @@ mod tests {
             }
         );
         assert_eq!(policy.max_group_members, 500);
+        assert!(policy.admin_peers.is_empty());
+        conf.set("AdminPeerIPs", "10.0.0.5;::1");
+        assert_eq!(
+            Config::from_conf(&conf).unwrap().policy.admin_peers.len(),
+            2
+        );
+        conf.set("AdminPeerIPs", "10.0.0.x");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "AdminPeerIPs"
+        ));
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

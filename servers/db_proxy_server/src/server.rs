@@ -91,6 +91,7 @@ impl Server {
             stop_timer: None,
             allowed_peers: config.allowed_peers.clone(),
             link_queue: config.policy.link_queue,
+            admin_peers: config.policy.admin_peers.clone(),
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
         let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
@@ -205,6 +206,8 @@ struct ProxyHandler {
     allowed_peers: Vec<std::net::IpAddr>,
     /// What one link may have waiting (`Policy::link_queue`).
     link_queue: QueueBounds,
+    /// Addresses whose links may act as user 0 (`Policy::admin_peers`).
+    admin_peers: Vec<std::net::IpAddr>,
 }
 
 impl ProxyHandler {
@@ -219,16 +222,25 @@ impl ProxyHandler {
         let Some(pdus) = link.next_batch(MAX_BATCH) else {
             return;
         };
+        let link_id = LinkId {
+            handle: conn,
+            serial: link.serial,
+        };
+        let admin = !self.admin_peers.is_empty()
+            && ctx
+                .conn(conn)
+                .and_then(|c| c.peer())
+                .is_some_and(|p| self.admin_peers.contains(&p.ip()));
         let task = Task {
-            link: LinkId {
-                handle: conn,
-                serial: link.serial,
-            },
+            link: link_id,
             pdus,
+            admin,
         };
         if workers.submit(task).is_err() {
             // Only possible while shutting down.
-            link.finish();
+            if let Some(link) = ctx.data_mut(conn) {
+                link.finish();
+            }
         }
     }
 }

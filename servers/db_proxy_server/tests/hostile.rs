@@ -8,13 +8,14 @@ mod common;
 use common::*;
 use mysql::prelude::Queryable;
 use teamtalk_proto::CommandId;
-use teamtalk_proto::pb::base_define::UserInfo;
+use teamtalk_proto::pb::base_define::{GroupVersionInfo, UserInfo};
 use teamtalk_proto::pb::buddy::{
     ImAllUserReq, ImAllUserRsp, ImRecentContactSessionReq, ImRecentContactSessionRsp,
     ImUsersInfoReq, ImUsersInfoRsp,
 };
 use teamtalk_proto::pb::group::{
     ImGroupChangeMemberReq, ImGroupChangeMemberRsp, ImGroupCreateReq, ImGroupCreateRsp,
+    ImGroupInfoListReq, ImGroupInfoListRsp,
 };
 use teamtalk_proto::pb::login::{ImDeviceTokenReq, ImDeviceTokenRsp};
 use teamtalk_proto::pb::message::{
@@ -674,4 +675,66 @@ fn a_link_past_its_queue_bound_has_requests_shed_and_stays_open() {
         CommandId::BuddyListUserInfoResponse,
     );
     assert_eq!(rsp.user_info_list.len(), 1);
+}
+
+fn group_info_as(link: &mut Link, user: u32, gid: u32) -> ImGroupInfoListRsp {
+    link.call(
+        CommandId::GroupInfoRequest,
+        &ImGroupInfoListReq {
+            user_id: user,
+            group_version_list: vec![GroupVersionInfo {
+                group_id: gid,
+                version: 0,
+            }],
+            attach_data: None,
+        },
+        CommandId::GroupInfoResponse,
+    )
+}
+
+#[test]
+fn user_zero_is_the_admin_only_on_links_from_admin_peer_ips() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("adm"), 4);
+    let (owner, member, c, d) = (ids[0], ids[1], ids[2], ids[3]);
+    let setup = start();
+    let mut link = Link::to(&setup);
+    let gid = create_group(&mut link, owner, &unique("g"), vec![owner, member])
+        .group_id
+        .unwrap();
+    drop(link);
+    drop(setup);
+
+    // No AdminPeerIPs (the default), or one that is not this link's address: user 0 is an
+    // ordinary id, neither creator nor member.
+    for admins in [vec![], vec!["10.255.255.1".parse().unwrap()]] {
+        let mut config = config("http://127.0.0.1:9");
+        config.policy.admin_peers = admins;
+        let server = start_with(config);
+        let mut link = Link::to(&server);
+        let rsp = change_members(&mut link, 0, gid, vec![c]);
+        assert_eq!(rsp.result_code, 1);
+        assert!(group_info_as(&mut link, 0, gid).group_info_list.is_empty());
+        // The owner is unaffected.
+        assert_eq!(
+            group_info_as(&mut link, owner, gid).group_info_list.len(),
+            1
+        );
+    }
+
+    // From an admin address, user 0 may change and see any group.
+    let mut config = config("http://127.0.0.1:9");
+    config.policy.admin_peers = vec!["127.0.0.1".parse().unwrap()];
+    let server = start_with(config);
+    let mut link = Link::to(&server);
+    let rsp = change_members(&mut link, 0, gid, vec![d]);
+    assert_eq!(rsp.result_code, 0);
+    assert_eq!(rsp.chg_user_id_list, [d]);
+    let info = group_info_as(&mut link, 0, gid);
+    assert_eq!(info.group_info_list.len(), 1);
+    assert!(info.group_info_list[0].group_member_list.contains(&d));
+    assert!(!info.group_info_list[0].group_member_list.contains(&c));
+    // Another user on the admin link gets no privileges from it.
+    let rsp = change_members(&mut link, member, gid, vec![c]);
+    assert_eq!(rsp.result_code, 1);
 }

@@ -60,11 +60,11 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 }
 
 /// 0x0403: details of groups whose version is newer than the client's (§8.18). Only groups
-/// the requester belongs to (or created) are reported (KNOWN_DEFECTS D-AUTH-6); user 0 is the
-/// admin interface.
-pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+/// the requester belongs to (or created) are reported (KNOWN_DEFECTS D-AUTH-6); user 0 on an
+/// `admin` link (the admin interface) sees every group.
+pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let req: ImGroupInfoListReq = parse(pdu)?;
-    let mut list = or_default(group_infos(store, &req), "group info");
+    let mut list = or_default(group_infos(store, &req, admin), "group info");
     // Groups left out keep their old version on the client, which asks for them again.
     clamp_list(
         &mut list,
@@ -79,7 +79,11 @@ pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     Some(Pdu::reply(&pdu.header, CommandId::GroupInfoResponse, &rsp))
 }
 
-fn group_infos(store: &Store, req: &ImGroupInfoListReq) -> StoreResult<Vec<GroupInfo>> {
+fn group_infos(
+    store: &Store,
+    req: &ImGroupInfoListReq,
+    admin: bool,
+) -> StoreResult<Vec<GroupInfo>> {
     let asked = &req.group_version_list[..req.group_version_list.len().min(IN_CHUNK)];
     let mut valid = Vec::new();
     for v in asked {
@@ -99,8 +103,9 @@ fn group_infos(store: &Store, req: &ImGroupInfoListReq) -> StoreResult<Vec<Group
             // original's map keeps it.
             let (_, asked_version, members) =
                 valid.iter().rev().find(|(id, _, _)| *id == row.id)?;
-            let allowed =
-                req.user_id == 0 || row.creator == req.user_id || members.contains(&req.user_id);
+            let allowed = is_admin(admin, req.user_id)
+                || row.creator == req.user_id
+                || members.contains(&req.user_id);
             (allowed && row.version > *asked_version && matches!(row.kind, NORMAL | TMP)).then(
                 || GroupInfo {
                     group_id: row.id,
@@ -215,8 +220,14 @@ fn create_group(
     Ok(Some(gid))
 }
 
+/// Whether `user` acts as the admin: user 0 on a link from an `AdminPeerIPs` address
+/// (KNOWN_DEFECTS D-AUTH-2). Elsewhere user 0 is an ordinary id.
+fn is_admin(admin_link: bool, user: u32) -> bool {
+    admin_link && user == 0
+}
+
 /// 0x0407: adds or removes members (§8.20).
-pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let req: ImGroupChangeMemberReq = parse(pdu)?;
     if req.change_type != ADD && req.change_type != DEL {
         return None;
@@ -248,7 +259,7 @@ pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         chg_user_id_list: Vec::new(),
         attach_data: echo(req.attach_data.clone()),
     };
-    match change_members(store, &req, &current) {
+    match change_members(store, &req, &current, admin) {
         Ok(Some((cur, chg))) => {
             rsp.result_code = 0;
             rsp.cur_user_id_list = cur;
@@ -273,10 +284,11 @@ fn change_members(
     store: &Store,
     req: &ImGroupChangeMemberReq,
     current: &[u32],
+    admin: bool,
 ) -> StoreResult<Option<(Vec<u32>, Vec<u32>)>> {
     let gid = req.group_id;
     let mut chg: BTreeSet<u32> = req.member_id_list.iter().copied().collect();
-    if !may_change(store, req, current)? {
+    if !may_change(store, req, current, admin)? {
         return Ok(None);
     }
     let now = now();
@@ -329,10 +341,16 @@ fn change_members(
     Ok(Some((cur, chg.into_iter().collect())))
 }
 
-/// Permission (Q-GROUP-PERM): user 0 (the admin interface) and the creator may change any
-/// group; members may add to a temporary group (KNOWN_DEFECTS D-AUTH-5: not non-members).
-fn may_change(store: &Store, req: &ImGroupChangeMemberReq, current: &[u32]) -> StoreResult<bool> {
-    if req.user_id == 0 {
+/// Permission (Q-GROUP-PERM): the admin (user 0 on an admin link, KNOWN_DEFECTS D-AUTH-2)
+/// and the creator may change any group; members may add to a temporary group
+/// (KNOWN_DEFECTS D-AUTH-5: not non-members).
+fn may_change(
+    store: &Store,
+    req: &ImGroupChangeMemberReq,
+    current: &[u32],
+    admin: bool,
+) -> StoreResult<bool> {
+    if is_admin(admin, req.user_id) {
         return Ok(true);
     }
     let Some((creator, kind)) = store.read(|c| grp::creator_and_type(c, req.group_id))? else {

@@ -19,8 +19,9 @@ use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
 
 use crate::store::{Store, StoreResult};
 
-/// Runs the handler for `pdu`'s command.
-pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+/// Runs the handler for `pdu`'s command. `admin`: the request came from a link that may act
+/// as user 0 (`AdminPeerIPs`); from others, user 0 has no privileges (KNOWN_DEFECTS D-AUTH-2).
+pub fn handle(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let Some(cmd) = pdu.command() else {
         debug!(
             "ignoring unknown command: cmd=0x{:04x}",
@@ -51,9 +52,11 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         CommandId::MsgGetLatestMsgIdReq => message::handle_get_latest_msg_id_req(store, pdu),
         CommandId::MsgGetByMsgIdReq => message::handle_get_msg_by_id_req(store, pdu),
         CommandId::GroupNormalListRequest => group::handle_normal_group_list_req(store, pdu),
-        CommandId::GroupInfoRequest => group::handle_group_info_list_req(store, pdu),
+        CommandId::GroupInfoRequest => group::handle_group_info_list_req(store, pdu, admin),
         CommandId::GroupCreateRequest => group::handle_group_create_req(store, pdu),
-        CommandId::GroupChangeMemberRequest => group::handle_group_change_member_req(store, pdu),
+        CommandId::GroupChangeMemberRequest => {
+            group::handle_group_change_member_req(store, pdu, admin)
+        }
         CommandId::GroupShieldGroupRequest => group::handle_group_shield_req(store, pdu),
         CommandId::FileHasOfflineReq => file::handle_file_has_offline_req(store, pdu),
         CommandId::FileAddOfflineReq => file::handle_file_add_offline_req(store, pdu),
@@ -71,8 +74,8 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 /// answered. A query never concerns a message of its own batch (msg_server asks for a
 /// recipient's tokens only after it got that message's answer), so answering it after the
 /// batch's messages changes nothing a peer relies on.
-pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
-    let mut answers = handle_batch_unchecked(store, pdus);
+pub fn handle_batch(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
+    let mut answers = handle_batch_unchecked(store, pdus, admin);
     // Last line of defence: the handlers clamp their lists to fit, so this only drops an
     // answer some handler failed to bound. Sending it would make the peer close the link.
     answers.retain(|pdu| {
@@ -89,7 +92,7 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
     answers
 }
 
-fn handle_batch_unchecked(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
+fn handle_batch_unchecked(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
     if pdus.len() > 1 {
         let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
         let mut answers = message::handle_msg_data_batch(store, pdus.iter().filter(is_msg));
@@ -101,7 +104,9 @@ fn handle_batch_unchecked(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
         ));
         return answers;
     }
-    pdus.iter().filter_map(|p| handle(store, p)).collect()
+    pdus.iter()
+        .filter_map(|p| handle(store, p, admin))
+        .collect()
 }
 
 /// Largest answer PDU, header included: msg_server (and every peer) reads db_proxy links with
