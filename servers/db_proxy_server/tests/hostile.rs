@@ -308,7 +308,8 @@ fn messages_to_unknown_users_or_groups_are_refused_without_traces() {
     let ids = create_users(&mut db, &unique("unk"), 2);
     let (a, b) = (ids[0], ids[1]);
     let (ghost, ghost_group) = (fake_id(), fake_id());
-    let server = start();
+    let msfs = FakeMsfs::start();
+    let server = start_with(config(&msfs.site));
     let mut link = Link::to(&server);
 
     // Pipelined, so the refused messages share a batch with a good one.
@@ -383,6 +384,14 @@ fn messages_to_unknown_users_or_groups_are_refused_without_traces() {
     // Known users keep being served, from the cache as well.
     assert_eq!(send_msg(&mut link, b, a, text("back")), 2);
     assert_eq!(send_msg(&mut link, a, ghost, text("again")), 0);
+    // Audio for nobody is not even uploaded.
+    let rsp: ImMsgData = link.call(
+        CommandId::MsgData,
+        &msg(a, ghost, SINGLE_AUDIO, vec![0, 0, 0, 1, 9, 9]),
+        CommandId::MsgData,
+    );
+    assert_eq!(rsp.msg_id, 0);
+    assert!(msfs.files.lock().unwrap().is_empty());
 }
 
 fn set_token(link: &mut Link, user: u32, token: &str, client_type: i32) {

@@ -89,6 +89,7 @@ pub fn handle_msg_data_batch<'a>(
             Some((pdu, Item::new(data, msg_type)))
         })
         .collect();
+    refuse_unknown_users(store, &mut items);
     // Audio goes to msfs before any lock is taken: uploads can be slow.
     for (_, item) in &mut items {
         if let Err(e) = item.upload(store) {
@@ -100,7 +101,6 @@ pub fn handle_msg_data_batch<'a>(
             item.fail(&e);
         }
     }
-    refuse_unknown_users(store, &mut items);
     prepare_relations(store, &mut items);
     let sessions = prepare_sessions(store, &mut items);
     let mut stripes: Vec<usize> = items
@@ -214,9 +214,9 @@ impl Item {
         Ok(())
     }
 
-    /// Uploads an audio message's bytes to msfs.
+    /// Uploads a live audio message's bytes to msfs.
     fn upload(&mut self, store: &Store) -> StoreResult<()> {
-        if is_audio_type(self.msg_type) {
+        if self.live && is_audio_type(self.msg_type) {
             self.audio = Some(upload_audio(store, &self.data.msg_data)?);
         }
         Ok(())
@@ -234,11 +234,11 @@ impl Item {
 }
 
 /// Refuses one-to-one messages whose sender or receiver has no `IMUser` row, before anything
-/// is written for them. A pair with a cached relation is taken as known (both users existed
-/// when it was created); other ids come from the user cache, and only the ids it lacks are
-/// looked up, one statement per batch. When the look-up fails, those items fail (msg id 0).
+/// is uploaded or written for them. Ids come from the user cache; only the ids it lacks are
+/// looked up, one statement per batch, on the write pool (a user registered a moment ago
+/// must be found). When the look-up fails, those items fail (msg id 0).
 fn refuse_unknown_users(store: &Store, items: &mut [(&Pdu, Item)]) {
-    let needs_check = |it: &Item| it.live && !it.group && it.relate == 0;
+    let needs_check = |it: &Item| it.live && !it.group;
     let mut unknown: Vec<u32> = items
         .iter()
         .filter(|(_, it)| needs_check(it))
@@ -250,7 +250,7 @@ fn refuse_unknown_users(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
     unknown.sort_unstable();
     unknown.dedup();
-    let mut found = match store.read(|c| user::existing(c, &unknown)) {
+    let mut found = match store.write(|c| user::existing(c, &unknown)) {
         Ok(found) => found,
         Err(e) => {
             for (_, item) in items.iter_mut().filter(|(_, it)| needs_check(it)) {
