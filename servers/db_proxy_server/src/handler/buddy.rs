@@ -318,3 +318,38 @@ pub fn handle_change_sign_info_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         &rsp,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dept(id: u32) -> DepartInfo {
+        DepartInfo {
+            dept_id: id,
+            dept_name: "d".repeat(50),
+            ..DepartInfo::default()
+        }
+    }
+
+    fn ids(list: &[DepartInfo]) -> Vec<u32> {
+        list.iter().map(|d| d.dept_id).collect()
+    }
+
+    #[test]
+    fn changed_rows_that_fit_are_all_answered_with_the_newest_time() {
+        let rows = vec![(30, dept(1)), (10, dept(2)), (20, dept(3))];
+        let (list, latest) = fit_changed(rows, 1 << 20, "departments");
+        assert_eq!(ids(&list), [1, 2, 3]);
+        assert_eq!(latest, 30);
+    }
+
+    #[test]
+    fn changed_rows_past_the_budget_keep_the_oldest_in_answer_order() {
+        let one = entry_len(&dept(1));
+        let rows = vec![(30, dept(1)), (10, dept(2)), (40, dept(3)), (20, dept(4))];
+        // Room for three: the times 10, 20 and 30 are kept, 40 waits for the next request.
+        let (list, latest) = fit_changed(rows, one * 3 + one / 2, "departments");
+        assert_eq!(ids(&list), [1, 2, 4]);
+        assert_eq!(latest, 30);
+    }
+}
