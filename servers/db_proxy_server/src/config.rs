@@ -6,9 +6,12 @@
 //! `<pool>_password` is the empty password (the original refuses to start without one; our
 //! sample conf uses a password-less local root).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use netlib::{Cidr, Conf, ConfError, PeerFilter};
+
+use crate::peer::server_link::QueueBounds;
 
 const LISTEN_IP: &str = "ListenIP";
 const LISTEN_PORT: &str = "ListenPort";
@@ -99,6 +102,93 @@ pub struct Config {
     /// How long a stored message is recognised when its client sends it again
     /// (`ResendWindow`, seconds; not in the original).
     pub resend_window: Duration,
+    /// Bounds on requests and who may use the admin path (keys not in the original).
+    pub policy: Policy,
+}
+
+/// `MaxGroupMembersPerRequest`: most member ids one group create or change may carry.
+const MAX_GROUP_MEMBERS: &str = "MaxGroupMembersPerRequest";
+/// Default of `MaxGroupMembersPerRequest`.
+pub const DEFAULT_MAX_GROUP_MEMBERS: usize = 500;
+
+/// `MaxQueuedRequestsPerLink`: most requests one link may have waiting for a worker.
+const MAX_QUEUED_REQUESTS: &str = "MaxQueuedRequestsPerLink";
+/// `MaxQueuedBytesPerLink`: most bytes of requests one link may have waiting.
+const MAX_QUEUED_BYTES: &str = "MaxQueuedBytesPerLink";
+
+/// `AdminPeerIPs`: addresses whose links may act as user 0, the admin (http_msg_server).
+const ADMIN_PEER_IPS: &str = "AdminPeerIPs";
+
+/// Bounds on what one request may ask for and one link may queue, and which peers may use the
+/// admin path. None of these keys is in the original; without them the defaults apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `MaxGroupMembersPerRequest`: a group create or member change listing more ids is
+    /// refused with the command's failure result (KNOWN_DEFECTS D-DB-3, D-SQL-5).
+    pub max_group_members: usize,
+    /// `MaxQueuedRequestsPerLink` and `MaxQueuedBytesPerLink`: what one link may have
+    /// waiting; requests past them are shed (see `peer::server_link`).
+    pub link_queue: QueueBounds,
+    /// `AdminPeerIPs` (`;`-list): links from these addresses may use user id 0 as the admin
+    /// identity, which bypasses group permissions (http_msg_server always sends user 0). From
+    /// any other address, or when the list is empty (the default), user 0 is an ordinary,
+    /// unprivileged id (KNOWN_DEFECTS D-AUTH-2).
+    pub admin_peers: Vec<IpAddr>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_group_members: DEFAULT_MAX_GROUP_MEMBERS,
+            link_queue: QueueBounds::default(),
+            admin_peers: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// Reads the policy keys; each one is optional.
+    pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
+        let defaults = QueueBounds::default();
+        Ok(Self {
+            max_group_members: at_least_one(conf, MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?,
+            link_queue: QueueBounds {
+                requests: at_least_one(conf, MAX_QUEUED_REQUESTS, defaults.requests)?,
+                bytes: at_least_one(conf, MAX_QUEUED_BYTES, defaults.bytes)?,
+            },
+            admin_peers: ip_list(conf, ADMIN_PEER_IPS)?,
+        })
+    }
+}
+
+/// An optional `;`-list of IP addresses; empty when the key is absent.
+fn ip_list(conf: &Conf, key: &str) -> Result<Vec<IpAddr>, ConfError> {
+    if conf.get(key).is_none() {
+        return Ok(Vec::new());
+    }
+    conf.require_list(key)?
+        .iter()
+        .map(|ip| {
+            ip.parse().map_err(|_| ConfError::Invalid {
+                key: key.to_owned(),
+                value: ip.clone(),
+                reason: "not an IP address".to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// An optional count key: `default` when absent, an error when 0.
+fn at_least_one(conf: &Conf, key: &str, default: usize) -> Result<usize, ConfError> {
+    let n = conf.num_or(key, default)?;
+    if n == 0 {
+        return Err(ConfError::Invalid {
+            key: key.to_owned(),
+            value: "0".to_owned(),
+            reason: "must be at least 1".to_owned(),
+        });
+    }
+    Ok(n)
 }
 
 impl Config {
@@ -189,6 +279,7 @@ impl Config {
             stop_grace: DEFAULT_STOP_GRACE,
             allowed_peers,
             resend_window: Duration::from_secs(resend_window_secs),
+            policy: Policy::from_conf(conf)?,
         })
     }
 
@@ -300,6 +391,37 @@ mod tests {
         assert_eq!(cfg.allowed_peers.len(), 3);
         assert!(cfg.peer_filter().allows("10.1.200.3".parse().unwrap()));
         assert!(!cfg.peer_filter().allows("192.168.0.1".parse().unwrap()));
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("MaxGroupMembersPerRequest", "0");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "MaxGroupMembersPerRequest"
+        ));
+
+        let mut conf = Conf::parse(SAMPLE);
+        conf.set("MaxQueuedBytesPerLink", "1048576");
+        conf.set("MaxQueuedRequestsPerLink", "7");
+        let policy = Config::from_conf(&conf).unwrap().policy;
+        assert_eq!(
+            policy.link_queue,
+            QueueBounds {
+                requests: 7,
+                bytes: 1 << 20
+            }
+        );
+        assert_eq!(policy.max_group_members, 500);
+        assert!(policy.admin_peers.is_empty());
+        conf.set("AdminPeerIPs", "10.0.0.5;::1");
+        assert_eq!(
+            Config::from_conf(&conf).unwrap().policy.admin_peers.len(),
+            2
+        );
+        conf.set("AdminPeerIPs", "10.0.0.x");
+        assert!(matches!(
+            Config::from_conf(&conf).unwrap_err(),
+            ConfError::Invalid { key, .. } if key == "AdminPeerIPs"
+        ));
 
         let conf = Conf::parse(&SAMPLE.replace("DBInstances=teamtalk_master,", "DBInstances="));
         assert!(matches!(

@@ -24,7 +24,7 @@ use teamtalk_proto::pb::server::ImStopReceivePacket;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
-use crate::peer::server_link::ServerLink;
+use crate::peer::server_link::{QueueBounds, ServerLink};
 use crate::store::{Store, StoreError};
 use crate::sync_center::SyncCenter;
 use crate::worker::{self, Answer, LinkId, Task, Workers};
@@ -89,6 +89,8 @@ impl Server {
             next_serial: 0,
             stop_grace: config.stop_grace,
             stop_timer: None,
+            link_queue: config.policy.link_queue,
+            admin_peers: config.policy.admin_peers.clone(),
         })?;
         let queue = ResponseQueue::new(event_loop.ctx_mut().waker());
         let workers = worker::start(worker_count(&config), Arc::clone(&store), queue.sender())?;
@@ -207,6 +209,10 @@ struct ProxyHandler {
     next_serial: u64,
     stop_grace: std::time::Duration,
     stop_timer: Option<TimerId>,
+    /// What one link may have waiting (`Policy::link_queue`).
+    link_queue: QueueBounds,
+    /// Addresses whose links may act as user 0 (`Policy::admin_peers`).
+    admin_peers: Vec<std::net::IpAddr>,
 }
 
 impl ProxyHandler {
@@ -221,16 +227,25 @@ impl ProxyHandler {
         let Some(pdus) = link.next_batch(MAX_BATCH) else {
             return;
         };
+        let link_id = LinkId {
+            handle: conn,
+            serial: link.serial,
+        };
+        let admin = !self.admin_peers.is_empty()
+            && ctx
+                .conn(conn)
+                .and_then(|c| c.peer())
+                .is_some_and(|p| self.admin_peers.contains(&p.ip()));
         let task = Task {
-            link: LinkId {
-                handle: conn,
-                serial: link.serial,
-            },
+            link: link_id,
             pdus,
+            admin,
         };
         if workers.submit(task).is_err() {
             // Only possible while shutting down.
-            link.finish();
+            if let Some(link) = ctx.data_mut(conn) {
+                link.finish();
+            }
         }
     }
 }
@@ -262,9 +277,18 @@ impl Handler for ProxyHandler {
         let Some(link) = ctx.data_mut(conn) else {
             return;
         };
-        if !link.push(pdu) {
-            warn!("closing link with too many queued requests: handle={conn}");
-            ctx.close(conn);
+        if !link.push(pdu, self.link_queue) {
+            // Shed, not closed: the link is shared by many users (see `peer::server_link`).
+            // Logged at the first shed request and then at powers of two.
+            let shed = link.shed();
+            if shed.is_power_of_two() {
+                warn!(
+                    "link queue full, shedding requests: handle={conn} shed={shed} \
+                     queued={} bounds={:?}",
+                    link.in_flight(),
+                    self.link_queue
+                );
+            }
             return;
         }
         self.dispatch(ctx, conn);
@@ -278,8 +302,9 @@ impl Handler for ProxyHandler {
         reason: CloseReason,
     ) {
         info!(
-            "server link closed: handle={conn} reason={reason} unanswered={}",
-            link.in_flight()
+            "server link closed: handle={conn} reason={reason} unanswered={} shed={}",
+            link.in_flight(),
+            link.shed()
         );
     }
 

@@ -31,6 +31,8 @@ pub struct Task {
     pub link: LinkId,
     /// The requests, in arrival order.
     pub pdus: Vec<Pdu>,
+    /// Whether the link may act as user 0, the admin (`AdminPeerIPs`).
+    pub admin: bool,
 }
 
 /// The outcome of a task, handed back to the reactor.
@@ -60,7 +62,7 @@ pub fn start(
 
 fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
     let pdus = catch_unwind(AssertUnwindSafe(|| {
-        handler::handle_batch(store, &task.pdus)
+        handler::handle_batch(store, &task.pdus, task.admin)
     }))
     .unwrap_or_else(|_| {
         error!(

@@ -12,22 +12,28 @@ use tt_client::Client;
 use tt_client::pb::base_define::ClientType;
 
 const WAIT: Duration = Duration::from_secs(15);
-const TOKEN: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Registers `TOKEN` for `phone`'s user and waits until db_proxy stored it: a later request on
+/// The iOS device token of `user`: one per user, since a token belongs to one user at a time
+/// (tests run in parallel).
+fn token(user: &TestUser) -> String {
+    format!("ab{:062x}", user.id)
+}
+
+/// Registers `user`'s token for `phone` and waits until db_proxy stored it: a later request on
 /// the same link is answered after it.
-fn register_token(phone: &Client) {
-    phone.set_device_token(TOKEN).unwrap();
+fn register_token(phone: &Client, user: &TestUser) {
+    phone.set_device_token(&token(user)).unwrap();
     phone.all_users(u32::MAX).unwrap();
 }
 
-fn token_bytes() -> Vec<u8> {
+fn token_bytes(user: &TestUser) -> Vec<u8> {
+    let token = token(user);
     (0..32)
-        .map(|i| u8::from_str_radix(&TOKEN[2 * i..2 * i + 2], 16).unwrap())
+        .map(|i| u8::from_str_radix(&token[2 * i..2 * i + 2], 16).unwrap())
         .collect()
 }
 
@@ -41,13 +47,13 @@ fn a_message_to_a_phone_is_pushed_with_the_sender_nick_and_text() {
     let (alice, bob) = users(&cluster);
     let a = cluster.login(0, &alice);
     let phone = cluster.login_as(1, &bob, ClientType::Ios);
-    register_token(&phone);
+    register_token(&phone, &bob);
 
     a.send_text(bob.id, "hi").unwrap();
     assert_eq!(phone.next_message(WAIT).unwrap().text, "hi");
     let frame = cluster.next_push(WAIT).expect("no APNs frame");
     assert_eq!(frame[0], 2, "APNs command 2");
-    assert!(contains(&frame, &token_bytes()), "device token item");
+    assert!(contains(&frame, &token_bytes(&bob)), "device token item");
     let flash = format!("{}:hi", alice.nick);
     assert!(
         contains(&frame, flash.as_bytes()),
@@ -69,12 +75,12 @@ fn the_push_is_silent_while_a_pc_client_of_the_recipient_is_online() {
     let (alice, bob) = users(&cluster);
     let a = cluster.login(0, &alice);
     let phone = cluster.login_as(1, &bob, ClientType::Ios);
-    register_token(&phone);
+    register_token(&phone, &bob);
     let pc = cluster.login_as(1, &bob, ClientType::Windows);
 
     a.send_text(bob.id, "quiet").unwrap();
     assert_eq!(pc.next_message(WAIT).unwrap().text, "quiet");
     let frame = cluster.next_push(WAIT).expect("no APNs frame");
-    assert!(contains(&frame, &token_bytes()));
+    assert!(contains(&frame, &token_bytes(&bob)));
     assert!(!contains(&frame, b"bingbong.aiff"), "silent: badge only");
 }

@@ -14,7 +14,7 @@ use teamtalk_proto::pb::buddy::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::message::{is_audio_type, is_valid_type};
-use super::{echo, error_chain, or_default, parse};
+use super::{clamp_list, echo, echoed_len, entry_len, error_chain, list_budget, or_default, parse};
 use crate::model::session::{self, GROUP, SINGLE};
 use crate::model::{IN_CHUNK, col, counter, message, user};
 use crate::store::{Store, StoreResult, now};
@@ -27,8 +27,14 @@ pub const TOTAL_USER_UPDATE_KEY: &str = "total_user_update";
 /// 0x0201: the user's recent conversations with their last message (§8.3).
 pub fn handle_recent_contact_session_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImRecentContactSessionReq = parse(pdu)?;
-    let list = or_default(
+    let mut list = or_default(
         store.read(|c| recent_sessions(c, store, req.user_id, req.latest_update_time)),
+        "recent sessions",
+    );
+    // The newest sessions are kept; the client asks again from the oldest time it got.
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
         "recent sessions",
     );
     let rsp = ImRecentContactSessionRsp {
@@ -97,11 +103,16 @@ pub fn handle_users_info_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImUsersInfoReq = parse(pdu)?;
     // Clamp what one request may ask for (KNOWN_DEFECTS D-DB-3).
     let ids = &req.user_id_list[..req.user_id_list.len().min(IN_CHUNK)];
-    let list = if ids.is_empty() {
+    let mut list = if ids.is_empty() {
         Vec::new()
     } else {
         or_default(store.read(|c| user::users_by_ids(c, ids)), "users by id")
     };
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "users by id",
+    );
     let rsp = ImUsersInfoRsp {
         user_id: req.user_id,
         user_info_list: list,
@@ -168,13 +179,14 @@ pub fn clear_unread(store: &Store, user: u32, peer: u32, kind: u32) {
 /// queries, so users edited directly in MySQL are reported too (KNOWN_DEFECTS D-DB-7).
 pub fn handle_all_user_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImAllUserReq = parse(pdu)?;
-    let (users, max_updated) = or_default(
+    let rows = or_default(
         store.read(|c| user::changed_users(c, req.latest_update_time)),
         "changed users",
     );
+    let (users, latest) = fit_changed(rows, list_budget(echoed_len(&req.attach_data)), "all users");
     let rsp = ImAllUserRsp {
         user_id: req.user_id,
-        latest_update_time: req.latest_update_time.max(max_updated),
+        latest_update_time: req.latest_update_time.max(latest),
         user_list: users,
         attach_data: echo(req.attach_data),
     };
@@ -185,6 +197,45 @@ pub fn handle_all_user_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     ))
 }
 
+/// Rows changed since a client's last sync, as `(updated, entry)` in answer order, cut to
+/// `budget` encoded bytes: the entries to answer and the sync time to answer with (the largest
+/// `updated` answered). When everything fits, that is everything. Otherwise the entries with
+/// the oldest `updated` times are kept (in answer order) and the time is that of the last one
+/// kept, so the client's next incremental request (`updated >=` that time) gets the rest; rows
+/// sharing that time are sent again, which a client applying updates takes in its stride.
+fn fit_changed<T: prost::Message>(
+    mut rows: Vec<(u32, T)>,
+    budget: usize,
+    what: &str,
+) -> (Vec<T>, u32) {
+    let total: usize = rows.iter().map(|(_, e)| entry_len(e)).sum();
+    if total <= budget {
+        let latest = rows.iter().map(|(t, _)| *t).max().unwrap_or(0);
+        return (rows.into_iter().map(|(_, e)| e).collect(), latest);
+    }
+    // Oldest first; a stable sort keeps answer order within one time.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| rows[i].0);
+    let mut keep = vec![false; rows.len()];
+    let (mut used, mut latest, mut kept) = (0usize, 0u32, 0usize);
+    for i in order {
+        used = used.saturating_add(entry_len(&rows[i].1));
+        if used > budget {
+            break;
+        }
+        keep[i] = true;
+        latest = rows[i].0;
+        kept += 1;
+    }
+    warn!(
+        "answer clamped to the frame limit: list={what} kept={kept} of={} latest={latest}",
+        rows.len()
+    );
+    let mut keep = keep.into_iter();
+    rows.retain(|_| keep.next().unwrap_or(false));
+    (rows.into_iter().map(|(_, e)| e).collect(), latest)
+}
+
 /// 0x0210: departments changed since the client's last sync (§8.12).
 pub fn handle_department_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImDepartmentReq = parse(pdu)?;
@@ -192,29 +243,41 @@ pub fn handle_department_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         store.read(|c| {
             c.exec(
                 "SELECT id, priority, departName, parentId, status, updated FROM IMDepart \
-                 WHERE updated > ?",
+                 WHERE updated > ? ORDER BY id",
                 (req.latest_update_time,),
             )
         }),
         "changed departments",
     );
-    let latest = rows
-        .iter()
-        .map(|r| col::<u32>(r, 5))
-        .max()
-        .unwrap_or(0)
-        .max(req.latest_update_time);
-    let dept_list = rows
+    let all_latest = rows.iter().map(|r| col::<u32>(r, 5)).max().unwrap_or(0);
+    let listed: Vec<(u32, DepartInfo)> = rows
         .iter()
         .filter(|r| col::<u32>(r, 4) <= 1)
-        .map(|r| DepartInfo {
-            dept_id: col(r, 0),
-            priority: col(r, 1),
-            dept_name: col(r, 2),
-            parent_dept_id: col(r, 3),
-            dept_status: col::<u32>(r, 4) as i32,
+        .map(|r| {
+            let dept = DepartInfo {
+                dept_id: col(r, 0),
+                priority: col(r, 1),
+                dept_name: col(r, 2),
+                parent_dept_id: col(r, 3),
+                dept_status: col::<u32>(r, 4) as i32,
+            };
+            (col::<u32>(r, 5), dept)
         })
         .collect();
+    let count = listed.len();
+    let (dept_list, cut_at) = fit_changed(
+        listed,
+        list_budget(echoed_len(&req.attach_data)),
+        "departments",
+    );
+    // Departments are asked for with `updated >` the time, so a clamped answer reports one
+    // second before the last time it holds: the next request starts at that time again.
+    let latest = if dept_list.len() < count {
+        cut_at.saturating_sub(1)
+    } else {
+        all_latest
+    }
+    .max(req.latest_update_time);
     let rsp = ImDepartmentRsp {
         user_id: req.user_id,
         latest_update_time: latest,
@@ -254,4 +317,39 @@ pub fn handle_change_sign_info_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         CommandId::BuddyListChangeSignInfoResponse,
         &rsp,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dept(id: u32) -> DepartInfo {
+        DepartInfo {
+            dept_id: id,
+            dept_name: "d".repeat(50),
+            ..DepartInfo::default()
+        }
+    }
+
+    fn ids(list: &[DepartInfo]) -> Vec<u32> {
+        list.iter().map(|d| d.dept_id).collect()
+    }
+
+    #[test]
+    fn changed_rows_that_fit_are_all_answered_with_the_newest_time() {
+        let rows = vec![(30, dept(1)), (10, dept(2)), (20, dept(3))];
+        let (list, latest) = fit_changed(rows, 1 << 20, "departments");
+        assert_eq!(ids(&list), [1, 2, 3]);
+        assert_eq!(latest, 30);
+    }
+
+    #[test]
+    fn changed_rows_past_the_budget_keep_the_oldest_in_answer_order() {
+        let one = entry_len(&dept(1));
+        let rows = vec![(30, dept(1)), (10, dept(2)), (40, dept(3)), (20, dept(4))];
+        // Room for three: the times 10, 20 and 30 are kept, 40 waits for the next request.
+        let (list, latest) = fit_changed(rows, one * 3 + one / 2, "departments");
+        assert_eq!(ids(&list), [1, 2, 4]);
+        assert_eq!(latest, 30);
+    }
 }

@@ -6,15 +6,20 @@ use teamtalk_proto::pb::file::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{echo, or_default, parse};
+use super::{clamp_list, echo, echoed_len, list_budget, or_default, parse};
 use crate::model::file::{self, NewFile};
 use crate::store::{Store, now};
 
 /// 0x0509: offline files waiting for the user.
 pub fn handle_file_has_offline_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let req: ImFileHasOfflineReq = parse(pdu)?;
-    let list = or_default(
+    let mut list = or_default(
         store.read(|c| file::pending_for(c, req.user_id)),
+        "offline files",
+    );
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
         "offline files",
     );
     let rsp = ImFileHasOfflineRsp {

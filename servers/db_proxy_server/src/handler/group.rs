@@ -14,7 +14,7 @@ use teamtalk_proto::pb::group::{
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::buddy::clear_unread;
-use super::{echo, error_chain, or_default, parse};
+use super::{clamp_list, echo, echoed_len, error_chain, list_budget, or_default, parse};
 use crate::model::group::{self as grp, NORMAL, NewGroup, TMP};
 use crate::model::session::{self, GROUP};
 use crate::model::{IN_CHUNK, counter, member};
@@ -38,12 +38,18 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         }),
         "normal groups",
     );
+    let mut group_version_list: Vec<GroupVersionInfo> = versions
+        .into_iter()
+        .map(|(group_id, version)| GroupVersionInfo { group_id, version })
+        .collect();
+    clamp_list(
+        &mut group_version_list,
+        list_budget(echoed_len(&req.attach_data)),
+        "normal groups",
+    );
     let rsp = ImNormalGroupListRsp {
         user_id: req.user_id,
-        group_version_list: versions
-            .into_iter()
-            .map(|(group_id, version)| GroupVersionInfo { group_id, version })
-            .collect(),
+        group_version_list,
         attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(
@@ -54,11 +60,17 @@ pub fn handle_normal_group_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 }
 
 /// 0x0403: details of groups whose version is newer than the client's (§8.18). Only groups
-/// the requester belongs to (or created) are reported (KNOWN_DEFECTS D-AUTH-6); user 0 is the
-/// admin interface.
-pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+/// the requester belongs to (or created) are reported (KNOWN_DEFECTS D-AUTH-6); user 0 on an
+/// `admin` link (the admin interface) sees every group.
+pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let req: ImGroupInfoListReq = parse(pdu)?;
-    let list = or_default(group_infos(store, &req), "group info");
+    let mut list = or_default(group_infos(store, &req, admin), "group info");
+    // Groups left out keep their old version on the client, which asks for them again.
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "group info",
+    );
     let rsp = ImGroupInfoListRsp {
         user_id: req.user_id,
         group_info_list: list,
@@ -67,7 +79,11 @@ pub fn handle_group_info_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     Some(Pdu::reply(&pdu.header, CommandId::GroupInfoResponse, &rsp))
 }
 
-fn group_infos(store: &Store, req: &ImGroupInfoListReq) -> StoreResult<Vec<GroupInfo>> {
+fn group_infos(
+    store: &Store,
+    req: &ImGroupInfoListReq,
+    admin: bool,
+) -> StoreResult<Vec<GroupInfo>> {
     let asked = &req.group_version_list[..req.group_version_list.len().min(IN_CHUNK)];
     let mut valid = Vec::new();
     for v in asked {
@@ -87,8 +103,9 @@ fn group_infos(store: &Store, req: &ImGroupInfoListReq) -> StoreResult<Vec<Group
             // original's map keeps it.
             let (_, asked_version, members) =
                 valid.iter().rev().find(|(id, _, _)| *id == row.id)?;
-            let allowed =
-                req.user_id == 0 || row.creator == req.user_id || members.contains(&req.user_id);
+            let allowed = is_admin(admin, req.user_id)
+                || row.creator == req.user_id
+                || members.contains(&req.user_id);
             (allowed && row.version > *asked_version && matches!(row.kind, NORMAL | TMP)).then(
                 || GroupInfo {
                     group_id: row.id,
@@ -112,6 +129,22 @@ pub fn handle_group_create_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     let kind = u32::try_from(req.group_type)
         .ok()
         .filter(|k| matches!(*k, NORMAL | TMP))?;
+    if too_many_members(store, &req.member_id_list, req.user_id) {
+        // Refused whole; the answer does not echo the oversized list.
+        let rsp = ImGroupCreateRsp {
+            user_id: req.user_id,
+            result_code: 1,
+            group_id: None,
+            group_name: req.group_name,
+            user_id_list: Vec::new(),
+            attach_data: echo(req.attach_data),
+        };
+        return Some(Pdu::reply(
+            &pdu.header,
+            CommandId::GroupCreateResponse,
+            &rsp,
+        ));
+    }
     let members: Vec<u32> = req
         .member_id_list
         .iter()
@@ -137,6 +170,21 @@ pub fn handle_group_create_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         CommandId::GroupCreateResponse,
         &rsp,
     ))
+}
+
+/// Whether a member list is longer than one request may carry (`MaxGroupMembersPerRequest`):
+/// such a request is refused whole, before any storage call, so it cannot hold its link for
+/// thousands of row writes (KNOWN_DEFECTS D-DB-3, D-SQL-5).
+fn too_many_members(store: &Store, list: &[u32], user: u32) -> bool {
+    let too_many = list.len() > store.policy.max_group_members;
+    if too_many {
+        warn!(
+            "refusing group member list over the bound: user={user} ids={} max={}",
+            list.len(),
+            store.policy.max_group_members
+        );
+    }
+    too_many
 }
 
 fn create_group(
@@ -172,11 +220,33 @@ fn create_group(
     Ok(Some(gid))
 }
 
+/// Whether `user` acts as the admin: user 0 on a link from an `AdminPeerIPs` address
+/// (KNOWN_DEFECTS D-AUTH-2). Elsewhere user 0 is an ordinary id.
+fn is_admin(admin_link: bool, user: u32) -> bool {
+    admin_link && user == 0
+}
+
 /// 0x0407: adds or removes members (§8.20).
-pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let req: ImGroupChangeMemberReq = parse(pdu)?;
     if req.change_type != ADD && req.change_type != DEL {
         return None;
+    }
+    if too_many_members(store, &req.member_id_list, req.user_id) {
+        let rsp = ImGroupChangeMemberRsp {
+            user_id: req.user_id,
+            change_type: req.change_type,
+            result_code: 1,
+            group_id: req.group_id,
+            cur_user_id_list: Vec::new(),
+            chg_user_id_list: Vec::new(),
+            attach_data: echo(req.attach_data),
+        };
+        return Some(Pdu::reply(
+            &pdu.header,
+            CommandId::GroupChangeMemberResponse,
+            &rsp,
+        ));
     }
     // An invalid group gets no answer, as in the original.
     let current = or_default(member::member_ids(store, req.group_id), "group members")?;
@@ -189,7 +259,7 @@ pub fn handle_group_change_member_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         chg_user_id_list: Vec::new(),
         attach_data: echo(req.attach_data.clone()),
     };
-    match change_members(store, &req, &current) {
+    match change_members(store, &req, &current, admin) {
         Ok(Some((cur, chg))) => {
             rsp.result_code = 0;
             rsp.cur_user_id_list = cur;
@@ -214,10 +284,11 @@ fn change_members(
     store: &Store,
     req: &ImGroupChangeMemberReq,
     current: &[u32],
+    admin: bool,
 ) -> StoreResult<Option<(Vec<u32>, Vec<u32>)>> {
     let gid = req.group_id;
     let mut chg: BTreeSet<u32> = req.member_id_list.iter().copied().collect();
-    if !may_change(store, req, current)? {
+    if !may_change(store, req, current, admin)? {
         return Ok(None);
     }
     let now = now();
@@ -270,10 +341,16 @@ fn change_members(
     Ok(Some((cur, chg.into_iter().collect())))
 }
 
-/// Permission (Q-GROUP-PERM): user 0 (the admin interface) and the creator may change any
-/// group; members may add to a temporary group (KNOWN_DEFECTS D-AUTH-5: not non-members).
-fn may_change(store: &Store, req: &ImGroupChangeMemberReq, current: &[u32]) -> StoreResult<bool> {
-    if req.user_id == 0 {
+/// Permission (Q-GROUP-PERM): the admin (user 0 on an admin link, KNOWN_DEFECTS D-AUTH-2)
+/// and the creator may change any group; members may add to a temporary group
+/// (KNOWN_DEFECTS D-AUTH-5: not non-members).
+fn may_change(
+    store: &Store,
+    req: &ImGroupChangeMemberReq,
+    current: &[u32],
+    admin: bool,
+) -> StoreResult<bool> {
+    if is_admin(admin, req.user_id) {
         return Ok(true);
     }
     let Some((creator, kind)) = store.read(|c| grp::creator_and_type(c, req.group_id))? else {

@@ -49,52 +49,73 @@ pub fn handle_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     ))
 }
 
-fn set_device_token(store: &Store, req: &ImDeviceTokenReq) -> StoreResult<()> {
-    let user_key = format!("device_{}", req.user_id);
-    let old: Option<String> = store.redis(Cache::Token, |c| cmd("GET").arg(&user_key).query(c))?;
-    let old_token = old
-        .as_deref()
-        .and_then(|v| v.split_once(':'))
-        .map(|(_, t)| t.to_owned())
-        .filter(|t| !t.is_empty());
+/// Longest device token stored, in bytes (APNs tokens are 64 hex digits, FCM tokens about
+/// 160 characters): a longer one is refused, so a request cannot create huge Redis keys.
+const MAX_DEVICE_TOKEN: usize = 512;
 
-    if req.device_token.is_empty() {
+/// Stores a user's token under the original's keys (STORAGE K-TOKEN-U `device_<uid>`,
+/// K-TOKEN-T `device_<token>`), with ownership checks the original lacks, in one script so
+/// concurrent requests cannot interleave:
+///
+/// * `device_<uid>` is only ever written by a request for that user;
+/// * the user's previous token entry `device_<old>` is deleted only while it still names this
+///   user (the device may have passed to another user, whose claim stays);
+/// * `device_<token>` names the token's latest claimant (a device changing hands); the push
+///   query checks it, so the previous user's stale `device_<uid>` no longer reaches it;
+/// * a token of decimal digits only is refused: its `device_<token>` key would be another
+///   user's `device_<uid>` entry (the two key kinds share one namespace).
+const SET_TOKEN: &str = r"
+local old = redis.call('GET', KEYS[1])
+if old then
+    local i = string.find(old, ':', 1, true)
+    if i then
+        local t = string.sub(old, i + 1)
+        if t ~= '' and t ~= ARGV[3] then
+            local k = 'device_' .. t
+            if redis.call('GET', k) == ARGV[1] then
+                redis.call('DEL', k)
+            end
+        end
+    end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] ~= '' then
+    redis.call('SET', 'device_' .. ARGV[3], ARGV[1])
+end
+return 1
+";
+
+fn set_device_token(store: &Store, req: &ImDeviceTokenReq) -> StoreResult<()> {
+    let token = req.device_token.as_str();
+    if token.is_empty() {
         // Logout. A PC logout must not silence the phone, and the original's `device_` key
         // (an empty token) is never written (KNOWN_DEFECTS D-PUSH-2).
         if matches!(req.client_type, Some(CLIENT_WINDOWS | CLIENT_MAC)) {
             return Ok(());
         }
-        return store.redis(Cache::Token, |c| {
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET").arg(&user_key).arg("").ignore();
-            if let Some(t) = &old_token {
-                pipe.cmd("SET").arg(format!("device_{t}")).arg("").ignore();
-            }
-            pipe.exec(c)
-        });
+    } else if token.len() > MAX_DEVICE_TOKEN || token.bytes().all(|b| b.is_ascii_digit()) {
+        warn!(
+            "refusing device token that is too long or names a user entry: user={} len={}",
+            req.user_id,
+            token.len()
+        );
+        return Ok(());
     }
-
-    let value = match req.client_type {
-        Some(CLIENT_IOS) => format!("ios:{}", req.device_token),
-        Some(CLIENT_ANDROID) => format!("android:{}", req.device_token),
-        _ => req.device_token.clone(),
+    let value = match (token.is_empty(), req.client_type) {
+        (true, _) => String::new(),
+        (false, Some(CLIENT_IOS)) => format!("ios:{token}"),
+        (false, Some(CLIENT_ANDROID)) => format!("android:{token}"),
+        (false, _) => token.to_owned(),
     };
     store.redis(Cache::Token, |c| {
-        let mut pipe = redis::pipe();
-        if let Some(t) = old_token.as_deref().filter(|t| *t != req.device_token) {
-            // The previous device of this user no longer belongs to it.
-            let old_key = format!("device_{t}");
-            let owner: Option<String> = cmd("GET").arg(&old_key).query(c)?;
-            if owner.is_some_and(|o| !o.is_empty()) {
-                pipe.cmd("SET").arg(old_key).arg("").ignore();
-            }
-        }
-        pipe.cmd("SET").arg(&user_key).arg(&value).ignore();
-        pipe.cmd("SET")
-            .arg(format!("device_{}", req.device_token))
+        cmd("EVAL")
+            .arg(SET_TOKEN)
+            .arg(1)
+            .arg(format!("device_{}", req.user_id))
             .arg(req.user_id)
-            .ignore();
-        pipe.exec(c)
+            .arg(&value)
+            .arg(token)
+            .exec(c)
     })
 }
 

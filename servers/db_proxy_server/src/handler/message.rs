@@ -20,16 +20,22 @@ use teamtalk_proto::pb::message::{
 use teamtalk_proto::{CommandId, MsgDataResend, Pdu};
 
 use super::buddy::{clear_unread, display_data};
-use super::{echo, error_chain, or_default, parse};
+use super::{
+    MAX_ANSWER_LEN, clamp_list, echo, echoed_len, entry_len, error_chain, list_budget, or_default,
+    parse,
+};
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
 use crate::model::resend::{self, Claim, Identity, Record};
 use crate::model::session::{self, GROUP, SINGLE, SessionKey};
-use crate::model::{counter, group, member};
+use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
 
 /// Longest time one history answer spends downloading audio from msfs.
 const AUDIO_BUDGET: Duration = Duration::from_secs(5);
+
+/// Bytes a message's answer may grow by over its request: the msg id's varint (1 → 5 bytes).
+const MSG_ID_ROOM: usize = 4;
 
 /// MsgType values (PROTOCOL §7.4).
 const SINGLE_TEXT: u32 = 0x01;
@@ -73,11 +79,23 @@ pub fn handle_msg_data_batch<'a>(
             if data.msg_data.is_empty() {
                 return None;
             }
+            // The answer echoes the request with a msg id that may take up to 4 more bytes; a
+            // message whose answer could not be sent is not stored either (no answer, as for
+            // the malformed requests above).
+            if pdu.len() + MSG_ID_ROOM > MAX_ANSWER_LEN {
+                warn!(
+                    "ignoring message too large to answer: from={} len={}",
+                    data.from_user_id,
+                    pdu.len()
+                );
+                return None;
+            }
             let client_time = MsgDataResend::read(&pdu.body).client_create_time;
             Some((pdu, Item::new(data, msg_type, client_time)))
         })
         .collect();
-    // Before anything else, so a copy already stored is not uploaded or stored again.
+    refuse_unknown_users(store, &mut items);
+    // Before the upload and storing, so a copy already stored is not uploaded or stored again.
     claim_resends(store, &mut items);
     // Audio goes to msfs before any lock is taken: uploads can be slow.
     for (_, item) in &mut items {
@@ -133,7 +151,7 @@ pub fn handle_msg_data_batch<'a>(
 /// attempt is storing right now is refused for now, the others go on with the claim held.
 fn claim_resends(store: &Store, items: &mut [(&Pdu, Item)]) {
     let with_record: Vec<usize> = (0..items.len())
-        .filter(|&i| items[i].1.resend.is_some())
+        .filter(|&i| items[i].1.live && items[i].1.resend.is_some())
         .collect();
     let records: Vec<&Record> = with_record
         .iter()
@@ -154,7 +172,7 @@ fn claim_resends(store: &Store, items: &mut [(&Pdu, Item)]) {
         match claim {
             Claim::Fresh => item.claimed = true,
             Claim::Stored(id) => item.duplicate(id),
-            Claim::Busy => item.refuse("a copy is being stored"),
+            Claim::Busy => item.defer("a copy is being stored"),
             Claim::Unsure { msg_id, taken } => {
                 item.claimed = taken;
                 match item.row_exists(store, msg_id) {
@@ -163,7 +181,7 @@ fn claim_resends(store: &Store, items: &mut [(&Pdu, Item)]) {
                         item.claimed = true;
                     }
                     Ok(false) if taken => {}
-                    Ok(false) => item.refuse("a copy is being stored"),
+                    Ok(false) => item.defer("a copy is being stored"),
                     Err(e) => item.fail(&e),
                 }
             }
@@ -271,8 +289,8 @@ impl Item {
         self.live = false;
     }
 
-    /// Not stored now (msg id 0, no ack), for `why`.
-    fn refuse(&mut self, why: &str) {
+    /// Not stored now (msg id 0, no ack: the client sends it again later), for `why`.
+    fn defer(&mut self, why: &str) {
         debug!(
             "message not stored now: from={} to={} why={why}",
             self.data.from_user_id, self.data.to_session_id
@@ -354,6 +372,21 @@ impl Item {
         self.live = false;
     }
 
+    /// Refuses the message: no row, no Redis key, answered with msg id 0 like an invalid
+    /// session (KNOWN_DEFECTS D-DB-9, D-DB-10), and counted.
+    fn refuse(&mut self, store: &Store, why: &str) {
+        self.live = false;
+        let total = store.count_refused_message();
+        debug!(
+            "message refused: from={} to={} type={} why={why} refused_total={total}",
+            self.data.from_user_id, self.data.to_session_id, self.msg_type
+        );
+        // A flood of refusals is worth a warning, not one line per message.
+        if total.is_power_of_two() {
+            warn!("messages refused so far: total={total} last_why={why}");
+        }
+    }
+
     /// Checks the sender may write here; takes the relation from the cache when it is there
     /// (see [`prepare_relations`] for the others).
     fn prepare(&mut self, store: &Store) -> StoreResult<()> {
@@ -365,7 +398,7 @@ impl Item {
             // Invalid group or non-member: the original does not answer; msg id 0 is the
             // equivalent msg_server drops (KNOWN_DEFECTS D-DB-10).
             if member::join_time(store, to, from)?.is_none() {
-                self.live = false;
+                self.refuse(store, "unknown group or sender not a member");
                 return Ok(());
             }
         } else if from == to || from == 0 || to == 0 {
@@ -376,9 +409,9 @@ impl Item {
         Ok(())
     }
 
-    /// Uploads an audio message's bytes to msfs.
+    /// Uploads a live audio message's bytes to msfs.
     fn upload(&mut self, store: &Store) -> StoreResult<()> {
-        if is_audio_type(self.msg_type) {
+        if self.live && is_audio_type(self.msg_type) {
             self.audio = Some(upload_audio(store, &self.data.msg_data)?);
         }
         Ok(())
@@ -391,6 +424,50 @@ impl Item {
             vec![(from, to, GROUP)]
         } else {
             vec![(from, to, SINGLE), (to, from, SINGLE)]
+        }
+    }
+}
+
+/// Refuses one-to-one messages whose sender or receiver has no `IMUser` row, before anything
+/// is uploaded or written for them. Ids come from the user cache; only the ids it lacks are
+/// looked up, one statement per batch, on the write pool (a user registered a moment ago
+/// must be found). When the look-up fails, those items fail (msg id 0).
+fn refuse_unknown_users(store: &Store, items: &mut [(&Pdu, Item)]) {
+    let needs_check = |it: &Item| it.live && !it.group;
+    let mut unknown: Vec<u32> = items
+        .iter()
+        .filter(|(_, it)| needs_check(it))
+        .flat_map(|(_, it)| [it.data.from_user_id, it.data.to_session_id])
+        .filter(|&u| !store.known_user(u))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    unknown.sort_unstable();
+    unknown.dedup();
+    let mut found = match store.write(|c| user::existing(c, &unknown)) {
+        Ok(found) => found,
+        Err(e) => {
+            for (_, item) in items.iter_mut().filter(|(_, it)| needs_check(it)) {
+                let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+                if unknown.binary_search(&from).is_ok() || unknown.binary_search(&to).is_ok() {
+                    item.fail(&e);
+                }
+            }
+            return;
+        }
+    };
+    found.sort_unstable();
+    for &u in &found {
+        store.remember_user(u);
+    }
+    let exists = |u: u32| store.known_user(u) || found.binary_search(&u).is_ok();
+    for (_, item) in items.iter_mut().filter(|(_, it)| needs_check(it)) {
+        let (from, to) = (item.data.from_user_id, item.data.to_session_id);
+        if !exists(from) {
+            item.refuse(store, "unknown sender");
+        } else if !exists(to) {
+            item.refuse(store, "unknown receiver");
         }
     }
 }
@@ -870,6 +947,17 @@ pub fn handle_unread_msg_cnt_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             });
         }
     }
+    if clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "unread",
+    ) {
+        // The total counts listed entries only (KNOWN_DEFECTS D-DB-5); the rest are reported
+        // once some of these are read.
+        total = list
+            .iter()
+            .fold(0u32, |t, u| t.saturating_add(u.unread_cnt));
+    }
     let rsp = ImUnreadMsgCntRsp {
         user_id: user,
         total_cnt: total,
@@ -897,12 +985,13 @@ pub fn handle_get_msg_list_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         .ok()
         .filter(|k| matches!(*k, SINGLE | GROUP))?;
     let rows = or_default(history_page(store, &req, kind), "message history");
+    let budget = list_budget(echoed_len(&req.attach_data));
     let rsp = ImGetMsgListRsp {
         user_id: req.user_id,
         session_type: req.session_type,
         session_id: req.session_id,
         msg_id_begin: req.msg_id_begin,
-        msg_list: to_msg_infos(store, rows),
+        msg_list: to_msg_infos(store, rows, budget),
         attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::MsgListResponse, &rsp))
@@ -932,11 +1021,12 @@ pub fn handle_get_msg_by_id_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
     } else {
         or_default(messages_by_id(store, &req, kind), "messages by id")
     };
+    let budget = list_budget(echoed_len(&req.attach_data));
     let rsp = ImGetMsgByIdRsp {
         user_id: req.user_id,
         session_type: req.session_type,
         session_id: req.session_id,
-        msg_list: to_msg_infos(store, rows),
+        msg_list: to_msg_infos(store, rows, budget),
         attach_data: echo(req.attach_data),
     };
     Some(Pdu::reply(&pdu.header, CommandId::MsgGetByMsgIdRes, &rsp))
@@ -957,57 +1047,95 @@ fn messages_by_id(store: &Store, req: &ImGetMsgByIdReq, kind: u32) -> StoreResul
 
 /// History rows as wire messages: invalid types dropped, audio rebuilt from msfs (§8.5b).
 /// Downloads stop after [`AUDIO_BUDGET`]: a slow msfs must not hold the link for minutes (later
-/// audio messages keep their id text, as after a failed download).
-fn to_msg_infos(store: &Store, rows: Vec<MsgRow>) -> Vec<MsgInfo> {
+/// audio messages keep their id text, as after a failed download). The list stops before the
+/// first message that would take it past `budget` encoded bytes (an audio message's stored
+/// size is checked before it is downloaded): rows come newest first, so the client's next page
+/// (from the oldest id it got) picks up the rest.
+fn to_msg_infos(store: &Store, rows: Vec<MsgRow>, budget: usize) -> Vec<MsgInfo> {
     let deadline = Instant::now() + AUDIO_BUDGET;
-    rows.into_iter()
-        .filter(|r| is_valid_type(r.msg_type))
-        .filter_map(|mut r| {
-            if is_audio_type(r.msg_type) {
-                r.content = audio_bytes(store, r.content, Instant::now() < deadline)?;
+    let count = rows.len();
+    let mut used = 0usize;
+    let mut out = Vec::with_capacity(count);
+    for mut r in rows.into_iter().filter(|r| is_valid_type(r.msg_type)) {
+        if is_audio_type(r.msg_type) {
+            let room = budget.saturating_sub(used);
+            match audio_bytes(store, r.content, Instant::now() < deadline, room) {
+                Audio::Ready(content) => r.content = content,
+                Audio::Dropped => continue,
+                Audio::TooLarge => {
+                    warn!(
+                        "answer clamped to the frame limit: list=messages kept={} of={count}",
+                        out.len()
+                    );
+                    break;
+                }
             }
-            Some(MsgInfo {
-                msg_id: r.msg_id,
-                from_session_id: r.from,
-                create_time: r.created,
-                msg_type: r.msg_type as i32,
-                msg_data: r.content,
-            })
-        })
-        .collect()
+        }
+        let info = MsgInfo {
+            msg_id: r.msg_id,
+            from_session_id: r.from,
+            create_time: r.created,
+            msg_type: r.msg_type as i32,
+            msg_data: r.content,
+        };
+        used = used.saturating_add(entry_len(&info));
+        if used > budget {
+            warn!(
+                "answer clamped to the frame limit: list=messages kept={} of={count}",
+                out.len()
+            );
+            break;
+        }
+        out.push(info);
+    }
+    out
+}
+
+/// What a stored audio message becomes in a history answer.
+enum Audio {
+    /// Duration ‖ bytes, or the id text when they cannot be had.
+    Ready(Vec<u8>),
+    /// Left out: the content is no audio id, or the lookup failed outright.
+    Dropped,
+    /// Its bytes would take the answer past `room`: not downloaded.
+    TooLarge,
 }
 
 /// The audio message for stored content (a decimal IMAudio id): duration ‖ bytes when msfs
-/// has them (and `download` allows asking), else the id text; `None` (message dropped) when
-/// the lookup fails outright.
-fn audio_bytes(store: &Store, content: Vec<u8>, download: bool) -> Option<Vec<u8>> {
-    let id = std::str::from_utf8(&content)
-        .ok()?
-        .trim()
-        .parse::<u32>()
-        .ok()?;
+/// has them (and `download` allows asking, and they fit in `room` bytes), else the id text.
+fn audio_bytes(store: &Store, content: Vec<u8>, download: bool, room: usize) -> Audio {
+    let Some(id) = std::str::from_utf8(&content)
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok())
+    else {
+        return Audio::Dropped;
+    };
     let row = match store.read(|c| audio::get(c, id)) {
         Ok(row) => row,
         Err(e) => {
             warn!("audio lookup failed: id={id} err={}", error_chain(&e));
-            return None;
+            return Audio::Dropped;
         }
     };
     let Some(row) =
         row.filter(|r| download && !r.path.is_empty() && r.size != 0 && r.duration != 0)
     else {
-        return Some(content);
+        return Audio::Ready(content);
     };
+    if row.size as usize > room {
+        // Would not fit in the answer: not downloaded, the list stops here.
+        return Audio::TooLarge;
+    }
     match store.msfs.download(&row.path, row.size as usize) {
         Ok(bytes) => {
             let mut out = Vec::with_capacity(4 + bytes.len());
             out.extend_from_slice(&row.duration.to_be_bytes());
             out.extend_from_slice(&bytes);
-            Some(out)
+            Audio::Ready(out)
         }
         Err(e) => {
             warn!("audio download failed: id={id} err={}", error_chain(&e));
-            Some(content)
+            Audio::Ready(content)
         }
     }
 }

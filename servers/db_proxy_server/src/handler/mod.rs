@@ -13,14 +13,15 @@ pub mod login;
 pub mod message;
 pub mod server;
 
-use log::{debug, warn};
+use log::{debug, error, warn};
 use prost::Message;
-use teamtalk_proto::{CommandId, Pdu};
+use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
 
 use crate::store::{Store, StoreResult};
 
-/// Runs the handler for `pdu`'s command.
-pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+/// Runs the handler for `pdu`'s command. `admin`: the request came from a link that may act
+/// as user 0 (`AdminPeerIPs`); from others, user 0 has no privileges (KNOWN_DEFECTS D-AUTH-2).
+pub fn handle(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
     let Some(cmd) = pdu.command() else {
         debug!(
             "ignoring unknown command: cmd=0x{:04x}",
@@ -51,9 +52,11 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
         CommandId::MsgGetLatestMsgIdReq => message::handle_get_latest_msg_id_req(store, pdu),
         CommandId::MsgGetByMsgIdReq => message::handle_get_msg_by_id_req(store, pdu),
         CommandId::GroupNormalListRequest => group::handle_normal_group_list_req(store, pdu),
-        CommandId::GroupInfoRequest => group::handle_group_info_list_req(store, pdu),
+        CommandId::GroupInfoRequest => group::handle_group_info_list_req(store, pdu, admin),
         CommandId::GroupCreateRequest => group::handle_group_create_req(store, pdu),
-        CommandId::GroupChangeMemberRequest => group::handle_group_change_member_req(store, pdu),
+        CommandId::GroupChangeMemberRequest => {
+            group::handle_group_change_member_req(store, pdu, admin)
+        }
         CommandId::GroupShieldGroupRequest => group::handle_group_shield_req(store, pdu),
         CommandId::FileHasOfflineReq => file::handle_file_has_offline_req(store, pdu),
         CommandId::FileAddOfflineReq => file::handle_file_add_offline_req(store, pdu),
@@ -71,7 +74,25 @@ pub fn handle(store: &Store, pdu: &Pdu) -> Option<Pdu> {
 /// answered. A query never concerns a message of its own batch (msg_server asks for a
 /// recipient's tokens only after it got that message's answer), so answering it after the
 /// batch's messages changes nothing a peer relies on.
-pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
+pub fn handle_batch(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
+    let mut answers = handle_batch_unchecked(store, pdus, admin);
+    // Last line of defence: the handlers clamp their lists to fit, so this only drops an
+    // answer some handler failed to bound. Sending it would make the peer close the link.
+    answers.retain(|pdu| {
+        let fits = pdu.len() <= MAX_ANSWER_LEN;
+        if !fits {
+            error!(
+                "dropping answer over the frame limit: cmd=0x{:04x} len={} max={MAX_ANSWER_LEN}",
+                pdu.header.command_id,
+                pdu.len()
+            );
+        }
+        fits
+    });
+    answers
+}
+
+fn handle_batch_unchecked(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
     if pdus.len() > 1 {
         let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
         let mut answers = message::handle_msg_data_batch(store, pdus.iter().filter(is_msg));
@@ -83,7 +104,51 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu]) -> Vec<Pdu> {
         ));
         return answers;
     }
-    pdus.iter().filter_map(|p| handle(store, p)).collect()
+    pdus.iter()
+        .filter_map(|p| handle(store, p, admin))
+        .collect()
+}
+
+/// Largest answer PDU, header included: msg_server (and every peer) reads db_proxy links with
+/// the protocol's default frame limit and closes a link that sends more.
+pub const MAX_ANSWER_LEN: usize = DEFAULT_MAX_PDU_LEN;
+/// Room an answer keeps beside its one long list: header, scalar fields, framing.
+const ANSWER_SLACK: usize = 64 * 1024;
+
+/// Bytes the list of an answer may take when the answer also carries `echoed` bytes copied
+/// from the request (`attach_data`, names): the frame limit less those and some slack.
+pub fn list_budget(echoed: usize) -> usize {
+    MAX_ANSWER_LEN.saturating_sub(ANSWER_SLACK.saturating_add(echoed))
+}
+
+/// Bytes `item` adds to a message as an element of a repeated field: the field key (at most
+/// two bytes for the field numbers in use), the length prefix and the body.
+pub fn entry_len(item: &impl Message) -> usize {
+    let len = item.encoded_len();
+    2 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// Keeps the longest prefix of `list` that encodes within `budget` bytes; logs when entries
+/// are cut. Returns whether the list was cut.
+pub fn clamp_list<T: Message>(list: &mut Vec<T>, budget: usize, what: &str) -> bool {
+    let mut used = 0usize;
+    for (i, item) in list.iter().enumerate() {
+        used = used.saturating_add(entry_len(item));
+        if used > budget {
+            warn!(
+                "answer clamped to the frame limit: list={what} kept={i} of={} budget={budget}",
+                list.len()
+            );
+            list.truncate(i);
+            return true;
+        }
+    }
+    false
+}
+
+/// Length of an optional echoed byte field.
+fn echoed_len(attach: &Option<Vec<u8>>) -> usize {
+    attach.as_ref().map_or(0, Vec::len)
 }
 
 /// The `attach_data` of an answer: the request's, copied as the original copies it (an absent
@@ -122,4 +187,46 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use teamtalk_proto::pb::base_define::UserInfo;
+
+    use super::*;
+
+    fn user(id: u32, sign: usize) -> UserInfo {
+        UserInfo {
+            user_id: id,
+            sign_info: Some("s".repeat(sign)),
+            ..UserInfo::default()
+        }
+    }
+
+    #[test]
+    fn clamp_list_keeps_the_prefix_that_fits() {
+        let mut list: Vec<UserInfo> = (1..=10).map(|i| user(i, 100)).collect();
+        let one = entry_len(&list[0]);
+        assert!(!clamp_list(&mut list, one * 10, "users"));
+        assert_eq!(list.len(), 10);
+        assert!(clamp_list(&mut list, one * 3 + one / 2, "users"));
+        assert_eq!(
+            list.iter().map(|u| u.user_id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        // The entries' real encoding never passes the budget.
+        let rsp = teamtalk_proto::pb::buddy::ImUsersInfoRsp {
+            user_id: 1,
+            user_info_list: list,
+            attach_data: None,
+        };
+        assert!(rsp.encoded_len() <= one * 3 + one / 2 + 16);
+    }
+
+    #[test]
+    fn the_budget_leaves_room_for_echoed_bytes() {
+        assert_eq!(list_budget(0), MAX_ANSWER_LEN - ANSWER_SLACK);
+        assert_eq!(list_budget(1000), MAX_ANSWER_LEN - ANSWER_SLACK - 1000);
+        assert_eq!(list_budget(usize::MAX), 0);
+    }
 }

@@ -13,7 +13,7 @@ use teamtalk_proto::pb::server::{
 };
 use teamtalk_proto::{CommandId, Pdu};
 
-use super::{echo, error_chain, or_default, parse};
+use super::{clamp_list, echo, echoed_len, error_chain, list_budget, or_default, parse};
 use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreResult, now};
 
@@ -151,6 +151,11 @@ pub fn handle_get_device_token_batch<'a>(
                     push_type: 1,
                 });
             }
+            clamp_list(
+                &mut list,
+                list_budget(echoed_len(&req.attach_data)),
+                "device tokens",
+            );
             let rsp = ImGetDeviceTokenRsp {
                 user_token_info: list,
                 attach_data: echo(req.attach_data),
@@ -160,6 +165,9 @@ pub fn handle_get_device_token_batch<'a>(
         .collect()
 }
 
+/// The `device_<uid>` values of `users`, without those whose token has since been claimed by
+/// another user (`device_<token>` names someone else: the device changed hands, and the
+/// previous user's entry, which only that user's requests may change, is stale).
 fn device_tokens(store: &Store, users: &[u32]) -> StoreResult<Vec<(u32, String)>> {
     let mut keyed: Vec<(String, u32)> = users.iter().map(|&u| (format!("device_{u}"), u)).collect();
     keyed.sort();
@@ -169,12 +177,31 @@ fn device_tokens(store: &Store, users: &[u32]) -> StoreResult<Vec<(u32, String)>
         let keys: Vec<&str> = chunk.iter().map(|(k, _)| k.as_str()).collect();
         let values: Vec<Option<String>> =
             store.redis(Cache::Token, |c| cmd("MGET").arg(&keys).query(c))?;
-        out.extend(
-            chunk
-                .iter()
-                .zip(values)
-                .filter_map(|((_, uid), v)| v.map(|v| (*uid, v))),
-        );
+        let found: Vec<(u32, String)> = chunk
+            .iter()
+            .zip(values)
+            .filter_map(|((_, uid), v)| v.map(|v| (*uid, v)))
+            .collect();
+        // Only typed values (`ios:`/`android:`) are ever pushed to; check their owners.
+        let owner_keys: Vec<String> = found
+            .iter()
+            .filter_map(|(_, v)| v.split_once(':').map(|(_, t)| format!("device_{t}")))
+            .collect();
+        let owners: Vec<Option<String>> = if owner_keys.is_empty() {
+            Vec::new()
+        } else {
+            store.redis(Cache::Token, |c| cmd("MGET").arg(&owner_keys).query(c))?
+        };
+        let mut owners = owners.into_iter();
+        for (uid, value) in found {
+            if value.contains(':') {
+                let owner = owners.next().flatten();
+                if owner.is_some_and(|o| !o.is_empty() && o != uid.to_string()) {
+                    continue;
+                }
+            }
+            out.push((uid, value));
+        }
     }
     Ok(out)
 }
@@ -206,7 +233,7 @@ pub fn handle_group_get_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             .query(c)
     });
     // When the settings cannot be read the original answers an empty list.
-    let list = match settings {
+    let mut list: Vec<ShieldStatus> = match settings {
         Ok(settings) => req
             .user_id
             .iter()
@@ -225,6 +252,11 @@ pub fn handle_group_get_shield_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
             Vec::new()
         }
     };
+    clamp_list(
+        &mut list,
+        list_budget(echoed_len(&req.attach_data)),
+        "group shield",
+    );
     let rsp = ImGroupGetShieldRsp {
         group_id: req.group_id,
         shield_status_list: list,

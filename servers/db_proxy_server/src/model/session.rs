@@ -178,9 +178,11 @@ pub fn sessions(
              WHERE (userId, peerId, type) IN ({})",
             row_placeholders(chunk.len(), 3)
         );
-        let found: Vec<(u32, u32, u32, u32, u32)> = q.exec(sql, params)?;
+        // `status` is nullable; NULL reads as 0 (KNOWN_DEFECTS D-DB-4), never a failed
+        // conversion.
+        let found: Vec<(u32, u32, u32, u32, Option<u32>)> = q.exec(sql, params)?;
         for (id, user, peer, kind, status) in found {
-            let candidate = (status == 0, id);
+            let candidate = (status.unwrap_or(0) == 0, id);
             let entry = best.entry((user, peer, kind)).or_insert(candidate);
             *entry = (*entry).max(candidate);
         }

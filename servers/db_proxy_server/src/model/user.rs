@@ -57,22 +57,38 @@ pub fn users_by_ids(q: &mut impl Queryable, ids: &[u32]) -> mysql::Result<Vec<Us
     Ok(out)
 }
 
-/// Users changed since `since` (all but resigned users when `since` is 0) and the largest
-/// `updated` value among them (Q-USER-CHANGED).
-pub fn changed_users(q: &mut impl Queryable, since: u32) -> mysql::Result<(Vec<UserInfo>, u32)> {
+/// Which of `ids` have an `IMUser` row (any status).
+pub fn existing(q: &mut impl Queryable, ids: &[u32]) -> mysql::Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT id FROM IMUser WHERE id IN ({})",
+            placeholders(chunk.len())
+        );
+        let rows: Vec<Row> = q.exec(sql, params_with(&[], chunk))?;
+        out.extend(rows.iter().map(|r| col::<u32>(r, 0)));
+    }
+    Ok(out)
+}
+
+/// Users changed since `since` (all but resigned users when `since` is 0), each with its
+/// `updated` value, by id (Q-USER-CHANGED).
+pub fn changed_users(q: &mut impl Queryable, since: u32) -> mysql::Result<Vec<(u32, UserInfo)>> {
     let rows: Vec<Row> = if since == 0 {
         q.exec(
-            format!("SELECT updated, {USER_COLS} FROM IMUser WHERE status != 3"),
+            format!("SELECT updated, {USER_COLS} FROM IMUser WHERE status != 3 ORDER BY id"),
             (),
         )?
     } else {
         q.exec(
-            format!("SELECT updated, {USER_COLS} FROM IMUser WHERE updated >= ?"),
+            format!("SELECT updated, {USER_COLS} FROM IMUser WHERE updated >= ? ORDER BY id"),
             (since,),
         )?
     };
-    let max = rows.iter().map(|r| col::<u32>(r, 0)).max().unwrap_or(0);
-    Ok((rows.iter().map(|r| user_from_row(r, 1)).collect(), max))
+    Ok(rows
+        .iter()
+        .map(|r| (col::<u32>(r, 0), user_from_row(r, 1)))
+        .collect())
 }
 
 /// Sets a user's signature; `true` when the user exists (Q-USER-SIGN-SET).

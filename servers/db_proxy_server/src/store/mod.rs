@@ -18,7 +18,7 @@ use ::redis::{Connection, RedisResult};
 use self::ids::IdCache;
 use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
 use self::redis::{RedisEpoch, RedisPool, build_pool as build_redis_pool};
-use crate::config::{Config, MASTER_POOL, SLAVE_POOL};
+use crate::config::{Config, MASTER_POOL, Policy, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
 use crate::msfs::MsfsClient;
 
@@ -33,6 +33,8 @@ const MAX_CACHED_SESSIONS: usize = 400_000;
 const MAX_CHECKED_SEQUENCES: usize = 400_000;
 /// Group member hashes remembered as checked against MySQL.
 const MAX_CHECKED_GROUPS: usize = 100_000;
+/// User ids known to exist kept in memory at most.
+const MAX_CACHED_USERS: usize = 200_000;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -107,12 +109,20 @@ pub struct Store {
     checked_sequences: IdCache<u64>,
     /// Group member hashes checked against MySQL, with the Redis epoch they were checked in.
     checked_groups: IdCache<u32>,
+    /// User ids known to have an `IMUser` row (rows are never deleted; resigning only sets
+    /// their status), value unused.
+    users: IdCache<u32>,
+    /// Messages refused because their sender, receiver or group does not exist or the sender
+    /// is not a member.
+    refused_messages: AtomicU64,
     /// Striped locks serialising work on one conversation across workers.
     conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
     pub registration: Mutex<()>,
     /// Time of the last user change made through this server (sync center "L").
     last_user_update: AtomicU64,
+    /// Request bounds and the admin peers (`Config::policy`).
+    pub policy: Policy,
 }
 
 impl Store {
@@ -141,9 +151,12 @@ impl Store {
             redis_epoch,
             checked_sequences: IdCache::new(MAX_CHECKED_SEQUENCES),
             checked_groups: IdCache::new(MAX_CHECKED_GROUPS),
+            users: IdCache::new(MAX_CACHED_USERS),
+            refused_messages: AtomicU64::new(0),
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
+            policy: config.policy.clone(),
         })
     }
 
@@ -245,6 +258,26 @@ impl Store {
     /// Forgets that the member hash of `group` was checked (it changed under a check).
     pub fn forget_group_checked(&self, group: u32) {
         self.checked_groups.remove(&group);
+    }
+
+    /// Whether `user` is known to exist (a miss means: ask MySQL).
+    pub fn known_user(&self, user: u32) -> bool {
+        self.users.get(&user).is_some()
+    }
+
+    /// Remembers that `user` exists (the cache is bounded).
+    pub fn remember_user(&self, user: u32) {
+        self.users.insert(user, 1);
+    }
+
+    /// Counts a refused message; returns the count so far.
+    pub fn count_refused_message(&self) -> u64 {
+        self.refused_messages.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Messages refused so far (sender, receiver or group unknown, or sender not a member).
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages.load(Ordering::Relaxed)
     }
 
     /// The lock stripe of a conversation key (see [`conversation_key`]).

@@ -134,6 +134,7 @@ pub fn config(msfs: &str) -> Config {
         stop_grace: Duration::from_millis(100),
         allowed_peers: Vec::new(),
         resend_window: db_proxy_server::config::DEFAULT_RESEND_WINDOW,
+        policy: Default::default(),
     }
 }
 
@@ -184,6 +185,11 @@ impl Link {
         let pdu = Pdu::from_body(cmd, self.seq, body);
         self.stream.write_all(&pdu.encode()).unwrap();
         self.seq
+    }
+
+    /// Writes raw bytes (several PDUs at once, say).
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
     }
 
     /// The next PDU other than a heartbeat, waiting at most `timeout`.
