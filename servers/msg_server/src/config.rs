@@ -31,6 +31,7 @@ const MAX_GROUP_MEMBERS_PER_REQUEST: &str = "MaxGroupMembersPerRequest";
 const ENABLE_REGISTRATION: &str = "EnableRegistration";
 const REGISTRATIONS_PER_MINUTE: &str = "RegistrationsPerMinute";
 const PROFILE_CHANGES_PER_MINUTE: &str = "ProfileChangesPerMinute";
+const REQUEST_TIMEOUT: &str = "RequestTimeout";
 
 /// Connections opened to each db_proxy entry when `ConcurrentDBConnCnt` is absent.
 pub const DEFAULT_CONCURRENT_DB_CONN_CNT: usize = 10;
@@ -42,6 +43,9 @@ pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 5;
 /// Signature and avatar changes accepted per user and minute when `ProfileChangesPerMinute` is
 /// absent: each one is broadcast to every logged-in user of every msg_server.
 pub const DEFAULT_PROFILE_CHANGES_PER_MINUTE: u32 = 10;
+/// Seconds a client request forwarded to a back end waits for its answer when
+/// `RequestTimeout` is absent; then the client gets the request's failure answer.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 15;
 
 /// A back-end endpoint from a numbered `<Prefix>IP<n>` / `<Prefix>Port<n>` pair.
 pub type Endpoint = (String, u16);
@@ -83,6 +87,8 @@ pub struct Config {
     pub registrations_per_minute: u32,
     /// Signature and avatar changes accepted per user and minute (`ProfileChangesPerMinute`).
     pub profile_changes_per_minute: u32,
+    /// How long a forwarded client request waits for its answer (`RequestTimeout`, seconds).
+    pub request_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -111,6 +117,7 @@ impl std::fmt::Debug for Config {
                 "profile_changes_per_minute",
                 &self.profile_changes_per_minute,
             )
+            .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -189,6 +196,14 @@ impl Config {
                 });
             }
         };
+        let request_timeout: u64 = conf.num_or(REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_SECS)?;
+        if request_timeout == 0 {
+            return Err(ConfError::Invalid {
+                key: REQUEST_TIMEOUT.to_owned(),
+                value: "0".to_owned(),
+                reason: "a request needs at least one second".to_owned(),
+            });
+        }
         Ok(Self {
             listen_ips,
             listen_port,
@@ -211,6 +226,7 @@ impl Config {
                 PROFILE_CHANGES_PER_MINUTE,
                 DEFAULT_PROFILE_CHANGES_PER_MINUTE,
             )?,
+            request_timeout: std::time::Duration::from_secs(request_timeout),
         })
     }
 }

@@ -12,8 +12,8 @@
 //!   its link closes ([`PendingTable::take_link`]) or at its deadline
 //!   ([`PendingTable::expire`]); an answer arriving after that finds nothing and is dropped,
 //!   so a client never gets both an answer and a failure;
-//! - every entry has the same timeout, so deadlines are in insertion order and expiry pops
-//!   from the front; entries already gone are skipped there;
+//! - every entry has the same timeout (`RequestTimeout`), so deadlines are in insertion order
+//!   and expiry pops from the front; entries already gone are skipped there;
 //! - request ids are never 0 (0 is the handle of requests no client waits for) and wrap
 //!   after 2³²−1, far beyond what can be pending at once.
 //!
@@ -21,15 +21,12 @@
 //! are internal flows without a waiting client and are not entered here.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use netlib::ConnHandle;
 use teamtalk_proto::Pdu;
 
 use crate::peer::client::ClientRef;
-
-/// How long a forwarded request waits for its answer before the client is told it failed.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the answer to a request continues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,17 +94,16 @@ pub(crate) struct PendingTable {
 }
 
 impl PendingTable {
-    /// Enters a request sent at `now`; returns the id to put in its attach handle.
+    /// Enters a request that fails at `deadline`; returns the id to put in its attach handle.
     pub(crate) fn insert(
         &mut self,
         continuation: Continuation,
         client: ClientRef,
         link: ConnHandle,
         failure: Failure,
-        now: Instant,
+        deadline: Instant,
     ) -> u32 {
         let id = self.next_id();
-        let deadline = now + REQUEST_TIMEOUT;
         self.requests.insert(
             id,
             Pending {
@@ -193,7 +189,11 @@ impl PendingTable {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
     fn client(key: usize) -> ClientRef {
         ClientRef {
@@ -211,7 +211,7 @@ mod tests {
             client(3),
             ConnHandle(9),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         assert_ne!(id, 0);
         let p = t.answer(id).unwrap();
@@ -231,14 +231,14 @@ mod tests {
             client(1),
             ConnHandle(7),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         let b = t.insert(
             Continuation::Relay,
             client(2),
             ConnHandle(8),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         let lost = t.take_link(ConnHandle(7));
         assert_eq!(lost.len(), 1);
@@ -257,7 +257,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            start,
+            start + REQUEST_TIMEOUT,
         );
         let later = start + Duration::from_secs(2);
         t.insert(
@@ -265,7 +265,7 @@ mod tests {
             client(2),
             ConnHandle(5),
             Failure::Silent,
-            later,
+            later + REQUEST_TIMEOUT,
         );
         assert!(
             t.expire(start + REQUEST_TIMEOUT - Duration::from_millis(1))
@@ -291,7 +291,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         assert_eq!(a, u32::MAX);
         let b = t.insert(
@@ -299,7 +299,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         assert_eq!(b, 1);
         t.last_id = 0;
@@ -308,7 +308,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now,
+            now + REQUEST_TIMEOUT,
         );
         assert_eq!(c, 2, "1 is still pending");
     }
@@ -323,7 +323,7 @@ mod tests {
                 client(1),
                 ConnHandle(5),
                 Failure::Silent,
-                now,
+                now + REQUEST_TIMEOUT,
             );
             t.answer(id);
         }

@@ -272,8 +272,9 @@ impl State {
         continuation: Continuation,
         failure: crate::pending::Failure,
     ) -> u32 {
+        let deadline = now + self.config.request_timeout;
         self.pending
-            .insert(continuation, client, link, failure, now)
+            .insert(continuation, client, link, failure, deadline)
     }
 
     /// The connection an answer for `user_id` with `attach` goes to: it must still be the same

@@ -1,0 +1,124 @@
+//! Requests a client waits for are never left hanging: when the db_proxy link they went out on
+//! closes, or no answer comes within `RequestTimeout`, the client gets the request's failure
+//! answer (login refused, `result_code` 1, an empty list) or, where the protocol has none,
+//! nothing — and an answer arriving after that is dropped, never relayed twice.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::*;
+use teamtalk_proto::pb::base_define::ResultType;
+use teamtalk_proto::pb::buddy::ImAllUserReq;
+use teamtalk_proto::pb::group::{
+    ImGroupCreateReq, ImGroupCreateRsp, ImGroupShieldReq, ImGroupShieldRsp,
+};
+use teamtalk_proto::pb::login::{ImLoginRes, ImPushShieldReq, ImPushShieldRsp};
+use teamtalk_proto::{CommandId, Pdu};
+
+#[test]
+fn requests_on_a_lost_db_link_get_their_failure_answers() {
+    let mut h = Harness::ready();
+    let mut alice = h.login("alice", 400, WINDOWS);
+    let create = ImGroupCreateReq {
+        user_id: 0,
+        group_type: 2,
+        group_name: "team".into(),
+        group_avatar: String::new(),
+        member_id_list: vec![400, 401],
+        attach_data: None,
+    };
+    let create_seq = alice.send(CommandId::GroupCreateRequest, &create);
+    h.fakes.db.expect(CommandId::GroupCreateRequest);
+    let shield_seq = alice.send(
+        CommandId::LoginReqPushShield,
+        &ImPushShieldReq {
+            user_id: 0,
+            shield_status: 1,
+            attach_data: None,
+        },
+    );
+    h.fakes.db.expect(CommandId::LoginReqPushShield);
+    alice.send(CommandId::BuddyListAllUserRequest, &ImAllUserReq::default());
+    h.fakes.db.expect(CommandId::BuddyListAllUserRequest);
+
+    // db_proxy dies with the three requests unanswered.
+    h.fakes.db.restart();
+    let mut got = vec![alice.recv(), alice.recv()];
+    got.sort_by_key(|p| p.header.command_id);
+    let shield: ImPushShieldRsp = got[0].parse().unwrap();
+    assert_eq!(got[0].command(), Some(CommandId::LoginResPushShield));
+    assert_eq!(got[0].header.seq_num, shield_seq);
+    assert_eq!((shield.user_id, shield.result_code), (400, 1));
+    let created: ImGroupCreateRsp = got[1].parse().unwrap();
+    assert_eq!(got[1].command(), Some(CommandId::GroupCreateResponse));
+    assert_eq!(got[1].header.seq_num, create_seq);
+    assert_eq!(
+        (
+            created.user_id,
+            created.result_code,
+            created.group_name.as_str()
+        ),
+        (400, 1, "team")
+    );
+    // The user list has no failure answer: nothing more, and the client stays.
+    alice.sync();
+}
+
+#[test]
+fn a_login_whose_validation_link_is_lost_is_refused() {
+    let mut h = Harness::ready();
+    let mut c = TestClient::connect(h.addr);
+    let seq = c.send(CommandId::LoginReqUserlogin, &login_req("bob", WINDOWS));
+    h.fakes.db_login.expect(CommandId::OtherValidateReq);
+    h.fakes.db_login.restart();
+    let got = c.wait_closed();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].header.seq_num, seq);
+    let res: ImLoginRes = got[0].parse().unwrap();
+    assert_eq!(
+        res.result_code,
+        ResultType::RefuseReasonNoDbServer as i32,
+        "{res:?}"
+    );
+}
+
+#[test]
+fn an_unanswered_request_fails_at_its_deadline_and_a_late_answer_is_dropped() {
+    let h = Harness::start_with(100, |conf| conf.set("RequestTimeout", "1"));
+    h.expect_link_setup();
+    h.fakes.db.wait_conns(1);
+    h.fakes.push.wait_conns(1);
+    h.probe_db();
+    let mut alice = h.login("alice", 402, WINDOWS);
+    let req = ImGroupShieldReq {
+        user_id: 0,
+        group_id: 77,
+        shield_status: 1,
+        attach_data: None,
+    };
+    let asked = Instant::now();
+    let seq = alice.send(CommandId::GroupShieldGroupRequest, &req);
+    let (i, fwd) = h.fakes.db.expect(CommandId::GroupShieldGroupRequest);
+    let failed = alice.expect(CommandId::GroupShieldGroupResponse);
+    assert!(asked.elapsed() >= Duration::from_secs(1));
+    assert_eq!(failed.header.seq_num, seq);
+    let rsp: ImGroupShieldRsp = failed.parse().unwrap();
+    assert_eq!((rsp.user_id, rsp.group_id, rsp.result_code), (402, 77, 1));
+
+    // db_proxy answers after all: the client already has its answer, this one is dropped.
+    let fwd: ImGroupShieldReq = fwd.parse().unwrap();
+    let late = ImGroupShieldRsp {
+        user_id: 402,
+        group_id: 77,
+        result_code: 0,
+        attach_data: fwd.attach_data,
+    };
+    h.fakes.db.send(
+        i,
+        &Pdu::new(CommandId::GroupShieldGroupResponse, seq, &late),
+    );
+    alice.sync();
+}
