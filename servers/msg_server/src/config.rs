@@ -45,7 +45,7 @@ pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 5;
 pub const DEFAULT_PROFILE_CHANGES_PER_MINUTE: u32 = 10;
 /// Seconds a client request forwarded to a back end waits for its answer when
 /// `RequestTimeout` is absent; then the client gets the request's failure answer.
-pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 15;
+pub(crate) const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 15;
 
 /// A back-end endpoint from a numbered `<Prefix>IP<n>` / `<Prefix>Port<n>` pair.
 pub type Endpoint = (String, u16);
