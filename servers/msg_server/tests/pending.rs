@@ -46,7 +46,7 @@ fn requests_on_a_lost_db_link_get_their_failure_answers() {
 
     // db_proxy dies with the three requests unanswered.
     h.fakes.db.restart();
-    let mut got = vec![alice.recv(), alice.recv()];
+    let mut got = [alice.recv(), alice.recv()];
     got.sort_by_key(|p| p.header.command_id);
     let shield: ImPushShieldRsp = got[0].parse().unwrap();
     assert_eq!(got[0].command(), Some(CommandId::LoginResPushShield));
