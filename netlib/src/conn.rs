@@ -49,6 +49,10 @@ pub struct ConnOptions {
     pub heartbeat: Option<Duration>,
     /// Close when nothing was received for this long.
     pub idle_timeout: Option<Duration>,
+    /// Close when the connection is this old, however busy: an HTTP request (and its answer)
+    /// must be done within it, so a peer trickling a byte now and then, which keeps resetting
+    /// the idle timeout, is still cut off (slowloris).
+    pub lifetime: Option<Duration>,
     /// Largest PDU accepted (PDU framing) or largest buffered input (raw framing).
     pub max_input: usize,
     /// Largest queued output before the peer is considered stalled and closed.
@@ -62,6 +66,7 @@ impl ConnOptions {
             framing: Framing::Pdu,
             heartbeat: None,
             idle_timeout: None,
+            lifetime: None,
             max_input: DEFAULT_MAX_PDU_LEN,
             max_write_buf: DEFAULT_MAX_WRITE_BUF,
         }
@@ -83,6 +88,7 @@ impl ConnOptions {
             framing: Framing::Raw,
             heartbeat: None,
             idle_timeout: Some(idle_timeout),
+            lifetime: None,
             max_input,
             max_write_buf: DEFAULT_MAX_WRITE_BUF,
         }
@@ -146,6 +152,8 @@ pub struct Conn<D> {
     pub(crate) output_pos: usize,
     pub(crate) last_recv: Instant,
     pub(crate) last_send: Instant,
+    /// When the connection was accepted or dialled (for `ConnOptions::lifetime`).
+    pub(crate) created: Instant,
     pub(crate) listener: Option<ListenerTag>,
     /// Already listed for the end-of-turn flush of deferred sends.
     pub(crate) flush_queued: bool,
@@ -166,6 +174,7 @@ impl<D> Conn<D> {
             output_pos: 0,
             last_recv: now,
             last_send: now,
+            created: now,
             listener: None,
             flush_queued: false,
             data,

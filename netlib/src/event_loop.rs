@@ -949,7 +949,7 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// The 1-s sweep: heartbeats on quiet links, idle connections closed.
+    /// The 1-s sweep: heartbeats on quiet links, idle and over-age connections closed.
     fn tick(&mut self) {
         let now = self.ctx.now;
         let mut heartbeats = Vec::new();
@@ -957,6 +957,12 @@ impl<H: Handler> EventLoop<H> {
         for (h, conn) in self.ctx.conns.iter() {
             if let Some(timeout) = conn.options.idle_timeout {
                 if now.duration_since(conn.last_recv) > timeout {
+                    idle.push(h);
+                    continue;
+                }
+            }
+            if let Some(lifetime) = conn.options.lifetime {
+                if now.duration_since(conn.created) > lifetime {
                     idle.push(h);
                     continue;
                 }

@@ -365,3 +365,37 @@ fn listen_takes_ipv6_literals_with_or_without_brackets() {
         );
     }
 }
+
+#[test]
+fn lifetime_closes_a_peer_that_trickles_bytes_past_it() {
+    let options = ConnOptions {
+        idle_timeout: Some(Duration::from_secs(2)),
+        lifetime: Some(Duration::from_secs(2)),
+        ..ConnOptions::pdu()
+    };
+    let (addr, server, closes) = echo_server(options);
+    let mut slow = TcpStream::connect(addr).unwrap();
+    let mut reader = slow.try_clone().unwrap();
+    let started = Instant::now();
+    // One byte of a PDU header every 300 ms keeps the idle timeout from ever firing.
+    let trickle = thread::spawn(move || {
+        for _ in 0..15 {
+            if slow.write_all(&[0]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(300));
+        }
+    });
+    assert!(
+        wait_closed(&mut reader),
+        "the trickling peer was not closed"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "closed after {took:?}");
+    assert_eq!(
+        closes.recv_timeout(Duration::from_secs(5)).unwrap(),
+        CloseReason::Timeout.to_string()
+    );
+    trickle.join().unwrap();
+    server.shutdown().unwrap();
+}

@@ -26,6 +26,9 @@ const DB_REQUEST_TIMEOUT: &str = "DBRequestTimeout";
 
 /// Connections opened to each db_proxy entry when `ConcurrentDBConnCnt` is absent.
 pub const DEFAULT_CONCURRENT_DB_CONN_CNT: usize = 2;
+/// HTTP callers are dropped after this long without input (PROTOCOL §6.1), and after this long
+/// in all (a caller trickling its request byte by byte).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a request waits for db_proxy before it is answered as failed (D-HMS-3), when
 /// `DBRequestTimeout` (seconds) is absent.
 pub const DEFAULT_DB_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,6 +53,8 @@ pub struct Config {
     /// Wait for a db_proxy answer before failing the request (`DBRequestTimeout`, seconds,
     /// at least 1).
     pub db_timeout: Duration,
+    /// Idle limit and whole-request limit of an HTTP caller ([`DEFAULT_HTTP_TIMEOUT`]).
+    pub http_timeout: Duration,
 }
 
 impl Config {
@@ -99,6 +104,7 @@ impl Config {
             app_key: conf.get(APP_KEY).map(str::to_owned),
             allow_ips,
             db_timeout: Duration::from_secs(db_timeout_secs),
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         })
     }
 }

@@ -28,8 +28,6 @@ use crate::http::{self, MAX_REQUEST, Pending};
 use crate::peer::{HttpConn, HttpState, Peer};
 
 const HTTP_PORT: ListenerTag = ListenerTag(0);
-/// HTTP callers are dropped after this long without input (PROTOCOL §6.1).
-const HTTP_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Period of the reconnect and request-timeout checks.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -197,6 +195,7 @@ impl Server {
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let listen_ips = config.listen_ips.clone();
         let port = config.listen_port;
+        let http_timeout = config.http_timeout;
         if config.app_key.is_none() && config.allow_ips.is_none() {
             info!(
                 "neither AppKey nor AllowIP set: answering loopback callers only, others get \
@@ -208,7 +207,11 @@ impl Server {
             &listen_ips,
             port,
             HTTP_PORT,
-            ConnOptions::raw(MAX_REQUEST, HTTP_IDLE_TIMEOUT),
+            ConnOptions {
+                // The whole request and its answer, however slowly the caller sends (slowloris).
+                lifetime: Some(http_timeout),
+                ..ConnOptions::raw(MAX_REQUEST, http_timeout)
+            },
         )?;
         let (hms, ctx) = event_loop.parts_mut();
         hms.db.tick(ctx);

@@ -276,6 +276,39 @@ fn oversized_request_closes_only_that_connection() {
 }
 
 #[test]
+fn a_request_trickled_a_byte_at_a_time_is_cut_off_at_the_timeout() {
+    use std::io::{Read, Write};
+    let mut cfg = config(None, None, "");
+    cfg.http_timeout = Duration::from_secs(2);
+    let server = start(cfg);
+    let mut stream = std::net::TcpStream::connect(server.local_addrs()[0]).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    reader
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Each byte comes well inside the idle timeout; only the request deadline ends it.
+    let trickle = std::thread::spawn(move || {
+        for &b in b"POST /query/CreateGroup HTTP/1.1\r\nContent-Length: 900\r\n".iter() {
+            if stream.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let mut got = Vec::new();
+    let _ = reader.read_to_end(&mut got);
+    assert!(got.is_empty(), "{got:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.join().unwrap();
+    server.shutdown().unwrap();
+}
+
+#[test]
 fn unanswered_db_request_fails_after_the_timeout() {
     let db = FakePeer::start();
     let mut cfg = config(Some(db.addr), None, "");

@@ -238,6 +238,31 @@ fn an_idle_http_connection_is_closed_after_the_timeout() {
 }
 
 #[test]
+fn a_request_trickled_a_byte_at_a_time_is_cut_off_at_the_timeout() {
+    let server = start_with(|c| c.http_timeout = Duration::from_secs(2));
+    let mut stream = TcpStream::connect(server.local_addrs().http[0]).unwrap();
+    let mut reader = stream.try_clone().unwrap();
+    reader.set_read_timeout(Some(DEADLINE)).unwrap();
+    let started = std::time::Instant::now();
+    // Each byte comes well inside the idle timeout; only the request deadline ends it.
+    let trickle = thread::spawn(move || {
+        for &b in b"GET /msg_server HTTP/1.1\r\nHost: x\r\n".iter() {
+            if stream.write_all(&[b]).is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(300));
+        }
+    });
+    assert_eq!(read_to_close(&mut reader), b"");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.join().unwrap();
+}
+
+#[test]
 fn long_answers_are_not_truncated() {
     let server = start();
     let addrs = server.local_addrs();

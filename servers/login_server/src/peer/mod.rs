@@ -63,7 +63,11 @@ pub(crate) fn msg_server_options(config: &Config) -> ConnOptions {
     }
 }
 
-/// Options of HTTP connections: raw bytes, 1 KiB per request, 60-s idle timeout.
+/// Options of HTTP connections: raw bytes, 1 KiB per request, 60-s idle timeout, and the
+/// same 60 s for the whole request, so a caller trickling bytes is cut off too (slowloris).
 pub(crate) fn http_options(config: &Config) -> ConnOptions {
-    ConnOptions::raw(MAX_HTTP_REQUEST, config.http_timeout)
+    ConnOptions {
+        lifetime: Some(config.http_timeout),
+        ..ConnOptions::raw(MAX_HTTP_REQUEST, config.http_timeout)
+    }
 }
