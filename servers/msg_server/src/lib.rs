@@ -10,11 +10,13 @@
 //! `state` holds what the loop owns; `pending` the requests waiting for a back end's answer;
 //! `peer` the connection kinds and links; `handler` one module per `.proto` package with the
 //! dispatch tables; `users` the logged-in users; `push` the notification text; `wire` raw
-//! protobuf field access; `limits` every bound on client input and the rate limiters;
+//! protobuf field access; `delivered` the stored messages delivered lately; `limits` every
+//! bound on client input and the rate limiters;
 //! `counters` what those refused, readable while the server runs.
 
 mod config;
 mod counters;
+mod delivered;
 mod handler;
 pub mod limits;
 mod peer;

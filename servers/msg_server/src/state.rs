@@ -26,6 +26,7 @@ use teamtalk_proto::{CommandId, DbAttachData, Pdu};
 
 use crate::config::Config;
 use crate::counters::Counters;
+use crate::delivered::RecentDeliveries;
 use crate::limits::{Bounds, RateLimiter};
 use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
@@ -116,6 +117,8 @@ pub(crate) struct State {
     pub(crate) generations: Generations,
     /// Client requests waiting for a back end's answer.
     pub(crate) pending: PendingTable,
+    /// Stored messages delivered from here lately (for copies sent again).
+    pub(crate) delivered: RecentDeliveries,
     pub(crate) clients: usize,
     pub(crate) logged_in: u32,
     /// Seconds since start (the 1-s tick count); rate-limit windows are keyed by it.
@@ -163,6 +166,7 @@ impl State {
             users: Users::default(),
             generations: Generations::default(),
             pending: PendingTable::default(),
+            delivered: RecentDeliveries::default(),
             clients: 0,
             logged_in: 0,
             second: 0,

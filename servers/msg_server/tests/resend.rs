@@ -96,3 +96,29 @@ fn the_client_create_time_goes_to_db_proxy_and_duplicates_are_only_acked() {
     h.fakes.db.expect(CommandId::BuddyListAllUserRequest);
     assert!(h.fakes.route.pending().is_empty());
 }
+
+#[test]
+fn a_copy_of_a_message_never_delivered_from_here_is_delivered() {
+    let h = Harness::ready();
+    let mut alice = h.login("alice", 310, WINDOWS);
+    let mut bob = h.login("bob", 311, WINDOWS);
+    let sent_at = 1_600_000_321;
+    // The first copy was stored, but its answer was lost with the db_proxy link: the copy
+    // sent again is answered "duplicate", and nobody has the message yet.
+    alice.send(CommandId::MsgData, &message(311, sent_at));
+    let (i, up) = h.fakes.db.expect(CommandId::MsgData);
+    let mut copy: ImMsgData = up.parse().unwrap();
+    copy.msg_id = 9;
+    let mut answer = Pdu::new(CommandId::MsgData, up.header.seq_num, &copy);
+    MsgDataResend {
+        client_create_time: Some(sent_at),
+        duplicate: Some(true),
+    }
+    .append_to(&mut answer.body);
+    h.fakes.db.send(i, &answer);
+    let ack: ImMsgDataAck = alice.expect(CommandId::MsgDataAck).parse().unwrap();
+    assert_eq!(ack.msg_id, 9);
+    let got: ImMsgData = bob.expect(CommandId::MsgData).parse().unwrap();
+    assert_eq!(got.msg_id, 9);
+    h.fakes.route.expect(CommandId::MsgData);
+}

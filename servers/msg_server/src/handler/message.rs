@@ -3,8 +3,9 @@
 //!
 //! A message goes to db_proxy with the client's own `create_time` appended
 //! ([`MsgDataResend`]), so db_proxy recognises the same message sent again after a lost ack;
-//! an answer marked duplicate is acked to the sender and delivered to nobody, since the first
-//! copy was delivered already. Those fields never leave this hop: what goes on to
+//! an answer marked duplicate is acked to the sender and delivered to nobody if this server
+//! delivered the first copy (`delivered`), and delivered as usual if it did not (the first
+//! answer was lost with its link). Those fields never leave this hop: what goes on to
 //! route_server and to clients is re-encoded without them.
 
 use log::{debug, info};
@@ -152,13 +153,15 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
             &Pdu::new(CommandId::MsgDataAck, pdu.header.seq_num, &ack),
         );
     }
-    if resend.duplicate == Some(true) {
+    let delivery = (msg.from_user_id, msg.to_session_id, group, msg.msg_id);
+    if resend.duplicate == Some(true) && st.delivered.contains(&delivery) {
         debug!(
             "message sent again, acked without delivery: from={} msg_id={}",
             msg.from_user_id, msg.msg_id
         );
         return;
     }
+    st.delivered.record(delivery);
     if let Some(route) = st.links.route.master() {
         ctx.send_pdu_deferred(route, &pdu);
     }
