@@ -191,6 +191,11 @@ impl<D> Conn<D> {
         self.peer
     }
 
+    /// When bytes last arrived (or the connection was made).
+    pub fn last_recv(&self) -> Instant {
+        self.last_recv
+    }
+
     /// The listener that accepted this connection (`None` for outbound ones).
     pub fn listener(&self) -> Option<ListenerTag> {
         self.listener

@@ -64,6 +64,8 @@ pub(crate) struct Pending {
     pub(crate) client: ClientRef,
     /// The back-end link the request went out on.
     pub(crate) link: ConnHandle,
+    /// When the request went out.
+    pub(crate) sent: Instant,
     /// When the client is told it failed.
     pub(crate) deadline: Instant,
     /// What the client is told then.
@@ -94,14 +96,15 @@ pub(crate) struct PendingTable {
 }
 
 impl PendingTable {
-    /// Enters a request that fails at `deadline`; returns the id to put in its attach handle.
+    /// Enters a request sent at `sent` that fails at `deadline`; returns the id to put in
+    /// its attach handle.
     pub(crate) fn insert(
         &mut self,
         continuation: Continuation,
         client: ClientRef,
         link: ConnHandle,
         failure: Failure,
-        deadline: Instant,
+        (sent, deadline): (Instant, Instant),
     ) -> u32 {
         let id = self.next_id();
         self.requests.insert(
@@ -110,6 +113,7 @@ impl PendingTable {
                 continuation,
                 client,
                 link,
+                sent,
                 deadline,
                 failure,
             },
@@ -211,7 +215,7 @@ mod tests {
             client(3),
             ConnHandle(9),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         assert_ne!(id, 0);
         let p = t.answer(id).unwrap();
@@ -231,14 +235,14 @@ mod tests {
             client(1),
             ConnHandle(7),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         let b = t.insert(
             Continuation::Relay,
             client(2),
             ConnHandle(8),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         let lost = t.take_link(ConnHandle(7));
         assert_eq!(lost.len(), 1);
@@ -257,7 +261,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            start + REQUEST_TIMEOUT,
+            (start, start + REQUEST_TIMEOUT),
         );
         let later = start + Duration::from_secs(2);
         t.insert(
@@ -265,7 +269,7 @@ mod tests {
             client(2),
             ConnHandle(5),
             Failure::Silent,
-            later + REQUEST_TIMEOUT,
+            (later, later + REQUEST_TIMEOUT),
         );
         assert!(
             t.expire(start + REQUEST_TIMEOUT - Duration::from_millis(1))
@@ -291,7 +295,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         assert_eq!(a, u32::MAX);
         let b = t.insert(
@@ -299,7 +303,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         assert_eq!(b, 1);
         t.last_id = 0;
@@ -308,7 +312,7 @@ mod tests {
             client(1),
             ConnHandle(5),
             Failure::Silent,
-            now + REQUEST_TIMEOUT,
+            (now, now + REQUEST_TIMEOUT),
         );
         assert_eq!(c, 2, "1 is still pending");
     }
@@ -323,7 +327,7 @@ mod tests {
                 client(1),
                 ConnHandle(5),
                 Failure::Silent,
-                now + REQUEST_TIMEOUT,
+                (now, now + REQUEST_TIMEOUT),
             );
             t.answer(id);
         }

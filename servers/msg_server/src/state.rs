@@ -278,7 +278,7 @@ impl State {
     ) -> u32 {
         let deadline = now + self.config.request_timeout;
         self.pending
-            .insert(continuation, client, link, failure, deadline)
+            .insert(continuation, client, link, failure, (now, deadline))
     }
 
     /// The connection an answer for `user_id` with `attach` goes to: it must still be the same

@@ -102,6 +102,10 @@ fn an_unanswered_request_fails_at_its_deadline_and_a_late_answer_is_dropped() {
     let asked = Instant::now();
     let seq = alice.send(CommandId::GroupShieldGroupRequest, &req);
     let (i, fwd) = h.fakes.db.expect(CommandId::GroupShieldGroupRequest);
+    // The link is alive (a heartbeat comes), only this answer is late.
+    h.fakes
+        .db
+        .send(i, &Pdu::empty(CommandId::OtherHeartbeat, 0));
     let failed = alice.expect(CommandId::GroupShieldGroupResponse);
     assert!(asked.elapsed() >= Duration::from_secs(1));
     assert_eq!(failed.header.seq_num, seq);
@@ -121,4 +125,30 @@ fn an_unanswered_request_fails_at_its_deadline_and_a_late_answer_is_dropped() {
         &Pdu::new(CommandId::GroupShieldGroupResponse, seq, &late),
     );
     alice.sync();
+}
+
+#[test]
+fn a_link_silent_past_a_request_deadline_is_closed_and_dialled_again() {
+    let h = Harness::start_with(100, |conf| conf.set("RequestTimeout", "1"));
+    h.expect_link_setup();
+    h.fakes.db.wait_conns(1);
+    h.fakes.push.wait_conns(1);
+    h.probe_db();
+    let mut alice = h.login("alice", 403, WINDOWS);
+    alice.send(CommandId::BuddyListAllUserRequest, &ImAllUserReq::default());
+    h.fakes.db.expect(CommandId::BuddyListAllUserRequest);
+    // db_proxy neither answers nor sends anything else (a stalled peer, the link still open):
+    // msg_server closes that link at the request's deadline and dials again.
+    h.fakes.db.wait_conns(2);
+    // The new link is usable once msg_server has seen its connect complete.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let on_new_link = loop {
+        alice.send(CommandId::BuddyListAllUserRequest, &ImAllUserReq::default());
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some((i, _)) = h.fakes.db.pending().into_iter().next() {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "no request on the new link");
+    };
+    assert_eq!(on_new_link, 1, "the request goes out on the new link");
 }

@@ -108,8 +108,23 @@ impl Handler for State {
     fn on_timer(&mut self, ctx: &mut Ctx, _timer: TimerId) {
         self.tick(ctx);
         let now = ctx.now();
-        for pending in self.pending.expire(now) {
+        let expired = self.pending.expire(now);
+        // A back end sends at least a heartbeat every few seconds: a link that brought nothing
+        // at all since an expired request went out is dead though still open (a stalled peer
+        // or a black hole), and is closed so its requests fail now and it is dialled again.
+        let mut dead: Vec<ConnHandle> = expired
+            .iter()
+            .filter(|p| ctx.conn(p.link).is_some_and(|c| c.last_recv() <= p.sent))
+            .map(|p| p.link)
+            .collect();
+        dead.sort_unstable();
+        dead.dedup();
+        for pending in expired {
             fail_pending(self, ctx, pending, "no answer in time");
+        }
+        for link in dead {
+            warn!("closing a back-end link that stopped sending anything: handle={link}");
+            ctx.close(link);
         }
     }
 }
