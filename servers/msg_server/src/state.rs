@@ -357,6 +357,17 @@ impl State {
         }
     }
 
+    /// Sends a relay that must not be lost to the master route link; while there is none (or
+    /// older relays are still held) it is held until one is up (see `peer::route`).
+    pub(crate) fn relay_to_route(&mut self, ctx: &mut Ctx, pdu: &Pdu) {
+        match self.links.route.master() {
+            Some(route) if !self.links.route.holding() => {
+                ctx.send_pdu_deferred(route, pdu);
+            }
+            _ => self.links.route.hold(pdu.encode()),
+        }
+    }
+
     /// Starts the 15-s login deadline of a new connection.
     pub(crate) fn watch_login(&mut self, now: Instant, r: ClientRef) {
         self.login_deadlines.push_back((now + LOGIN_DEADLINE, r));
@@ -439,6 +450,15 @@ impl State {
         }
         let now = ctx.now();
         self.links.tick(ctx);
+        if let Some((route, held)) = self.links.route.take_held(now) {
+            info!(
+                "route link up, sending held relays: handle={route} relays={}",
+                held.len()
+            );
+            for bytes in held {
+                ctx.send_deferred(route, &bytes);
+            }
+        }
         while let Some(&(at, r)) = self.login_deadlines.front() {
             if at > now {
                 break;
@@ -499,7 +519,7 @@ impl State {
                 "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={} \
                  refused={} dropped={} rate_limited={} bad_tokens={} regist_refused={} \
                  abusers_closed={} links_lost={} pending={} answered={} link_lost={} \
-                 expired={} unmatched={}",
+                 expired={} unmatched={} route_relays_dropped={}",
                 self.users.len(),
                 self.clients,
                 self.logged_in,
@@ -517,7 +537,8 @@ impl State {
                 p.answered,
                 p.link_lost,
                 p.expired,
-                p.unmatched
+                p.unmatched,
+                self.links.route.dropped
             );
         }
     }

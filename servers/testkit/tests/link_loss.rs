@@ -81,3 +81,25 @@ fn route_outage_refuses_logins_then_cross_server_chat_and_presence_resume() {
     a.send_text(bob.id, "through the new route").unwrap();
     assert_eq!(b.next_message(WAIT).unwrap().text, "through the new route");
 }
+
+#[test]
+fn messages_stored_while_route_is_down_reach_the_other_msg_server_once_it_is_back() {
+    let mut cluster = TestCluster::start();
+    let alice = cluster.create_user("a");
+    let bob = cluster.create_user("b");
+    let a = cluster.login(0, &alice);
+    let b = cluster.login(1, &bob);
+
+    cluster.stop_route();
+    // Stored and acked without a route link: held until one is up again.
+    let ack = a.send_text(bob.id, "while route was down").unwrap();
+    cluster.restart_route();
+    let got = b.next_message(WAIT).unwrap();
+    assert_eq!(
+        (got.text.as_str(), got.msg_id),
+        ("while route was down", ack.msg_id)
+    );
+    let next = a.send_text(bob.id, "after").unwrap();
+    let got = b.next_message(WAIT).unwrap();
+    assert_eq!((got.text.as_str(), got.msg_id), ("after", next.msg_id));
+}

@@ -70,9 +70,7 @@ pub(crate) fn handle_remove_session_req(st: &mut State, ctx: &mut Ctx, me: Calle
     };
     let notify = Pdu::new(CommandId::BuddyListRemoveSessionNotify, 0, &notify);
     st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
-    if let Some(route) = st.links.route.master() {
-        ctx.send_pdu_deferred(route, &notify);
-    }
+    st.relay_to_route(ctx, &notify);
 }
 
 /// 0x020f relayed by route_server: to every connection of the user here.
@@ -239,16 +237,14 @@ pub(crate) fn handle_change_sign_info_rsp(st: &mut State, ctx: &mut Ctx, pdu: &P
     if rsp.result_code != 0 {
         return;
     }
-    if let Some(route) = st.links.route.master() {
-        let notify = ImSignInfoChangedNotify {
-            changed_user_id: rsp.user_id,
-            sign_info: rsp.sign_info.unwrap_or_default(),
-        };
-        ctx.send_pdu_deferred(
-            route,
-            &Pdu::new(CommandId::BuddyListSignInfoChangedNotify, 0, &notify),
-        );
-    }
+    let notify = ImSignInfoChangedNotify {
+        changed_user_id: rsp.user_id,
+        sign_info: rsp.sign_info.unwrap_or_default(),
+    };
+    st.relay_to_route(
+        ctx,
+        &Pdu::new(CommandId::BuddyListSignInfoChangedNotify, 0, &notify),
+    );
 }
 
 /// 0x0215 from route_server: to every connection of every user logged in here.

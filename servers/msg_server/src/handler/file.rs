@@ -136,14 +136,12 @@ pub(crate) fn transfer_after_presence(
 
 /// Sends an IMFileNotify to the recipient's PC connections here and to route_server, which
 /// passes it to the other msg_servers.
-pub(crate) fn notify_file(st: &State, ctx: &mut Ctx, notify: &ImFileNotify) {
+pub(crate) fn notify_file(st: &mut State, ctx: &mut Ctx, notify: &ImFileNotify) {
     let pdu = Pdu::new(CommandId::FileNotify, 0, notify);
     st.send_to_user_where(ctx, notify.to_user_id, &pdu.encode(), |c: &ClientConn| {
         !c.is_mobile()
     });
-    if let Some(route) = st.links.route.master() {
-        ctx.send_pdu_deferred(route, &pdu);
-    }
+    st.relay_to_route(ctx, &pdu);
 }
 
 /// 0x0508 relayed by route_server: to every connection of the recipient here.

@@ -267,9 +267,7 @@ pub(crate) fn handle_group_change_member_rsp(st: &mut State, ctx: &mut Ctx, pdu:
         chg_user_id_list: rsp.chg_user_id_list,
     };
     let notify_pdu = Pdu::new(CommandId::GroupChangeMemberNotify, 0, &notify);
-    if let Some(route) = st.links.route.master() {
-        ctx.send_pdu_deferred(route, &notify_pdu);
-    }
+    st.relay_to_route(ctx, &notify_pdu);
     notify_members(st, ctx, &notify, &notify_pdu.encode(), requester);
 }
 

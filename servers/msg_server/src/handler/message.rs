@@ -162,9 +162,7 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
         return;
     }
     st.delivered.record(delivery);
-    if let Some(route) = st.links.route.master() {
-        ctx.send_pdu_deferred(route, &pdu);
-    }
+    st.relay_to_route(ctx, &pdu);
     if group {
         request_group_fan_out(st, ctx, &msg, origin_handle, pdu.body);
         return;
@@ -284,9 +282,7 @@ pub(crate) fn handle_msg_data_read_ack(st: &mut State, ctx: &mut Ctx, me: Caller
     };
     let notify = Pdu::new(CommandId::MsgReadNotify, 0, &notify);
     st.send_to_user(ctx, me.user_id, &notify.encode(), Some(me.handle));
-    if let Some(route) = st.links.route.master() {
-        ctx.send_pdu_deferred(route, &notify);
-    }
+    st.relay_to_route(ctx, &notify);
     if ack.session_type == SessionType::Single as i32 {
         if let Some(c) = client_mut(ctx, me.handle) {
             c.ack(ack.msg_id, ack.session_id);
