@@ -24,6 +24,7 @@ use teamtalk_proto::pb::server::ImStopReceivePacket;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
+use crate::model::resend::Liveness;
 use crate::peer::server_link::{QueueBounds, ServerLink};
 use crate::store::{Store, StoreError};
 use crate::sync_center::SyncCenter;
@@ -77,6 +78,7 @@ pub struct Server {
     event_loop: EventLoop<ProxyHandler>,
     addrs: Vec<SocketAddr>,
     sync: SyncCenter,
+    alive: Liveness,
 }
 
 impl Server {
@@ -97,6 +99,7 @@ impl Server {
         let (handler, _) = event_loop.parts_mut();
         handler.workers = Some(workers);
         handler.answers = Some(queue);
+        let alive = Liveness::start(Arc::clone(&store))?;
         let sync = SyncCenter::start(store)?;
         let peers = config.peer_filter();
         if peers.is_default() {
@@ -119,6 +122,7 @@ impl Server {
             event_loop,
             addrs,
             sync,
+            alive,
         })
     }
 
@@ -135,11 +139,16 @@ impl Server {
     /// Runs until stopped; then waits for the workers and the sync center.
     pub fn run(self) -> Result<(), ServerError> {
         let Self {
-            event_loop, sync, ..
+            event_loop,
+            sync,
+            alive,
+            ..
         } = self;
         // The handler, and with it the worker pool, is dropped (joined) when the loop returns.
         let result = event_loop.run();
         drop(sync);
+        // After the workers: no claim of this process is in use any more.
+        drop(alive);
         result.map_err(ServerError::from)
     }
 

@@ -190,6 +190,27 @@ fn claims_left_by_a_crashed_db_proxy_block_only_for_their_lifetime_and_never_dup
     let (id, dup) = single(&mut link, a, b, "two", Some(t));
     assert!(id > 1 && !dup, "{id} {dup}");
     assert_eq!(rows(&mut db, a, b), [1, id]);
+
+    // A young claim of a process that is alive waits; of one that is gone (killed: its alive
+    // key expired), it is taken over at once.
+    let live = format!("live{}", std::process::id());
+    let _: () = redis(DB_UNREAD)
+        .set_ex(format!("db_proxy_alive_{live}"), 1, 60)
+        .unwrap();
+    leave_record(a, b, "three", t, &format!("c{young}@{live}"));
+    assert_eq!(single(&mut link, a, b, "three", Some(t)), (0, false));
+    leave_record(
+        a,
+        b,
+        "three",
+        t,
+        &format!("c{young}@gone{}", std::process::id()),
+    );
+    let (three, dup) = single(&mut link, a, b, "three", Some(t));
+    assert!(three > id && !dup, "{three} {dup}");
+    let _: () = redis(DB_UNREAD)
+        .del(format!("db_proxy_alive_{live}"))
+        .unwrap();
 }
 
 /// A MySQL relay that, once armed, lets the next COMMIT through, swallows MySQL's answer and

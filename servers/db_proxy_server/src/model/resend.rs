@@ -8,43 +8,131 @@
 //! `msg_resend_<sender>_<client minute>`, field the MD5 of the identity, expiring
 //! `ResendWindow` seconds after its last write. A field's value walks through three states:
 //!
-//! - `c<t>`: claimed at Unix time `t` by the db_proxy now storing it, no id yet;
-//! - `p<t>:<id>`: msg id `id` allocated, the commit under way (its outcome is not known);
+//! - `c<t>@<instance>`: claimed at Unix time `t` by the db_proxy process `instance`, no id
+//!   yet;
+//! - `p<t>:<id>@<instance>`: msg id `id` allocated, the commit under way (its outcome is not
+//!   known);
 //! - `<id>`: stored with msg id `id`.
 //!
-//! A copy that finds `<id>` is a duplicate. One that finds a claim younger than
+//! Every db_proxy process keeps a key `db_proxy_alive_<instance>` alive in the same Redis
+//! ([`Liveness`]: refreshed every 5 s, expiring after [`ALIVE_TTL`]). A copy that finds
+//! `<id>` is a duplicate. One that finds a claim of a live process younger than
 //! [`CLAIM_LIFETIME`] is refused for now (msg id 0, no ack: the client sends it again later),
 //! unless the claim names an id whose row MySQL already has (the db_proxy that stored it died
-//! before recording it): then it is a duplicate too. An older claim belonged to a db_proxy
-//! that died or gave up; it is taken over — after the same MySQL check — so no message is
-//! blocked for longer than that, and none is stored twice.
+//! before recording it): then it is a duplicate too. A claim whose process is gone (its key
+//! expired: killed, at most [`ALIVE_TTL`] ago) or that is older than the lifetime is taken
+//! over — after the same MySQL check — so a crash blocks a message for seconds, and no
+//! message is stored twice.
 //!
 //! [`MsgDataResend`]: teamtalk_proto::MsgDataResend
 
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
+use log::warn;
 use md5::{Digest, Md5};
-use redis::Value;
+use redis::{Value, cmd};
 
+use crate::handler::error_chain;
 use crate::store::{Cache, Store, StoreResult};
 
-/// How long a claim keeps another copy of its message waiting; longer than any store attempt
-/// can take with the MySQL and Redis timeouts, so a live attempt is never taken over.
+/// How long a claim of a live process keeps another copy of its message waiting; longer than
+/// any store attempt can take with the MySQL and Redis timeouts, so a live attempt is never
+/// taken over.
 pub const CLAIM_LIFETIME: Duration = Duration::from_secs(60);
+/// How long a process's alive key outlives its last refresh.
+pub const ALIVE_TTL: Duration = Duration::from_secs(15);
+/// How often a process refreshes its alive key.
+const ALIVE_REFRESH: Duration = Duration::from_secs(5);
 
-/// Claims field ARGV[1] of KEYS[1] at time ARGV[2] (expiry ARGV[3] s, claim lifetime ARGV[4]
-/// s). Answers nil when claimed afresh, the value found when it is a record or a live claim,
-/// and `t` followed by the old value when a stale claim was taken over.
+/// Claims field ARGV[1] of KEYS[1] at time ARGV[2] for instance ARGV[5] (expiry ARGV[3] s,
+/// claim lifetime ARGV[4] s). Answers nil when claimed afresh, the value found when it is a
+/// record or a live claim, and `t` followed by the old value when a stale claim (too old, or
+/// its process gone) was taken over.
 const CLAIM: &str = "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
      local now = tonumber(ARGV[2]) \
      if v then \
        local t = tonumber(string.match(v, '^[cp](%d+)')) \
-       if t == nil or now - t < tonumber(ARGV[4]) then return v end \
+       if t == nil then return v end \
+       local inst = string.match(v, '@(%w+)$') \
+       local gone = inst and redis.call('EXISTS', 'db_proxy_alive_' .. inst) == 0 \
+       if not gone and now - t < tonumber(ARGV[4]) then return v end \
      end \
-     redis.call('HSET', KEYS[1], ARGV[1], 'c' .. ARGV[2]) \
+     redis.call('HSET', KEYS[1], ARGV[1], 'c' .. ARGV[2] .. '@' .. ARGV[5]) \
      redis.call('EXPIRE', KEYS[1], ARGV[3]) \
      if v then return 't' .. v end \
      return false";
+
+/// The key that says process `instance` is alive.
+fn alive_key(instance: &str) -> String {
+    format!("db_proxy_alive_{instance}")
+}
+
+/// Keeps this process's alive key in Redis while it runs; dropping it stops the thread and
+/// deletes the key, so claims left by a clean stop are taken over at once.
+#[derive(Debug)]
+pub struct Liveness {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    store: Arc<Store>,
+}
+
+impl Liveness {
+    /// Writes the alive key now and starts refreshing it.
+    pub fn start(store: Arc<Store>) -> std::io::Result<Self> {
+        refresh(&store);
+        let (stop, stopped) = bounded::<()>(1);
+        let thread_store = Arc::clone(&store);
+        let thread = thread::Builder::new()
+            .name("db_proxy-alive".into())
+            .spawn(move || {
+                loop {
+                    match stopped.recv_timeout(ALIVE_REFRESH) {
+                        Err(RecvTimeoutError::Timeout) => refresh(&thread_store),
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+            store,
+        })
+    }
+}
+
+impl Drop for Liveness {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let key = alive_key(&self.store.instance);
+        if let Err(e) = self
+            .store
+            .redis(Cache::Unread, |c| cmd("DEL").arg(&key).exec(c))
+        {
+            warn!("alive key not deleted: key={key} err={}", error_chain(&e));
+        }
+    }
+}
+
+fn refresh(store: &Store) {
+    let key = alive_key(&store.instance);
+    let written = store.redis(Cache::Unread, |c| {
+        cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("EX")
+            .arg(ALIVE_TTL.as_secs())
+            .exec(c)
+    });
+    if let Err(e) = written {
+        warn!("alive key not written: key={key} err={}", error_chain(&e));
+    }
+}
 
 /// What is to be stored: one client message.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +203,7 @@ impl Claim {
         if let Ok(id) = state.parse::<u32>() {
             return Self::Stored(id);
         }
+        let state = state.split_once('@').map_or(state, |(s, _)| s);
         match state.split_once(':').map(|(_, id)| id.parse::<u32>()) {
             Some(Ok(msg_id)) if state.starts_with('p') => Self::Unsure { msg_id, taken },
             // A stale `c` claim, or a value this server never writes: start over.
@@ -144,7 +233,8 @@ pub fn claim_all(
                 .arg(&r.field)
                 .arg(now)
                 .arg(window.as_secs().max(1))
-                .arg(CLAIM_LIFETIME.as_secs());
+                .arg(CLAIM_LIFETIME.as_secs())
+                .arg(&store.instance);
         }
         pipe.query(c)
     })?;
@@ -166,7 +256,7 @@ pub fn mark_allocated(store: &Store, allocated: &[(&Record, u32)], now: u32) -> 
             pipe.cmd("HSET")
                 .arg(&r.key)
                 .arg(&r.field)
-                .arg(format!("p{now}:{id}"))
+                .arg(format!("p{now}:{id}@{}", store.instance))
                 .ignore();
         }
         pipe.exec(c)
@@ -252,5 +342,16 @@ mod tests {
         );
         assert_eq!(Claim::from_value(Some("t17".into())), Claim::Stored(17));
         assert_eq!(Claim::from_value(Some("garbage".into())), Claim::Busy);
+        assert_eq!(
+            Claim::from_value(Some("c1700000000@ab12".into())),
+            Claim::Busy
+        );
+        assert_eq!(
+            Claim::from_value(Some("tp1700000000:6@ab12".into())),
+            Claim::Unsure {
+                msg_id: 6,
+                taken: true
+            }
+        );
     }
 }

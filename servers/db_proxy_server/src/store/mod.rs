@@ -97,6 +97,8 @@ pub struct Store {
     pub limiter: LoginLimiter,
     /// How long stored messages are recognised when sent again (`model::resend`).
     pub resend_window: std::time::Duration,
+    /// This process's random id, in its resend claims and its alive key (`model::resend`).
+    pub instance: String,
     /// Relation ids by user pair (a relation's id never changes once it exists).
     relations: IdCache<(u32, u32)>,
     /// Session ids by (user, peer, type), whatever the session's status (a session's id never
@@ -146,6 +148,7 @@ impl Store {
             audio_placeholder: placeholder.into_bytes(),
             limiter: LoginLimiter::default(),
             resend_window: config.resend_window,
+            instance: format!("{:016x}", rand::random::<u64>()),
             relations: IdCache::new(MAX_CACHED_RELATIONS),
             sessions: IdCache::new(MAX_CACHED_SESSIONS),
             redis_epoch,
