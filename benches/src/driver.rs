@@ -747,7 +747,12 @@ impl Driver {
         self.report
             .delivery_latency
             .record(now.saturating_duration_since(sent_at));
-        if arrival != Arrival::Duplicate {
+        if arrival == Arrival::Duplicate {
+            warn!(
+                "duplicate delivery: user={} stream={} seq={} msg_id={} from={}",
+                self.users[u].name, payload.stream, payload.seq, msg.msg_id, msg.from_user_id
+            );
+        } else {
             self.shared
                 .counters
                 .delivered
