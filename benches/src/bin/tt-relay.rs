@@ -251,11 +251,114 @@ fn main() -> ExitCode {
         }
     }
     eprintln!("tt-relay: {listen} -> {target}, control {control_addr}");
+    serve(&state, &listener, target);
+    ExitCode::SUCCESS
+}
+
+/// Relays every connection `listener` accepts to `target`.
+fn serve(state: &Arc<State>, listener: &TcpListener, target: SocketAddr) {
     for conn in listener.incoming() {
         match conn {
-            Ok(c) => relay(&state, c, target),
+            Ok(c) => relay(state, c, target),
             Err(e) => eprintln!("tt-relay: accept: {e}"),
         }
     }
-    ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// An echo server and a relay in front of it; returns the relay's address and state.
+    fn relay_to_echo() -> (SocketAddr, Arc<State>) {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        thread::spawn(move || {
+            for conn in echo.incoming() {
+                let mut conn = conn.unwrap();
+                thread::spawn(move || {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = conn.read(&mut buf) {
+                        if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State::default());
+        let serving = Arc::clone(&state);
+        thread::spawn(move || serve(&serving, &listener, target));
+        (addr, state)
+    }
+
+    fn connect(addr: SocketAddr) -> TcpStream {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        s
+    }
+
+    /// What comes back for `text`: the echo, "" on close, or None when nothing comes.
+    fn round_trip(s: &mut TcpStream, text: &str) -> Option<String> {
+        if s.write_all(text.as_bytes()).is_err() {
+            return Some(String::new());
+        }
+        let mut buf = [0u8; 64];
+        match s.read(&mut buf) {
+            Ok(n) => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,
+            Err(_) => Some(String::new()),
+        }
+    }
+
+    #[test]
+    fn a_black_holed_connection_stays_open_and_silent_while_new_ones_pass() {
+        let (addr, state) = relay_to_echo();
+        let mut old = connect(addr);
+        assert_eq!(round_trip(&mut old, "a").as_deref(), Some("a"));
+        assert_eq!(state.command("blackhole"), "ok 1 connections black-holed");
+        assert_eq!(round_trip(&mut old, "b"), None);
+        let mut new = connect(addr);
+        assert_eq!(round_trip(&mut new, "c").as_deref(), Some("c"));
+        // Still silent, still not closed.
+        assert_eq!(round_trip(&mut old, "d"), None);
+        assert!(state.command("stats").ends_with("open 2 blackholed 1"));
+    }
+
+    #[test]
+    fn a_cut_closes_open_connections_and_refuses_new_ones_for_a_while() {
+        let (addr, state) = relay_to_echo();
+        let mut old = connect(addr);
+        assert_eq!(round_trip(&mut old, "a").as_deref(), Some("a"));
+        assert_eq!(state.command("cut 0.6"), "ok 1 connections cut");
+        assert_eq!(round_trip(&mut old, "b").as_deref(), Some(""));
+        let mut refused = connect(addr);
+        assert_eq!(round_trip(&mut refused, "c").as_deref(), Some(""));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut again = connect(addr);
+            if round_trip(&mut again, "d").as_deref() == Some("d") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the relay never let connections through"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn unknown_or_malformed_commands_are_refused() {
+        let state = State::default();
+        for bad in ["", "cut", "cut -1", "cut x", "blackhole now", "restart"] {
+            assert!(state.command(bad).starts_with("error"), "{bad:?}");
+        }
+        assert_eq!(state.command("stats"), "relayed 0 open 0 blackholed 0");
+    }
 }
