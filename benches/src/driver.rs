@@ -742,7 +742,10 @@ impl Driver {
             .trackers
             .entry(payload.stream)
             .or_default()
-            .record(payload.seq);
+            .record_live(payload.seq, msg.msg_id);
+        if arrival == Arrival::AlreadyFetched {
+            return;
+        }
         let sent_at = self.shared.origin + Duration::from_micros(payload.sent_us);
         self.report
             .delivery_latency
@@ -986,7 +989,7 @@ impl Driver {
                 .trackers
                 .entry(p.stream)
                 .or_default()
-                .record_fetched(p.seq)
+                .record_fetched(p.seq, m.msg_id)
             {
                 fetched += 1;
             }

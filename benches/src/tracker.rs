@@ -63,6 +63,10 @@ pub enum Arrival {
     Reordered,
     /// This number had already arrived.
     Duplicate,
+    /// The live copy of a message read from the history first (same msg id): a client
+    /// that reads the history right after logging in meets messages stored during its
+    /// login twice, and keeps one by its msg id.
+    AlreadyFetched,
 }
 
 /// Delivery bookkeeping of one stream at one receiver.
@@ -74,6 +78,8 @@ pub struct StreamTracker {
     ahead: BTreeSet<u64>,
     /// Highest number seen.
     max_seen: Option<u64>,
+    /// Numbers first read from the history, with their msg ids, not yet seen live.
+    fetched: HashMap<u64, u32>,
     counts: DeliveryCounts,
 }
 
@@ -110,13 +116,25 @@ impl StreamTracker {
         }
     }
 
-    /// Records a copy of `seq` fetched from the history after a reconnect: counted when it
-    /// was not delivered before, never a duplicate (a history page repeats what was
-    /// delivered live by design; a message stored twice shows as two rows, checked in MySQL).
-    pub fn record_fetched(&mut self, seq: u64) -> bool {
+    /// Records a live delivery of `seq` under `msg_id`: like [`StreamTracker::record`],
+    /// except that the first live copy of a message already read from the history under
+    /// the same msg id is that message, not a duplicate.
+    pub fn record_live(&mut self, seq: u64, msg_id: u32) -> Arrival {
+        match self.fetched.remove(&seq) {
+            Some(id) if id == msg_id => Arrival::AlreadyFetched,
+            _ => self.record(seq),
+        }
+    }
+
+    /// Records a copy of `seq` (msg id `msg_id`) fetched from the history after a
+    /// reconnect: counted when it was not delivered before, never a duplicate (a history
+    /// page repeats what was delivered live by design; a message stored twice shows as two
+    /// rows, checked in MySQL).
+    pub fn record_fetched(&mut self, seq: u64, msg_id: u32) -> bool {
         if self.has(seq) {
             return false;
         }
+        self.fetched.insert(seq, msg_id);
         // Not classified as reordered: a page is read newest first, whatever the order of
         // delivery was.
         self.counts.unique += 1;
@@ -532,13 +550,28 @@ mod tests {
         let mut t = StreamTracker::default();
         t.record(0);
         t.record(3);
-        assert!(t.record_fetched(1));
-        assert!(!t.record_fetched(0));
-        assert!(!t.record_fetched(1));
+        assert!(t.record_fetched(1, 11));
+        assert!(!t.record_fetched(0, 10));
+        assert!(!t.record_fetched(1, 11));
         assert!(t.has(1) && t.has(3) && !t.has(2));
         assert_eq!((t.counts().duplicated, t.counts().reordered), (0, 0));
         assert_eq!(t.counts().unique, 3);
         assert_eq!(t.missing(4), 1);
+    }
+
+    #[test]
+    fn a_live_copy_after_the_history_is_the_same_message_once_and_only_by_its_msg_id() {
+        let mut t = StreamTracker::default();
+        assert!(t.record_fetched(0, 50));
+        assert!(t.record_fetched(1, 51));
+        // Stored during the login: read from the history, then delivered live.
+        assert_eq!(t.record_live(0, 50), Arrival::AlreadyFetched);
+        // A second live copy is a duplicate.
+        assert_eq!(t.record_live(0, 50), Arrival::Duplicate);
+        // A live copy under another msg id is another stored copy: a duplicate.
+        assert_eq!(t.record_live(1, 77), Arrival::Duplicate);
+        assert_eq!(t.record_live(2, 52), Arrival::InOrder);
+        assert_eq!((t.counts().unique, t.counts().duplicated), (3, 2));
     }
 
     #[test]
