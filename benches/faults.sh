@@ -467,7 +467,8 @@ main() {
     done
 
     {
-        echo "| fault | sent / acked | lost | duplicated | stored wrong | resent after timeout | unacked at end | reconnects | seconds to heal | result |"
+        printf '%s' "| fault | sent / acked | lost | duplicated | stored wrong "
+        printf '%s\n' "| resent after timeout | unacked at end | reconnects | seconds to heal | result |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         printf '%s\n' "${results[@]}"
     } | tee "$work_dir/results.md"
