@@ -29,6 +29,10 @@ pub const DEFAULT_PASSWORD: &str = "tt-load";
 pub const DEFAULT_CONCURRENCY: usize = 50;
 /// Default per-sender rate: under msg_server's limit of 20 messages per connection per second.
 pub const DEFAULT_RATE: f64 = 15.0;
+/// Default ack timeout in seconds: a message not acked within it is sent again.
+pub const DEFAULT_ACK_TIMEOUT: f64 = 5.0;
+/// Default number of copies sent again after ack timeouts.
+pub const DEFAULT_RESENDS: u32 = 3;
 /// Largest window accepted: header seq numbers are 16 bits and must stay unambiguous.
 pub const MAX_WINDOW: u32 = 10_000;
 /// Longest prefix accepted: `IMUser.name` is varchar(32) and the index suffix needs room.
@@ -127,6 +131,18 @@ exit non-zero.
   --seconds S           sending time (default 10)
   --drain S             time allowed after sending stops for acks and deliveries (default 10)
   --client-type         default pc
+Client behaviour and checks (msg and group):
+  --ack-timeout SECS    a message not acked within this is sent again, with the same
+                        create_time and text (default 5)
+  --resends N           copies sent again after ack timeouts, per message; 0 = never
+                        (default 3); the message counts as acked once whatever answers
+  --reconnect           a client whose connection drops asks --login-url for a msg_server
+                        again (back-off 0.2 s doubling to 3 s), logs in, sends its unacked
+                        messages again and reads the history of its conversations for what
+                        it missed; dropped connections then do not fail the run
+  --check-mysql URL     after the run, read the stored rows of the run's messages from this
+                        database: every acked message must have exactly one row, none two,
+                        and no msg id may repeat within a conversation
 ";
 
 const GROUP_HELP: &str = "\
@@ -139,6 +155,7 @@ them) log in; the first K send group text messages; every member acknowledges ea
   --members G           members to log in (default 50)
   --senders K           members that send (default 5)
   --window W --rate R --seconds S --drain S   as for msg
+  --ack-timeout SECS --resends N --reconnect --check-mysql URL   as for msg
   --client-type         default pc
 ";
 
@@ -226,6 +243,10 @@ pub struct Traffic {
     pub seconds: f64,
     /// Time allowed for outstanding acks and deliveries after sending stops.
     pub drain: f64,
+    /// Seconds without an ack after which a message is sent again.
+    pub ack_timeout: f64,
+    /// Copies sent again after ack timeouts, per message.
+    pub resends: u32,
 }
 
 /// The scenario of a load run with its own parameters.
@@ -314,6 +335,10 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// No progress line.
     pub quiet: bool,
+    /// login_server discovery URL a dropped client reconnects through (`--reconnect`).
+    pub reconnect: Option<String>,
+    /// Database whose stored rows are checked after the run (`--check-mysql`).
+    pub check_mysql: Option<String>,
 }
 
 /// Where seeded data lives.
@@ -385,7 +410,7 @@ pub enum Command {
     Report(ReportOptions),
 }
 
-const SWITCHES: &[&str] = &["json", "quiet", "help"];
+const SWITCHES: &[&str] = &["json", "quiet", "help", "reconnect"];
 const STORAGE_FLAGS: &[&str] = &[
     "prefix",
     "mysql-url",
@@ -408,7 +433,15 @@ const RUN_FLAGS: &[&str] = &[
     "label",
     "out",
 ];
-const TRAFFIC_FLAGS: &[&str] = &["window", "rate", "seconds", "drain"];
+const TRAFFIC_FLAGS: &[&str] = &[
+    "window",
+    "rate",
+    "seconds",
+    "drain",
+    "ack-timeout",
+    "resends",
+    "check-mysql",
+];
 
 /// Flags and positional arguments of one command line, consumed by typed getters.
 #[derive(Debug, Default)]
@@ -626,6 +659,8 @@ fn traffic(flags: &Flags) -> Result<Traffic> {
         rate: flags.non_negative("rate", DEFAULT_RATE)?,
         seconds: flags.positive("seconds", 10.0)?,
         drain: flags.non_negative("drain", 10.0)?,
+        ack_timeout: flags.positive("ack-timeout", DEFAULT_ACK_TIMEOUT)?,
+        resends: flags.num("resends", DEFAULT_RESENDS)?,
     })
 }
 
@@ -687,6 +722,14 @@ fn parse_run(scenario: &str, args: &[String]) -> Result<RunOptions> {
         ),
     };
 
+    if flags.switch("reconnect")
+        && !matches!(scenario, Scenario::Msg { .. } | Scenario::Group { .. })
+    {
+        bail!("--reconnect applies to msg and group runs");
+    }
+    let reconnect = flags
+        .switch("reconnect")
+        .then(|| flags.text_or("login-url", DEFAULT_LOGIN_URL));
     let servers = flags.list("msg-server");
     let target = if servers.is_empty() {
         Target::LoginUrl(flags.text_or("login-url", DEFAULT_LOGIN_URL))
@@ -744,6 +787,8 @@ fn parse_run(scenario: &str, args: &[String]) -> Result<RunOptions> {
         json: flags.switch("json"),
         out: flags.text("out").map(PathBuf::from),
         quiet: flags.switch("quiet"),
+        reconnect,
+        check_mysql: flags.text("check-mysql").map(str::to_owned),
         scenario,
     })
 }
@@ -790,7 +835,9 @@ mod tests {
                     window: 1,
                     rate: 15.0,
                     seconds: 10.0,
-                    drain: 10.0
+                    drain: 10.0,
+                    ack_timeout: 5.0,
+                    resends: 3,
                 }
             }
         );
@@ -814,7 +861,9 @@ mod tests {
                     window: 16,
                     rate: 0.0,
                     seconds: 30.0,
-                    drain: 10.0
+                    drain: 10.0,
+                    ack_timeout: 5.0,
+                    resends: 3,
                 }
             }
         );
@@ -926,6 +975,27 @@ mod tests {
         );
         assert_eq!(o.out, PathBuf::from("charts"));
         assert!(error("report").contains("at least one"));
+    }
+
+    #[test]
+    fn resend_and_reconnect_flags_are_parsed() {
+        let o = run(
+            "msg --msg-server 127.0.0.1:1 --login-url http://127.0.0.1:2/msg_server \
+             --reconnect --ack-timeout 1.5 --resends 0 --check-mysql mysql://x/y",
+        );
+        let Scenario::Msg { traffic, .. } = o.scenario else {
+            panic!("not msg");
+        };
+        assert_eq!((traffic.ack_timeout, traffic.resends), (1.5, 0));
+        assert_eq!(
+            o.reconnect.as_deref(),
+            Some("http://127.0.0.1:2/msg_server")
+        );
+        assert_eq!(o.check_mysql.as_deref(), Some("mysql://x/y"));
+        assert_eq!(run("group --group-id 3").reconnect, None);
+        assert!(error("idle --reconnect").contains("--reconnect"));
+        assert!(error("msg --ack-timeout 0").contains("--ack-timeout"));
+        assert!(error("login --resends 2").contains("--resends"));
     }
 
     #[test]

@@ -5,12 +5,20 @@
 //! encrypted text messages (window- and rate-limited), acknowledges every delivery as a real
 //! client does, and finally hands a [`LoopReport`] back over a channel and leaves the loop.
 //!
+//! Like a real client, a sender sends a message again (same `create_time`, same text) when
+//! its ack does not come within the ack timeout, and — with reconnecting on — a client whose
+//! connection drops asks login_server for a msg_server again (with back-off), logs in, sends
+//! its unacknowledged messages again and, as a receiver, reads the history of its
+//! conversations for what was delivered while it was away.
+//!
 //! Invariants: a user's connection handle is only trusted through the connection's own data
 //! ([`Slot`]), since handles are reused after a close; a sender never has more than `window`
-//! messages without a server ack; each sequence number of a stream is sent once.
+//! messages without a server ack that it has not given up on; each sequence number of a
+//! stream is sent as a new message once, and every copy of it carries the same header seq,
+//! `create_time` and text.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -20,13 +28,13 @@ use log::{debug, warn};
 use netlib::{CloseReason, ConnHandle, ConnOptions, Ctx, Handler, TimerId};
 use teamtalk_proto::pb::base_define::{MsgType, SessionType, UserStatType};
 use teamtalk_proto::pb::login::{ImLoginReq, ImLoginRes};
-use teamtalk_proto::pb::message::{ImMsgData, ImMsgDataAck};
+use teamtalk_proto::pb::message::{ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImMsgDataAck};
 use teamtalk_proto::{CommandId, Pdu};
 use tt_client::crypto::{decrypt_text, encrypt_text};
 
 use crate::cli::ClientKind;
 use crate::stats::Latencies;
-use crate::tracker::{Arrival, Payload, StreamTracker};
+use crate::tracker::{AckOutcome, Arrival, Payload, Pending, SendTracker, StreamTracker};
 
 /// How often a loop looks at the shared phase, login deadlines and due senders.
 const TICK: Duration = Duration::from_millis(5);
@@ -34,6 +42,16 @@ const TICK: Duration = Duration::from_millis(5);
 const CLIENT_HEARTBEAT: Duration = Duration::from_secs(30);
 /// Version string sent in IMLoginReq.
 const CLIENT_VERSION: &str = "tt-load/1";
+/// First wait before a dropped client tries again; doubled after each failed attempt.
+const RECONNECT_FIRST: Duration = Duration::from_millis(200);
+/// Longest wait between reconnect attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(3);
+/// Time one reconnect attempt (discovery, connect, login) may take.
+const RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages per history page (db_proxy's largest page).
+const HISTORY_PAGE: u32 = 100;
+/// History pages read per conversation and pull.
+const HISTORY_PAGES: u32 = 50;
 
 /// The stages of a run, set by the controlling thread and followed by every loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -79,6 +97,10 @@ pub struct Counters {
     pub delivered: AtomicU64,
     /// Logged-in connections that closed before the end.
     pub disconnects: AtomicU64,
+    /// Clients logged in again after a dropped connection.
+    pub reconnects: AtomicU64,
+    /// Message copies sent again (ack timeouts and reconnects).
+    pub resends: AtomicU64,
     /// Loops whose users have all finished logging in.
     pub loops_logged_in: AtomicU64,
 }
@@ -183,6 +205,13 @@ pub struct DriverConfig {
     pub rate: f64,
     /// Group id of group runs.
     pub group_id: Option<u32>,
+    /// A message not acked within this is sent again.
+    pub ack_timeout: Duration,
+    /// Copies sent after the first on ack timeouts (0: never resend).
+    pub max_resends: u32,
+    /// login_server discovery URL to reconnect through; `None`: a dropped client stays
+    /// dropped.
+    pub reconnect: Option<String>,
 }
 
 /// What a loop measured, handed back when it finishes.
@@ -206,8 +235,24 @@ pub struct LoopReport {
     pub delivery_latency: Latencies,
     /// Messages sent per stream.
     pub sent_by_stream: HashMap<u32, u64>,
-    /// Acks received.
+    /// Messages acked (each once, however many copies were answered).
     pub acked: u64,
+    /// Sequence numbers acked, per stream.
+    pub acked_by_stream: HashMap<u32, Vec<u64>>,
+    /// Copies sent again (ack timeouts and reconnects).
+    pub resends: u64,
+    /// Distinct messages sent more than once.
+    pub resent_messages: u64,
+    /// Acks that matched no waiting message (answers to a copy of an acked message).
+    pub unmatched_acks: u64,
+    /// Clients logged in again after a dropped connection.
+    pub reconnects: u64,
+    /// The longest time any sender waited between two acks, in seconds.
+    pub longest_ack_gap: f64,
+    /// Senders still waiting for an ack at the end.
+    pub unhealed_senders: u64,
+    /// Messages a receiver found in the history that it had not received live.
+    pub fetched: u64,
     /// Acks received before sending stopped.
     pub acked_in_window: u64,
     /// Distinct deliveries before sending stopped.
@@ -238,11 +283,23 @@ pub struct Slot(Option<usize>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UserState {
     Waiting,
-    Connecting { started: Instant },
-    LoggingIn { started: Instant },
+    Connecting {
+        started: Instant,
+    },
+    LoggingIn {
+        started: Instant,
+    },
     Online,
     Failed,
     Closed,
+    /// Dropped; tries again at `due`.
+    Reconnecting {
+        due: Instant,
+    },
+    /// Asking login_server for a msg_server.
+    Discovering {
+        started: Instant,
+    },
 }
 
 #[derive(Debug)]
@@ -251,7 +308,7 @@ struct SenderState {
     peer: Option<usize>,
     to_session: u32,
     next_seq: u64,
-    in_flight: HashMap<u16, (u64, Instant)>,
+    tracker: SendTracker,
     next_due: Instant,
     /// Deliveries each message calls for.
     recipients: u64,
@@ -266,6 +323,12 @@ struct User {
     user_id: u32,
     sender: Option<SenderState>,
     receiver: Option<ReceiverReport>,
+    /// Logging in again after a drop (failures retry instead of failing the login).
+    relogin: bool,
+    /// Wait before the next reconnect attempt.
+    backoff: Duration,
+    /// Logged in again at least once.
+    reconnected: bool,
 }
 
 /// The handler of one driver loop.
@@ -284,6 +347,12 @@ pub struct Driver {
     report: LoopReport,
     results: mpsc::Sender<LoopReport>,
     tick: Option<TimerId>,
+    /// Users between a drop and their next login.
+    reconnecting: Vec<usize>,
+    discovered_tx: mpsc::Sender<(usize, Result<SocketAddr, String>)>,
+    discovered_rx: mpsc::Receiver<(usize, Result<SocketAddr, String>)>,
+    /// Whether the history pull at the start of draining was made.
+    drain_pulled: bool,
 }
 
 impl Driver {
@@ -332,14 +401,18 @@ impl Driver {
                         peer,
                         to_session: 0,
                         next_seq: 0,
-                        in_flight: HashMap::new(),
+                        tracker: SendTracker::default(),
                         next_due: now,
                         recipients,
                     }),
                     receiver,
+                    relogin: false,
+                    backoff: RECONNECT_FIRST,
+                    reconnected: false,
                 }
             })
             .collect();
+        let (discovered_tx, discovered_rx) = mpsc::channel();
         Self {
             shared,
             config,
@@ -354,6 +427,10 @@ impl Driver {
             report: LoopReport::default(),
             results,
             tick: None,
+            reconnecting: Vec::new(),
+            discovered_tx,
+            discovered_rx,
+            drain_pulled: false,
         }
     }
 
@@ -433,6 +510,10 @@ impl Driver {
         let UserState::LoggingIn { started } = self.users[u].state else {
             return;
         };
+        if self.users[u].relogin {
+            self.on_relogin_res(ctx, u, h, pdu);
+            return;
+        }
         let res: ImLoginRes = match pdu.parse() {
             Ok(r) => r,
             Err(e) => {
@@ -512,6 +593,7 @@ impl Driver {
                 .as_mut()
                 .expect("senders have sender state");
             s.to_session = to_session;
+            s.tracker.start_clock(now);
             // Spread the senders' first messages over one period so they do not all fire in
             // the same tick.
             s.next_due = now + period.mul_f64(f64::from(i as u32) / f64::from(count));
@@ -550,8 +632,7 @@ impl Driver {
         if s.to_session == 0 {
             return;
         }
-        let group = s.peer.is_none();
-        while s.in_flight.len() < window && (period.is_zero() || now >= s.next_due) {
+        while s.tracker.in_window() < window && (period.is_zero() || now >= s.next_due) {
             let seq = s.next_seq;
             let header_seq = (seq & 0xffff) as u16;
             let payload = Payload {
@@ -560,24 +641,21 @@ impl Driver {
                 seq,
                 sent_us: self.shared.origin.elapsed().as_micros() as u64,
             };
-            let msg = ImMsgData {
-                from_user_id: user.user_id,
-                to_session_id: s.to_session,
-                msg_id: 0,
+            let sent_at = Instant::now();
+            let pending = Pending {
+                seq,
                 create_time: unix_now(),
-                msg_type: if group {
-                    MsgType::GroupText as i32
-                } else {
-                    MsgType::SingleText as i32
-                },
-                msg_data: encrypt_text(payload.encode(), &self.config.aes_key).into_bytes(),
-                attach_data: None,
+                data: encrypt_text(payload.encode(), &self.config.aes_key).into_bytes(),
+                first_sent: sent_at,
+                last_sent: sent_at,
+                resends: 0,
+                given_up: false,
             };
-            if !send_deferred(ctx, h, &Pdu::new(CommandId::MsgData, header_seq, &msg)) {
+            if !send_copy(ctx, h, user.user_id, s, header_seq, &pending) {
                 return;
             }
             s.next_seq += 1;
-            s.in_flight.insert(header_seq, (seq, Instant::now()));
+            s.tracker.sent(header_seq, pending);
             *self.report.sent_by_stream.entry(s.stream).or_default() += 1;
             let c = &self.shared.counters;
             c.sent.fetch_add(1, Ordering::Relaxed);
@@ -593,15 +671,17 @@ impl Driver {
         let Some(s) = self.users[u].sender.as_mut() else {
             return;
         };
-        let Some((_, sent)) = s.in_flight.remove(&pdu.header.seq_num) else {
-            warn!(
-                "ack for nothing in flight: user={} seq={}",
+        let AckOutcome::First { latency, .. } = s.tracker.on_ack(pdu.header.seq_num, now) else {
+            // The answer to a copy of a message already acked (db_proxy recognised the
+            // resend), or a stray.
+            debug!(
+                "ack for nothing waiting: user={} seq={}",
                 self.users[u].name, pdu.header.seq_num
             );
             return;
         };
         self.report.acked += 1;
-        self.report.ack_latency.record(now - sent);
+        self.report.ack_latency.record(latency);
         if self.sending_ends.is_none_or(|end| now <= end) {
             self.report.acked_in_window += 1;
         }
@@ -662,12 +742,20 @@ impl Driver {
             .trackers
             .entry(payload.stream)
             .or_default()
-            .record(payload.seq);
+            .record_live(payload.seq, msg.msg_id);
+        if arrival == Arrival::AlreadyFetched {
+            return;
+        }
         let sent_at = self.shared.origin + Duration::from_micros(payload.sent_us);
         self.report
             .delivery_latency
             .record(now.saturating_duration_since(sent_at));
-        if arrival != Arrival::Duplicate {
+        if arrival == Arrival::Duplicate {
+            warn!(
+                "duplicate delivery: user={} stream={} seq={} msg_id={} from={}",
+                self.users[u].name, payload.stream, payload.seq, msg.msg_id, msg.from_user_id
+            );
+        } else {
             self.shared
                 .counters
                 .delivered
@@ -678,9 +766,280 @@ impl Driver {
         }
     }
 
+    /// Sends again the messages whose ack is overdue (until sending's drain ends).
+    fn resend_due(&mut self, ctx: &mut Ctx<Slot>, now: Instant) {
+        if self.config.max_resends == 0 {
+            return;
+        }
+        for i in 0..self.senders.len() {
+            let u = self.senders[i];
+            let user = &mut self.users[u];
+            let (Some(h), UserState::Online) = (user.conn, user.state) else {
+                continue;
+            };
+            let Some(s) = user.sender.as_mut() else {
+                continue;
+            };
+            let due = s
+                .tracker
+                .due_resends(now, self.config.ack_timeout, self.config.max_resends);
+            for (header_seq, p) in &due {
+                debug!(
+                    "ack timeout, sending again: user={} seq={}",
+                    user.name, p.seq
+                );
+                send_copy(ctx, h, user.user_id, s, *header_seq, p);
+            }
+            self.shared
+                .counters
+                .resends
+                .fetch_add(due.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Schedules the next reconnect attempt of `u` and doubles its back-off.
+    fn retry_later(&mut self, u: usize) {
+        let user = &mut self.users[u];
+        // Callers have closed the connection, or it closed by itself.
+        user.conn = None;
+        user.state = UserState::Reconnecting {
+            due: Instant::now() + user.backoff,
+        };
+        user.backoff = (user.backoff * 2).min(RECONNECT_MAX);
+        if !self.reconnecting.contains(&u) {
+            self.reconnecting.push(u);
+        }
+    }
+
+    /// Moves every reconnecting user on: starts discoveries that are due, connects to
+    /// discovered msg_servers and gives up attempts that take too long.
+    fn reconnect_tick(&mut self, ctx: &mut Ctx<Slot>, now: Instant) {
+        while let Ok((u, found)) = self.discovered_rx.try_recv() {
+            if !matches!(self.users[u].state, UserState::Discovering { .. }) {
+                continue;
+            }
+            match found {
+                Ok(addr) => match ctx.connect(addr, Self::options(), Slot(Some(u))) {
+                    Ok(h) => {
+                        let user = &mut self.users[u];
+                        user.addr = addr;
+                        user.conn = Some(h);
+                        user.state = UserState::Connecting { started: now };
+                    }
+                    Err(e) => {
+                        debug!("reconnect: user={} connect: {e}", self.users[u].name);
+                        self.retry_later(u);
+                    }
+                },
+                Err(e) => {
+                    debug!("reconnect: user={} discovery: {e}", self.users[u].name);
+                    self.retry_later(u);
+                }
+            }
+        }
+        let Some(url) = self.config.reconnect.clone() else {
+            return;
+        };
+        for i in 0..self.reconnecting.len() {
+            let u = self.reconnecting[i];
+            match self.users[u].state {
+                UserState::Reconnecting { due } if due <= now => {
+                    self.users[u].state = UserState::Discovering { started: now };
+                    let tx = self.discovered_tx.clone();
+                    let url = url.clone();
+                    // Discovery is a blocking HTTP request: it runs beside the loop.
+                    let spawned = std::thread::Builder::new()
+                        .name("tt-load-discover".into())
+                        .spawn(move || {
+                            let found = discover_addr(&url);
+                            let _ = tx.send((u, found));
+                        });
+                    if let Err(e) = spawned {
+                        warn!("cannot start a discovery thread: {e}");
+                        self.retry_later(u);
+                    }
+                }
+                UserState::Discovering { started }
+                | UserState::Connecting { started }
+                | UserState::LoggingIn { started }
+                    if now.saturating_duration_since(started) > RECONNECT_TIMEOUT =>
+                {
+                    if let Some(h) = self.users[u].conn.take() {
+                        ctx.close(h);
+                    }
+                    self.retry_later(u);
+                }
+                _ => {}
+            }
+        }
+        let users = &self.users;
+        self.reconnecting
+            .retain(|&u| !matches!(users[u].state, UserState::Online | UserState::Closed));
+    }
+
+    fn on_relogin_res(&mut self, ctx: &mut Ctx<Slot>, u: usize, h: ConnHandle, pdu: &Pdu) {
+        let ok = pdu
+            .parse::<ImLoginRes>()
+            .ok()
+            .filter(|r| r.result_code == 0);
+        let Some(res) = ok else {
+            debug!("re-login refused: user={}", self.users[u].name);
+            self.users[u].conn = None;
+            ctx.close(h);
+            self.retry_later(u);
+            return;
+        };
+        let now = Instant::now();
+        let user = &mut self.users[u];
+        user.state = UserState::Online;
+        user.user_id = res.user_info.map_or(user.user_id, |i| i.user_id);
+        user.backoff = RECONNECT_FIRST;
+        user.reconnected = true;
+        self.report.reconnects += 1;
+        let c = &self.shared.counters;
+        c.reconnects.fetch_add(1, Ordering::Relaxed);
+        c.online.fetch_add(1, Ordering::Relaxed);
+        if self.phase >= Phase::Finish {
+            return;
+        }
+        // Unacked messages go again, unchanged, on the new connection.
+        let user_id = user.user_id;
+        if let Some(s) = user.sender.as_mut() {
+            let again = s.tracker.resend_all(now);
+            for (header_seq, p) in &again {
+                send_copy(ctx, h, user_id, s, *header_seq, p);
+            }
+            c.resends.fetch_add(again.len() as u64, Ordering::Relaxed);
+        }
+        self.pull_history(ctx, u);
+    }
+
+    /// Asks for the newest page of each conversation `u` receives in: what was delivered
+    /// while it was away is there, as a real client reads it after logging in.
+    fn pull_history(&mut self, ctx: &mut Ctx<Slot>, u: usize) {
+        let Some(h) = self.users[u].conn else {
+            return;
+        };
+        if self.users[u].receiver.is_none() {
+            return;
+        }
+        let sessions: Vec<(SessionType, u32)> = match self.config.group_id {
+            Some(g) => vec![(SessionType::Group, g)],
+            None => self
+                .senders
+                .iter()
+                .filter(|&&s| self.users[s].sender.as_ref().and_then(|x| x.peer) == Some(u))
+                .map(|&s| (SessionType::Single, self.users[s].user_id))
+                .filter(|&(_, id)| id != 0)
+                .collect(),
+        };
+        for (session_type, session_id) in sessions {
+            self.request_page(ctx, u, h, session_type, session_id, 0, 0);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request_page(
+        &mut self,
+        ctx: &mut Ctx<Slot>,
+        u: usize,
+        h: ConnHandle,
+        session_type: SessionType,
+        session_id: u32,
+        begin: u32,
+        page: u16,
+    ) {
+        let req = ImGetMsgListReq {
+            user_id: self.users[u].user_id,
+            session_type: session_type as i32,
+            session_id,
+            msg_id_begin: begin,
+            msg_cnt: HISTORY_PAGE,
+            attach_data: None,
+        };
+        // The header seq carries the page number, so paging needs no state.
+        send_deferred(ctx, h, &Pdu::new(CommandId::MsgListRequest, page, &req));
+    }
+
+    fn on_msg_list(&mut self, ctx: &mut Ctx<Slot>, u: usize, h: ConnHandle, pdu: &Pdu) {
+        let Ok(rsp) = pdu.parse::<ImGetMsgListRsp>() else {
+            warn!("bad IMGetMsgListRsp: user={}", self.users[u].name);
+            return;
+        };
+        let run = self.shared.run_tag;
+        let key = self.config.aes_key;
+        let Some(receiver) = self.users[u].receiver.as_mut() else {
+            return;
+        };
+        let mut ours = 0;
+        let mut fetched = 0;
+        for m in &rsp.msg_list {
+            let payload = decrypt_text(&m.msg_data, &key)
+                .ok()
+                .and_then(|plain| String::from_utf8(plain).ok())
+                .and_then(|text| Payload::decode(&text));
+            let Some(p) = payload.filter(|p| p.run == run) else {
+                continue;
+            };
+            ours += 1;
+            if !receiver.expected.contains(&p.stream) {
+                continue;
+            }
+            if receiver
+                .trackers
+                .entry(p.stream)
+                .or_default()
+                .record_fetched(p.seq, m.msg_id)
+            {
+                fetched += 1;
+            }
+        }
+        self.report.fetched += fetched;
+        self.shared
+            .counters
+            .delivered
+            .fetch_add(fetched, Ordering::Relaxed);
+        let oldest = rsp.msg_list.iter().map(|m| m.msg_id).min().unwrap_or(0);
+        let page = pdu.header.seq_num;
+        // Older pages only while this one still held messages of this run.
+        if ours > 0 && oldest > 1 && u32::from(page) + 1 < HISTORY_PAGES {
+            let session_type = if rsp.session_type == SessionType::Group as i32 {
+                SessionType::Group
+            } else {
+                SessionType::Single
+            };
+            self.request_page(
+                ctx,
+                u,
+                h,
+                session_type,
+                rsp.session_id,
+                oldest - 1,
+                page + 1,
+            );
+        }
+    }
+
     fn finish(&mut self, ctx: &mut Ctx<Slot>) {
+        let now = Instant::now();
         let mut report = std::mem::take(&mut self.report);
         for user in &mut self.users {
+            if let Some(s) = user.sender.as_mut() {
+                if s.tracker.close(now) {
+                    report.unhealed_senders += 1;
+                }
+                report.resends += s.tracker.resends();
+                report.resent_messages += s.tracker.resent_messages();
+                report.unmatched_acks += s.tracker.unmatched_acks();
+                report.longest_ack_gap = report
+                    .longest_ack_gap
+                    .max(s.tracker.longest_gap().as_secs_f64());
+                report
+                    .acked_by_stream
+                    .entry(s.stream)
+                    .or_default()
+                    .extend_from_slice(s.tracker.acked());
+            }
             if user.state == UserState::Online {
                 report.still_connected += 1;
                 if let Some(r) = user.receiver.take() {
@@ -688,7 +1047,7 @@ impl Driver {
                 }
             } else if let Some(r) = user.receiver.take() {
                 // A receiver that logged in and then dropped still owes its deliveries.
-                if user.state == UserState::Closed {
+                if user.state == UserState::Closed || user.relogin {
                     report.receivers.push(r);
                 }
             }
@@ -735,6 +1094,7 @@ impl Handler for Driver {
             Some(CommandId::LoginResUserlogin) => self.on_login_res(ctx, u, conn, &pdu),
             Some(CommandId::MsgDataAck) => self.on_server_ack(ctx, u, &pdu),
             Some(CommandId::MsgData) => self.on_message(ctx, u, conn, &pdu),
+            Some(CommandId::MsgListResponse) => self.on_msg_list(ctx, u, conn, &pdu),
             // Heartbeat echoes, presence and other notifications need no answer.
             _ => {}
         }
@@ -751,6 +1111,19 @@ impl Handler for Driver {
             return;
         };
         self.users[u].conn = None;
+        if self.users[u].relogin
+            && matches!(
+                self.users[u].state,
+                UserState::Connecting { .. } | UserState::LoggingIn { .. }
+            )
+        {
+            debug!(
+                "reconnect failed: user={} reason={reason}",
+                self.users[u].name
+            );
+            self.retry_later(u);
+            return;
+        }
         match self.users[u].state {
             UserState::Connecting { .. } => {
                 self.login_failed(u, format!("connect failed: {reason}"));
@@ -771,9 +1144,19 @@ impl Handler for Driver {
                     );
                     self.report.disconnects += 1;
                     c.disconnects.fetch_add(1, Ordering::Relaxed);
+                    if self.config.reconnect.is_some() {
+                        let user = &mut self.users[u];
+                        user.relogin = true;
+                        user.backoff = RECONNECT_FIRST;
+                        self.retry_later(u);
+                    }
                 }
             }
-            UserState::Waiting | UserState::Failed | UserState::Closed => {}
+            UserState::Waiting
+            | UserState::Failed
+            | UserState::Closed
+            | UserState::Reconnecting { .. }
+            | UserState::Discovering { .. } => {}
         }
     }
 
@@ -794,6 +1177,20 @@ impl Handler for Driver {
                 return;
             }
         }
+        if self.phase < Phase::Finish {
+            self.reconnect_tick(ctx, now);
+            self.resend_due(ctx, now);
+        }
+        if self.phase == Phase::Drain && !self.drain_pulled {
+            // Whatever was delivered while a receiver was away and stored after its first
+            // pull is in the history by now.
+            self.drain_pulled = true;
+            for u in 0..self.users.len() {
+                if self.users[u].reconnected && self.users[u].state == UserState::Online {
+                    self.pull_history(ctx, u);
+                }
+            }
+        }
         if self.phase == Phase::Run {
             self.pump(ctx, now);
         }
@@ -807,6 +1204,42 @@ impl Handler for Driver {
 fn next_due(due: Instant, now: Instant, period: Duration) -> Instant {
     let floor = now.checked_sub(period).unwrap_or(now);
     (due + period).max(floor)
+}
+
+/// Sends one copy of a message: the first or a resend, identical but for nothing.
+fn send_copy(
+    ctx: &mut Ctx<Slot>,
+    h: ConnHandle,
+    from_user_id: u32,
+    s: &SenderState,
+    header_seq: u16,
+    p: &Pending,
+) -> bool {
+    let msg = ImMsgData {
+        from_user_id,
+        to_session_id: s.to_session,
+        msg_id: 0,
+        create_time: p.create_time,
+        msg_type: if s.peer.is_none() {
+            MsgType::GroupText as i32
+        } else {
+            MsgType::SingleText as i32
+        },
+        msg_data: p.data.clone(),
+        attach_data: None,
+    };
+    send_deferred(ctx, h, &Pdu::new(CommandId::MsgData, header_seq, &msg))
+}
+
+/// Asks login_server at `url` for a msg_server, as clients do before connecting.
+fn discover_addr(url: &str) -> Result<SocketAddr, String> {
+    let info =
+        tt_client::discover_with_timeout(url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    info.addr()
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| format!("{} resolves to nothing", info.addr()))
 }
 
 /// Queues a PDU to leave with everything else for that connection at the end of the loop
@@ -887,6 +1320,9 @@ mod tests {
             window: 1,
             rate: 0.0,
             group_id: Some(9),
+            ack_timeout: Duration::from_secs(5),
+            max_resends: 3,
+            reconnect: None,
         };
         let mut d = Driver::new(Arc::new(Shared::new()), config, plans, tx);
         d.set_group_recipients(3);

@@ -1,6 +1,7 @@
 //! The load generator `tt-load` and the micro benchmarks, as a library so that their logic is
 //! unit-tested and the smoke tests can drive a run in-process.
 //!
+//! - [`audit`]: a run's stored rows read back from MySQL (each acked message once).
 //! - [`cli`]: the command line (subcommands, flags, help).
 //! - [`seed`]: benchmark users and groups in MySQL and Redis, and their removal.
 //! - [`driver`]: the netlib handler that plays many clients on one event loop.
@@ -10,6 +11,7 @@
 //! - [`report`]: markdown tables and SVG charts from results.
 //! - [`stats`]: latency samples and percentiles.
 
+pub mod audit;
 pub mod cli;
 pub mod driver;
 pub mod report;

@@ -91,7 +91,8 @@ pub struct MessageMetrics {
     pub seconds: f64,
     /// Messages sent.
     pub sent: u64,
-    /// Server acks (IMMsgDataAck) received by senders.
+    /// Messages the server acknowledged (IMMsgDataAck), each counted once however many of
+    /// its copies were answered.
     pub acked: u64,
     /// Deliveries expected: one per message for 1:1, one per other online member for groups.
     pub expected_deliveries: u64,
@@ -105,18 +106,52 @@ pub struct MessageMetrics {
     pub ack_latency: LatencySummary,
     /// Send to delivery at the receiver.
     pub delivery_latency: LatencySummary,
-    /// Expected deliveries that never arrived (after the drain time).
+    /// Deliveries of acknowledged messages that never arrived, live or in the history read
+    /// after a reconnect (after the drain time).
     pub lost: u64,
+    /// Expected deliveries that never arrived, of acked and unacked messages alike.
+    pub undelivered: u64,
     /// Messages sent that the server never acknowledged.
     pub unacked: u64,
-    /// Extra copies delivered.
+    /// Extra copies delivered live.
     pub duplicated: u64,
+    /// Message copies sent again (ack timeouts and reconnects).
+    pub resends: u64,
+    /// Distinct messages sent more than once.
+    pub resent_messages: u64,
+    /// Acks matching no waiting message (answers to copies of acked messages).
+    pub unmatched_acks: u64,
+    /// Clients logged in again after a dropped connection.
+    pub reconnects: u64,
+    /// Deliveries found in the history after a reconnect, not received live.
+    pub fetched: u64,
+    /// The longest time any sender waited between two acks (from the start of sending to
+    /// its first ack, or to the end while still waiting), in seconds.
+    pub longest_ack_gap_s: f64,
+    /// Senders still waiting for an ack at the end.
+    pub unhealed_senders: u64,
+    /// The stored rows checked with `--check-mysql`.
+    pub stored: Option<StoredCheck>,
     /// Deliveries that arrived after a later message of the same stream.
     pub reordered: u64,
     /// Deliveries to a user they were not addressed to.
     pub misdelivered: u64,
     /// Logged-in connections that closed during the run.
     pub disconnects: u64,
+}
+
+/// What MySQL holds for the messages of a run (`--check-mysql`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoredCheck {
+    /// Rows of this run's messages.
+    pub rows: u64,
+    /// Acked messages without a row.
+    pub acked_missing: u64,
+    /// Messages (acked or not) with more than one row: the extra rows.
+    pub extra_rows: u64,
+    /// Rows whose msg id another row of the same conversation also has.
+    pub reused_msg_ids: u64,
 }
 
 /// Idle connections.
@@ -194,6 +229,26 @@ impl RunResult {
                  disconnects {}",
                 m.lost, m.unacked, m.duplicated, m.reordered, m.misdelivered, m.disconnects
             );
+            let _ = writeln!(
+                out,
+                "  undelivered {}  resends {} ({} messages)  reconnects {}  fetched {}  \
+                 longest ack gap {:.2} s  unhealed senders {}",
+                m.undelivered,
+                m.resends,
+                m.resent_messages,
+                m.reconnects,
+                m.fetched,
+                m.longest_ack_gap_s,
+                m.unhealed_senders
+            );
+            if let Some(c) = &m.stored {
+                let _ = writeln!(
+                    out,
+                    "  mysql          {} rows, {} acked without a row, {} extra rows, \
+                     {} reused msg ids",
+                    c.rows, c.acked_missing, c.extra_rows, c.reused_msg_ids
+                );
+            }
         }
         if let Some(i) = &self.idle {
             let _ = writeln!(
@@ -295,6 +350,7 @@ mod tests {
         };
         let t = r.table();
         assert!(t.contains("lost 3"));
+        assert!(t.contains("resends 0 (0 messages)  reconnects 0"));
         assert!(t.contains("msg_server (42)"));
         assert!(t.contains("FAIL           3 messages lost"));
         assert!(!t.contains("PASS"));

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use netlib::EventLoop;
 
+use crate::audit::{self, AuditQuery};
 use crate::cli::{RunOptions, Scenario, Target};
 use crate::driver::{Driver, DriverConfig, LoopReport, Phase, Role, Shared, UserPlan};
 use crate::result::{IdleMetrics, LoginMetrics, MessageMetrics, Params, RssSample, RunResult};
@@ -131,8 +132,48 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         handle.shutdown().context("driver loop failed")?;
     }
 
+    let acked_by_stream = merged_acks(&reports);
     let mut result = assemble(opts, &servers, reports, run_seconds, held_seconds);
     result.started_at = started_at;
+    if let (Some(url), Some(m)) = (&opts.check_mysql, result.messages.as_mut()) {
+        let (senders, group_id) = match opts.scenario {
+            Scenario::Msg { pairs, .. } => {
+                ((0..pairs).map(|i| opts.users.name(2 * i)).collect(), None)
+            }
+            Scenario::Group {
+                group_id, senders, ..
+            } => (
+                (0..senders).map(|j| opts.users.name(j)).collect(),
+                Some(group_id),
+            ),
+            _ => (Vec::new(), None),
+        };
+        let query = AuditQuery {
+            mysql_url: url,
+            run_tag: shared.run_tag,
+            aes_key: &opts.aes_key,
+            senders,
+            group_id,
+            started_at,
+        };
+        let stored = audit::check(&query, &acked_by_stream).context("checking stored rows")?;
+        for (n, what) in [
+            (stored.acked_missing, "acked messages have no row in MySQL"),
+            (
+                stored.extra_rows,
+                "extra rows in MySQL (messages stored twice)",
+            ),
+            (
+                stored.reused_msg_ids,
+                "rows in MySQL share a msg id in their conversation",
+            ),
+        ] {
+            if n > 0 {
+                result.failures.push(format!("{n} {what}"));
+            }
+        }
+        m.stored = Some(stored);
+    }
     let online = result.login.succeeded;
     result.rss = rss_before
         .iter()
@@ -149,14 +190,26 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     Ok(result)
 }
 
+/// Every loop's acked sequence numbers, per stream.
+fn merged_acks(reports: &[LoopReport]) -> HashMap<u32, Vec<u64>> {
+    let mut acked: HashMap<u32, Vec<u64>> = HashMap::new();
+    for r in reports {
+        for (s, seqs) in &r.acked_by_stream {
+            acked.entry(*s).or_default().extend_from_slice(seqs);
+        }
+    }
+    acked
+}
+
 fn driver_config(opts: &RunOptions) -> DriverConfig {
-    let (window, rate, group_id) = match &opts.scenario {
-        Scenario::Msg { traffic, .. } => (traffic.window, traffic.rate, None),
+    let (traffic, group_id) = match &opts.scenario {
+        Scenario::Msg { traffic, .. } => (Some(traffic), None),
         Scenario::Group {
             traffic, group_id, ..
-        } => (traffic.window, traffic.rate, Some(*group_id)),
-        _ => (1, 0.0, None),
+        } => (Some(traffic), Some(*group_id)),
+        _ => (None, None),
     };
+    let (window, rate) = traffic.map_or((1, 0.0), |t| (t.window, t.rate));
     DriverConfig {
         client: opts.client,
         password_hash: tt_client::crypto::md5_hex(&opts.users.password),
@@ -166,6 +219,9 @@ fn driver_config(opts: &RunOptions) -> DriverConfig {
         window,
         rate,
         group_id,
+        ack_timeout: Duration::from_secs_f64(traffic.map_or(5.0, |t| t.ack_timeout)),
+        max_resends: traffic.map_or(0, |t| t.resends),
+        reconnect: opts.reconnect.clone(),
     }
 }
 
@@ -317,7 +373,19 @@ fn assemble(
     let (mut acked, mut acked_in_window, mut delivered_in_window) = (0, 0, 0);
     let (mut misdelivered, mut disconnects, mut still_connected) = (0, 0, 0);
     let mut receivers = Vec::new();
+    let mut acked_by_stream: HashMap<u32, Vec<u64>> = HashMap::new();
+    let mut totals = MessageMetrics::default();
     for r in reports {
+        for (s, seqs) in r.acked_by_stream {
+            acked_by_stream.entry(s).or_default().extend(seqs);
+        }
+        totals.resends += r.resends;
+        totals.resent_messages += r.resent_messages;
+        totals.unmatched_acks += r.unmatched_acks;
+        totals.reconnects += r.reconnects;
+        totals.fetched += r.fetched;
+        totals.longest_ack_gap_s = totals.longest_ack_gap_s.max(r.longest_ack_gap);
+        totals.unhealed_senders += r.unhealed_senders;
         login_latency.merge(r.login_latency);
         for (k, v) in r.login_errors {
             *errors.entry(k).or_default() += v;
@@ -377,7 +445,7 @@ fn assemble(
         Scenario::Msg { .. } | Scenario::Group { .. } => {
             let sent: u64 = sent_by_stream.values().sum();
             let mut counts = DeliveryCounts::default();
-            let (mut expected, mut lost) = (0, 0);
+            let (mut expected, mut undelivered, mut lost) = (0, 0, 0);
             for r in &receivers {
                 for (_, t) in r.trackers.iter() {
                     counts.add(t.counts());
@@ -385,7 +453,12 @@ fn assemble(
                 for s in &r.expected {
                     let n = sent_by_stream.get(s).copied().unwrap_or(0);
                     expected += n;
-                    lost += r.trackers.get(s).map_or(n, |t| t.missing(n));
+                    undelivered += r.trackers.get(s).map_or(n, |t| t.missing(n));
+                    let acked = acked_by_stream.get(s).map_or(&[][..], Vec::as_slice);
+                    lost += acked
+                        .iter()
+                        .filter(|&&seq| !r.trackers.get(s).is_some_and(|t| t.has(seq)))
+                        .count() as u64;
                 }
             }
             let per_sec = |n: u64| {
@@ -406,22 +479,31 @@ fn assemble(
                 ack_latency: ack_latency.summary(),
                 delivery_latency: delivery_latency.summary(),
                 lost,
+                undelivered,
                 unacked: sent.saturating_sub(acked),
                 duplicated: counts.duplicated,
                 reordered: counts.reordered,
                 misdelivered,
                 disconnects,
+                ..totals
             };
             if m.sent == 0 {
                 failures.push("no message was sent".to_owned());
             }
+            // With reconnecting on, a dropped connection is part of the test, not a failure;
+            // what it may cost (loss, duplicates, unacked messages) still is.
+            let disconnects = if opts.reconnect.is_some() {
+                0
+            } else {
+                m.disconnects
+            };
             for (n, what) in [
-                (m.lost, "expected deliveries never arrived"),
+                (m.lost, "deliveries of acked messages never arrived"),
                 (m.unacked, "messages were never acknowledged by the server"),
                 (m.duplicated, "deliveries were duplicates"),
                 (m.reordered, "deliveries arrived out of order"),
                 (m.misdelivered, "deliveries reached the wrong user"),
-                (m.disconnects, "logged-in connections were closed"),
+                (disconnects, "logged-in connections were closed"),
             ] {
                 if n > 0 {
                     failures.push(format!("{n} {what}"));
@@ -596,6 +678,8 @@ mod tests {
             json: false,
             out: None,
             quiet: true,
+            reconnect: None,
+            check_mysql: None,
         }
     }
 
@@ -604,6 +688,8 @@ mod tests {
         rate: 15.0,
         seconds: 1.0,
         drain: 1.0,
+        ack_timeout: 5.0,
+        resends: 3,
     };
 
     fn servers() -> Vec<SocketAddr> {
@@ -720,6 +806,9 @@ mod tests {
         };
         report.sent_by_stream.insert(0, 5);
         report.sent_by_stream.insert(1, 5);
+        // Stream 1's 4 was delivered but its ack never came.
+        report.acked_by_stream.insert(0, vec![0, 1, 2, 3, 4]);
+        report.acked_by_stream.insert(1, vec![0, 1, 2, 3]);
         // Stream 0 complete; stream 1 lost 3, got 4 twice and 2 after 4.
         report.receivers.push(ReceiverReport {
             expected: vec![0],
@@ -732,14 +821,17 @@ mod tests {
         let r = assemble(&opts, &servers(), vec![report], 2.0, 0.0);
         let m = r.messages.unwrap();
         assert_eq!((m.sent, m.acked, m.expected_deliveries), (10, 9, 10));
-        assert_eq!((m.delivered, m.lost, m.unacked), (9, 1, 1));
+        assert_eq!(
+            (m.delivered, m.lost, m.undelivered, m.unacked),
+            (9, 1, 1, 1)
+        );
         assert_eq!((m.duplicated, m.reordered), (1, 1));
         assert_eq!(m.acked_per_sec, 4.0);
         assert_eq!(r.failures.len(), 4, "{:?}", r.failures);
         assert!(
             r.failures
                 .iter()
-                .any(|f| f.contains("1 expected deliveries"))
+                .any(|f| f.contains("1 deliveries of acked messages never arrived"))
         );
         assert_eq!(r.params.pairs, Some(2));
     }
@@ -762,6 +854,7 @@ mod tests {
             ..LoopReport::default()
         };
         report.sent_by_stream.insert(0, 4);
+        report.acked_by_stream.insert(0, vec![0, 1, 2, 3]);
         report.receivers.push(ReceiverReport {
             expected: vec![0],
             trackers: HashMap::from([(0, tracker(&[0, 1, 2, 3]))]),
@@ -773,6 +866,54 @@ mod tests {
         let r = assemble(&opts, &servers(), vec![report], 1.0, 0.0);
         let m = r.messages.unwrap();
         assert_eq!((m.expected_deliveries, m.delivered, m.lost), (8, 4, 4));
+    }
+
+    #[test]
+    fn with_reconnecting_a_drop_is_no_failure_but_its_losses_are() {
+        let mut opts = options(
+            Scenario::Msg {
+                pairs: 1,
+                traffic: TRAFFIC,
+            },
+            1,
+        );
+        opts.reconnect = Some("http://127.0.0.1:1/msg_server".into());
+        let mut report = LoopReport {
+            login_ok: 2,
+            acked: 3,
+            disconnects: 2,
+            reconnects: 2,
+            resends: 4,
+            resent_messages: 3,
+            longest_ack_gap: 2.5,
+            still_connected: 2,
+            ..LoopReport::default()
+        };
+        report.sent_by_stream.insert(0, 3);
+        report.acked_by_stream.insert(0, vec![0, 1, 2]);
+        report.receivers.push(ReceiverReport {
+            expected: vec![0],
+            trackers: HashMap::from([(0, tracker(&[0, 1, 2]))]),
+        });
+        let r = assemble(&opts, &servers(), vec![report], 1.0, 0.0);
+        let m = r.messages.as_ref().unwrap();
+        assert!(r.passed(), "{:?}", r.failures);
+        assert_eq!((m.disconnects, m.reconnects, m.resends), (2, 2, 4));
+        assert_eq!((m.resent_messages, m.longest_ack_gap_s), (3, 2.5));
+        // The same run without reconnecting fails on the drops.
+        opts.reconnect = None;
+        let mut report = LoopReport {
+            disconnects: 1,
+            acked: 1,
+            ..LoopReport::default()
+        };
+        report.sent_by_stream.insert(0, 1);
+        let r = assemble(&opts, &servers(), vec![report], 1.0, 0.0);
+        assert!(
+            r.failures.iter().any(|f| f.contains("closed")),
+            "{:?}",
+            r.failures
+        );
     }
 
     #[test]

@@ -144,6 +144,33 @@ fn msg_scenario_delivers_every_message_once_and_in_order_across_msg_servers() {
 }
 
 #[test]
+fn msg_scenario_reconnects_through_discovery_when_a_msg_server_stops_and_loses_nothing() {
+    let mut cluster = TestCluster::start();
+    let seeded = Seeded::new(6, 0, 1);
+    let line = format!(
+        "msg --pairs 3 --rate 5 --seconds 5 --drain 20 --ack-timeout 2 --reconnect \
+         --login-url {} --msg-server {} --check-mysql {}",
+        cluster.login_http_url(),
+        both_msg_servers(&cluster),
+        storage().mysql_url
+    );
+    let opts = options(&line, &seeded);
+    let running = std::thread::spawn(move || run::execute(&opts));
+    // The fault: msg_server 1 (a sender or receiver of every pair) stops in the middle of
+    // the sending time; its clients find msg_server 0 through login_server.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    cluster.stop_msg(1);
+    let result = running.join().unwrap().unwrap();
+    assert_passed(&result);
+    let m = result.messages.unwrap();
+    assert!(m.reconnects >= 3, "{m:?}");
+    assert_eq!((m.lost, m.duplicated, m.unacked), (0, 0, 0), "{m:?}");
+    let stored = m.stored.unwrap();
+    assert_eq!(stored.rows, m.sent, "{stored:?}");
+    assert_eq!((stored.extra_rows, stored.acked_missing), (0, 0));
+}
+
+#[test]
 fn group_scenario_fans_out_to_every_other_member_on_both_msg_servers() {
     let cluster = TestCluster::start();
     let seeded = Seeded::new(6, 1, 6);
