@@ -191,8 +191,10 @@ fn main() -> Result<()> {
             let workers: Vec<_> = (0..links)
                 .map(|link| {
                     let users = users.clone();
-                    // Links count client times from bases far apart: no two messages share one.
-                    let base = resend.then_some((link as u32 + 1) << 24);
+                    // Each run and link counts client times from its own base, far apart from
+                    // the others: no two messages of this process share an identity.
+                    let base =
+                        resend.then_some(((threads as u32) << 26) | ((link as u32 + 1) << 20));
                     thread::spawn(move || drive_link(addr, &users, per_link, window, base))
                 })
                 .collect();
