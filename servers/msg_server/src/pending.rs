@@ -17,8 +17,9 @@
 //! - request ids are never 0 (0 is the handle of requests no client waits for) and wrap
 //!   after 2³²−1, far beyond what can be pending at once.
 //!
-//! Requests that carry a PDU in their attach (the push round, group fan-out, file requests)
-//! are internal flows without a waiting client and are not entered here.
+//! The group fan-out (the member query a stored group message waits for) is entered too,
+//! with the stored message as its failure: asked again on another link. The push round and
+//! the online-file presence check carry their PDU in the attach and are not entered.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -39,6 +40,13 @@ pub(crate) enum Continuation {
     Deliver,
     /// IMRegistReq: the answer goes to a client that is not logged in.
     Register,
+    /// IMGroupInfoListReq for a stored group message: the members get it (except the
+    /// sender's connection, the entry's client) and, when `push` (stored here, not relayed),
+    /// the push round starts.
+    FanOut {
+        /// Whether this server runs the push round (KNOWN_DEFECTS D-PUSH-3).
+        push: bool,
+    },
 }
 
 /// What a client is told when its request gets no answer (link lost, deadline passed).
@@ -53,7 +61,22 @@ pub(crate) enum Failure {
         /// The login request's seq.
         seq: u16,
     },
+    /// A group message's member query is asked again on another link (the message is
+    /// stored; its members must still get it), at most [`FAN_OUT_ATTEMPTS`] times in all.
+    FanOutAgain {
+        /// The group.
+        group: u32,
+        /// The sender.
+        from: u32,
+        /// The stored message body (db_proxy's, attach included).
+        body: Vec<u8>,
+        /// Attempts made so far (1 for the first).
+        attempt: u8,
+    },
 }
+
+/// How many times a group message's member query is asked before its fan-out is given up.
+pub(crate) const FAN_OUT_ATTEMPTS: u8 = 3;
 
 /// One request without an answer yet.
 #[derive(Debug, Clone, PartialEq, Eq)]

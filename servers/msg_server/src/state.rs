@@ -224,7 +224,7 @@ impl State {
     ) -> Option<Pending> {
         let id = DbAttachData::decode(attach).ok()?.handle;
         let pending = self.pending.answer(id)?;
-        if pending.continuation != continuation {
+        if std::mem::discriminant(&pending.continuation) != std::mem::discriminant(&continuation) {
             debug!(
                 "answer for another kind of request: expected={continuation:?} was={:?}",
                 pending.continuation

@@ -10,12 +10,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::*;
-use teamtalk_proto::pb::base_define::ResultType;
+use teamtalk_proto::pb::base_define::{GroupInfo, ResultType};
 use teamtalk_proto::pb::buddy::ImAllUserReq;
 use teamtalk_proto::pb::group::{
-    ImGroupCreateReq, ImGroupCreateRsp, ImGroupShieldReq, ImGroupShieldRsp,
+    ImGroupCreateReq, ImGroupCreateRsp, ImGroupInfoListReq, ImGroupInfoListRsp, ImGroupShieldReq,
+    ImGroupShieldRsp,
 };
 use teamtalk_proto::pb::login::{ImLoginRes, ImPushShieldReq, ImPushShieldRsp};
+use teamtalk_proto::pb::message::ImMsgData;
 use teamtalk_proto::{CommandId, Pdu};
 
 #[test]
@@ -151,4 +153,53 @@ fn a_link_silent_past_a_request_deadline_is_closed_and_dialled_again() {
         assert!(Instant::now() < deadline, "no request on the new link");
     };
     assert_eq!(on_new_link, 1, "the request goes out on the new link");
+}
+
+#[test]
+fn a_group_fan_out_lost_with_its_link_is_asked_again_on_another() {
+    let mut h = Harness::ready();
+    let mut alice = h.login("alice", 404, WINDOWS);
+    let mut bob = h.login("bob", 405, WINDOWS);
+    let msg = ImMsgData {
+        from_user_id: 0,
+        to_session_id: 900,
+        msg_id: 0,
+        create_time: 0,
+        msg_type: 0x11,
+        msg_data: b"nnZSBwfPCz60q69ddmfIJA==".to_vec(),
+        attach_data: None,
+    };
+    alice.send(CommandId::MsgData, &msg);
+    let (i, up) = h.fakes.db.expect(CommandId::MsgData);
+    let mut stored: ImMsgData = up.parse().unwrap();
+    stored.msg_id = 6;
+    h.fakes
+        .db
+        .send(i, &Pdu::new(CommandId::MsgData, up.header.seq_num, &stored));
+    alice.expect(CommandId::MsgDataAck);
+    h.fakes.db.expect(CommandId::GroupInfoRequest);
+    // The business link dies before the member list comes: the stored message must still
+    // reach the members, asked on the remaining (login-pool) link.
+    h.fakes.db.restart();
+    let (j, again) = h.fakes.db_login.expect(CommandId::GroupInfoRequest);
+    let req: ImGroupInfoListReq = again.parse().unwrap();
+    let rsp = ImGroupInfoListRsp {
+        user_id: 404,
+        group_info_list: vec![GroupInfo {
+            group_id: 900,
+            version: 1,
+            group_name: "g".into(),
+            group_avatar: String::new(),
+            group_creator_id: 404,
+            group_type: 2,
+            shield_status: 0,
+            group_member_list: vec![404, 405],
+        }],
+        attach_data: req.attach_data,
+    };
+    h.fakes
+        .db_login
+        .send(j, &Pdu::new(CommandId::GroupInfoResponse, 0, &rsp));
+    let got: ImMsgData = bob.expect(CommandId::MsgData).parse().unwrap();
+    assert_eq!((got.msg_id, got.to_session_id), (6, 900));
 }

@@ -200,6 +200,14 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
         relay_answer(st, ctx, pdu);
         return;
     }
+    let attach_bytes = rsp.attach_data.as_deref().unwrap_or_default();
+    // A late answer whose request was already asked again finds no entry: the newer one
+    // fans out, so members get the message once.
+    let Some(request) = st.answered(attach_bytes, Continuation::FanOut { push: false }) else {
+        debug!("dropping a member list without a pending fan-out");
+        return;
+    };
+    let push = matches!(request.continuation, Continuation::FanOut { push: true });
     let Some(group) = rsp.group_info_list.first() else {
         return;
     };
@@ -215,9 +223,7 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
     }
     // A fresh PDU (seq 0) whose body is the stored message without its attach (D-LEAK-1).
     let bytes = Pdu::from_body(CommandId::MsgData, 0, wire::strip_attach(&attach.pdu)).encode();
-    let origin = (attach.handle != 0)
-        .then(|| st.resolve_handle(ctx, attach.handle))
-        .flatten();
+    let origin = st.requester(ctx, &request, None);
     for &member in &group.group_member_list {
         for &h in st.users.conns(member) {
             if Some(h) != origin && ctx.send_deferred(h, &bytes) {
@@ -225,11 +231,11 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
             }
         }
     }
-    // Only the msg_server that stored the message pushes; relayed copies (handle 0) do not
-    // (KNOWN_DEFECTS D-PUSH-3). The query goes out whether or not a push_server is connected,
-    // and carries the stored body as the original does, its attach included: that attach only
-    // travels between servers.
-    if attach.handle != 0 {
+    // Only the msg_server that stored the message pushes; relayed copies do not (KNOWN_DEFECTS
+    // D-PUSH-3). The query goes out whether or not a push_server is connected, and carries
+    // the stored body as the original does, its attach included: that attach only travels
+    // between servers.
+    if push {
         let req = ImGroupGetShieldReq {
             group_id: group.group_id,
             user_id: group.group_member_list.clone(),

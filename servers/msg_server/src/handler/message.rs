@@ -132,9 +132,7 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
     let sender = request
         .as_ref()
         .and_then(|r| st.requester(ctx, r, Some(msg.from_user_id)));
-    let origin_handle = request
-        .map_or(ClientRef::NOBODY, |r| r.client)
-        .attach_handle();
+    let origin = request.map_or(ClientRef::NOBODY, |r| r.client);
     let group = is_group(msg.msg_type);
     if let Some(sender) = sender {
         let session_type = if group {
@@ -164,7 +162,13 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
     st.delivered.record(delivery);
     st.relay_to_route(ctx, &pdu);
     if group {
-        request_group_fan_out(st, ctx, &msg, origin_handle, pdu.body);
+        let fan_out = FanOut {
+            group: msg.to_session_id,
+            from: msg.from_user_id,
+            origin,
+            push: true,
+        };
+        request_group_fan_out(st, ctx, fan_out, pdu.body, 1);
         return;
     }
     let body = msg.encode_to_vec();
@@ -208,24 +212,59 @@ fn deliver_single(
     }
 }
 
+/// A stored group message waiting for its member list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FanOut {
+    /// The group.
+    pub(crate) group: u32,
+    /// The sender.
+    pub(crate) from: u32,
+    /// The sender's connection, which does not get its own message; `ClientRef::NOBODY` for
+    /// a message relayed by route_server or whose sender's request ended.
+    pub(crate) origin: ClientRef,
+    /// Whether this server stored the message and runs its push round (D-PUSH-3).
+    pub(crate) push: bool,
+}
+
 /// Asks db_proxy for the group's members so the message can be fanned out (the answer comes
-/// to `group::handle_group_info_list_rsp`). `origin_handle` is the sender's attach handle, 0
-/// for a message relayed by route_server; `stored_body` is the db_proxy body, attach included.
+/// to `group::handle_group_info_list_rsp`), entered in the pending table so that a lost link
+/// or a missing answer asks again on another link (`attempt` counts from 1).
+/// `stored_body` is the db_proxy body, attach included, carried in the attach as the
+/// original does.
 pub(crate) fn request_group_fan_out(
     st: &mut State,
     ctx: &mut Ctx,
-    msg: &ImMsgData,
-    origin_handle: u32,
+    fan_out: FanOut,
     stored_body: Vec<u8>,
+    attempt: u8,
 ) {
-    let Some(link) = st.links.db.for_business(msg.to_session_id as usize) else {
+    // Each attempt starts from another link, so a dead one is not asked twice.
+    let spread = (fan_out.group as usize).wrapping_add(usize::from(attempt) - 1);
+    let Some(link) = st.links.db.for_business(spread) else {
+        debug!(
+            "no db_proxy, group message not fanned out: group={}",
+            fan_out.group
+        );
         return;
     };
-    let attach = PduAttachData::new(attach_type::HANDLE_AND_PDU, origin_handle, stored_body);
+    let failure = Failure::FanOutAgain {
+        group: fan_out.group,
+        from: fan_out.from,
+        body: stored_body.clone(),
+        attempt,
+    };
+    let id = st.track(
+        ctx.now(),
+        fan_out.origin,
+        link,
+        Continuation::FanOut { push: fan_out.push },
+        failure,
+    );
+    let attach = PduAttachData::new(attach_type::HANDLE_AND_PDU, id, stored_body);
     let req = ImGroupInfoListReq {
-        user_id: msg.from_user_id,
+        user_id: fan_out.from,
         group_version_list: vec![GroupVersionInfo {
-            group_id: msg.to_session_id,
+            group_id: fan_out.group,
             version: 0,
         }],
         attach_data: Some(attach.encode()),
@@ -244,8 +283,13 @@ pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         return;
     }
     if is_group(msg.msg_type) {
-        let body = pdu.body.clone();
-        request_group_fan_out(st, ctx, &msg, 0, body);
+        let fan_out = FanOut {
+            group: msg.to_session_id,
+            from: msg.from_user_id,
+            origin: ClientRef::NOBODY,
+            push: false,
+        };
+        request_group_fan_out(st, ctx, fan_out, pdu.body.clone(), 1);
         return;
     }
     msg.attach_data = None;

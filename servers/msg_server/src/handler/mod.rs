@@ -568,6 +568,28 @@ pub(crate) fn failure_answer(
 /// A pending request ended without an answer (`why`): its client, if still there, gets the
 /// request's failure answer.
 pub(crate) fn fail_pending(st: &mut State, ctx: &mut Ctx, pending: Pending, why: &str) {
+    if let Failure::FanOutAgain {
+        group,
+        from,
+        body,
+        attempt,
+    } = pending.failure
+    {
+        let push = matches!(pending.continuation, Continuation::FanOut { push: true });
+        if attempt >= crate::pending::FAN_OUT_ATTEMPTS {
+            warn!("group message fan-out given up: group={group} from={from} why={why}");
+            return;
+        }
+        debug!("asking for group members again: group={group} attempt={attempt} why={why}");
+        let fan_out = message::FanOut {
+            group,
+            from,
+            origin: pending.client,
+            push,
+        };
+        message::request_group_fan_out(st, ctx, fan_out, body, attempt + 1);
+        return;
+    }
     let Some(h) = st.requester(ctx, &pending, None) else {
         return;
     };
@@ -585,6 +607,7 @@ pub(crate) fn fail_pending(st: &mut State, ctx: &mut Ctx, pending: Pending, why:
                 ctx.send_pdu_deferred(h, &answer);
             }
         }
+        Failure::FanOutAgain { .. } => {}
         Failure::RefuseLogin { seq } => {
             if client(ctx, h).is_some_and(|c| matches!(c.state, ClientState::Validating { .. })) {
                 log::info!("refusing login, db_proxy gave no answer: handle={h} why={why}");

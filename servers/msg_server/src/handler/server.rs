@@ -119,6 +119,10 @@ fn send_online_users(st: &State, ctx: &mut Ctx, h: ConnHandle) {
 /// master went, promote the next route link.
 pub(crate) fn link_down(st: &mut State, ctx: &mut Ctx, h: ConnHandle, reason: &CloseReason) {
     debug!("link closed: handle={h} reason={reason}");
+    // The link leaves its pool first, so what its requests' failures ask again goes elsewhere.
+    if let Some(master) = st.links.closed(h, ctx.now()) {
+        send_role_set(ctx, master);
+    }
     let lost = st.pending.take_link(h);
     if !lost.is_empty() {
         info!(
@@ -128,9 +132,6 @@ pub(crate) fn link_down(st: &mut State, ctx: &mut Ctx, h: ConnHandle, reason: &C
     }
     for pending in lost {
         super::fail_pending(st, ctx, pending, "link closed");
-    }
-    if let Some(master) = st.links.closed(h, ctx.now()) {
-        send_role_set(ctx, master);
     }
 }
 
