@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: makes MariaDB and Redis available with an empty teamtalk_test
-# schema loaded (scripts/services.sh), then `cargo test --workspace`.
+# schema loaded (scripts/services.sh), then `cargo test --workspace`, then the fault suite
+# (benches/faults.sh: real server processes killed and restarted under load) and every fuzz
+# target for a short fixed time (scripts/fuzz.sh, when fuzz/ is present).
 #
 # Usage: scripts/test.sh [cargo test arguments]
-#   With arguments, they replace --workspace: scripts/test.sh -p netlib conf::tests
+#   With arguments, only `cargo test` runs, with them instead of --workspace:
+#   scripts/test.sh -p netlib conf::tests
 #
 # Tests that need the databases read these variables, exported here:
 #   TT_TEST_MYSQL_URL  mysql://root@127.0.0.1:3306/teamtalk_test
@@ -30,6 +33,11 @@ export TT_TEST_REDIS_URL="redis://127.0.0.1:6379"
 
 if [[ $# -gt 0 ]]; then
     cargo test "$@"
-else
-    cargo test --workspace
+    exit
+fi
+
+cargo test --workspace
+benches/faults.sh
+if [[ -d fuzz ]]; then
+    scripts/fuzz.sh "${TT_FUZZ_SECONDS:-10}"
 fi
