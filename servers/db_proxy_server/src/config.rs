@@ -411,7 +411,11 @@ mod tests {
             }
         );
         assert_eq!(policy.max_group_members, 500);
-        assert!(policy.admin_peers.is_empty());
+        // The sample cluster runs http_msg_server on this host.
+        assert_eq!(policy.admin_peers, ["127.0.0.1".parse::<IpAddr>().unwrap()]);
+        let without = SAMPLE.replace("\nAdminPeerIPs=", "\n#AdminPeerIPs=");
+        let config = Config::from_conf(&Conf::parse(&without)).unwrap();
+        assert!(config.policy.admin_peers.is_empty());
         conf.set("AdminPeerIPs", "10.0.0.5;::1");
         assert_eq!(
             Config::from_conf(&conf).unwrap().policy.admin_peers.len(),
