@@ -122,6 +122,24 @@ impl Conf {
         self.get(key).map_or(Ok(default), |v| parse_num(key, v))
     }
 
+    /// A required number that must not be 0 (counts, sizes, timeouts).
+    pub fn require_positive<T>(&self, key: &str) -> Result<T, ConfError>
+    where
+        T: FromStr + Default + PartialEq,
+        T::Err: std::fmt::Display,
+    {
+        not_zero(key, self.require_num(key)?)
+    }
+
+    /// An optional number with a default that must not be 0 when given.
+    pub fn positive_or<T>(&self, key: &str, default: T) -> Result<T, ConfError>
+    where
+        T: FromStr + Default + PartialEq,
+        T::Err: std::fmt::Display,
+    {
+        not_zero(key, self.num_or(key, default)?)
+    }
+
     /// A required `;`-separated list (listen IP lists); empty items are ignored.
     pub fn require_list(&self, key: &str) -> Result<Vec<String>, ConfError> {
         let list = split_list(self.require(key)?, ';');
@@ -173,6 +191,17 @@ fn split_list(value: &str, sep: char) -> Vec<String> {
         .collect()
 }
 
+fn not_zero<T: Default + PartialEq>(key: &str, value: T) -> Result<T, ConfError> {
+    if value == T::default() {
+        return Err(ConfError::Invalid {
+            key: key.to_owned(),
+            value: "0".to_owned(),
+            reason: "must be greater than 0".to_owned(),
+        });
+    }
+    Ok(value)
+}
+
 fn parse_num<T>(key: &str, value: &str) -> Result<T, ConfError>
 where
     T: FromStr,
@@ -188,6 +217,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positive_numbers_refuse_zero_and_name_the_key() {
+        let conf = Conf::parse("A=3\nZ=0\nX=x\n");
+        assert_eq!(conf.require_positive::<u32>("A").unwrap(), 3);
+        assert_eq!(conf.positive_or::<u32>("Missing", 7).unwrap(), 7);
+        for key in ["Z", "X"] {
+            assert!(matches!(
+                conf.positive_or::<u32>(key, 1),
+                Err(ConfError::Invalid { key: k, .. }) if k == key
+            ));
+        }
+        assert!(matches!(
+            conf.require_positive::<u32>("Missing"),
+            Err(ConfError::Missing { .. })
+        ));
+    }
 
     #[test]
     fn syntax_rules_of_the_original_reader() {

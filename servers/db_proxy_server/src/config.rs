@@ -151,10 +151,10 @@ impl Policy {
     pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
         let defaults = QueueBounds::default();
         Ok(Self {
-            max_group_members: at_least_one(conf, MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?,
+            max_group_members: conf.positive_or(MAX_GROUP_MEMBERS, DEFAULT_MAX_GROUP_MEMBERS)?,
             link_queue: QueueBounds {
-                requests: at_least_one(conf, MAX_QUEUED_REQUESTS, defaults.requests)?,
-                bytes: at_least_one(conf, MAX_QUEUED_BYTES, defaults.bytes)?,
+                requests: conf.positive_or(MAX_QUEUED_REQUESTS, defaults.requests)?,
+                bytes: conf.positive_or(MAX_QUEUED_BYTES, defaults.bytes)?,
             },
             admin_peers: ip_list(conf, ADMIN_PEER_IPS)?,
         })
@@ -176,19 +176,6 @@ fn ip_list(conf: &Conf, key: &str) -> Result<Vec<IpAddr>, ConfError> {
             })
         })
         .collect()
-}
-
-/// An optional count key: `default` when absent, an error when 0.
-fn at_least_one(conf: &Conf, key: &str, default: usize) -> Result<usize, ConfError> {
-    let n = conf.num_or(key, default)?;
-    if n == 0 {
-        return Err(ConfError::Invalid {
-            key: key.to_owned(),
-            value: "0".to_owned(),
-            reason: "must be at least 1".to_owned(),
-        });
-    }
-    Ok(n)
 }
 
 impl Config {
@@ -307,7 +294,7 @@ fn mysql_config(conf: &Conf, name: &str) -> Result<MysqlConfig, ConfError> {
         dbname: conf.require(&key("dbname"))?.to_owned(),
         username: conf.require(&key("username"))?.to_owned(),
         password: conf.get(&key("password")).unwrap_or_default().to_owned(),
-        max_conns: positive(conf, &key("maxconncnt"))?,
+        max_conns: conf.require_positive(&key("maxconncnt"))?,
     })
 }
 
@@ -318,20 +305,8 @@ fn redis_config(conf: &Conf, name: &str) -> Result<RedisConfig, ConfError> {
         host: conf.require(&key("host"))?.to_owned(),
         port: conf.require_num(&key("port"))?,
         db: conf.require_num(&key("db"))?,
-        max_conns: positive(conf, &key("maxconncnt"))?,
+        max_conns: conf.require_positive(&key("maxconncnt"))?,
     })
-}
-
-fn positive(conf: &Conf, key: &str) -> Result<u32, ConfError> {
-    let n: u32 = conf.require_num(key)?;
-    if n == 0 {
-        return Err(ConfError::Invalid {
-            key: key.to_owned(),
-            value: "0".to_owned(),
-            reason: "must be at least 1".to_owned(),
-        });
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

@@ -102,19 +102,18 @@ pub struct Limits {
 impl Limits {
     /// Reads the optional bound keys; each must be a positive number when present.
     pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
-        let retention_days = positive(
-            conf,
+        let retention_days = conf.positive_or(
             OFFLINE_FILE_RETENTION_DAYS,
             DEFAULT_OFFLINE_FILE_RETENTION_DAYS,
         )?;
-        let quota_mb = positive(conf, OFFLINE_DISK_QUOTA_MB, DEFAULT_OFFLINE_DISK_QUOTA_MB)?;
-        let file_mb = positive(conf, MAX_FILE_SIZE_MB, DEFAULT_MAX_FILE_SIZE_MB)?;
+        let quota_mb = conf.positive_or(OFFLINE_DISK_QUOTA_MB, DEFAULT_OFFLINE_DISK_QUOTA_MB)?;
+        let file_mb = conf.positive_or(MAX_FILE_SIZE_MB, DEFAULT_MAX_FILE_SIZE_MB)?;
         Ok(Self {
             offline_retention: days(retention_days),
             offline_disk_quota: quota_mb.saturating_mul(MIB),
             max_file_size: file_mb.saturating_mul(MIB),
-            max_tasks_per_user: positive(conf, MAX_TASKS_PER_USER, DEFAULT_MAX_TASKS_PER_USER)?,
-            max_file_name_len: positive(conf, MAX_FILE_NAME_LEN, DEFAULT_MAX_FILE_NAME_LEN)?,
+            max_tasks_per_user: conf.positive_or(MAX_TASKS_PER_USER, DEFAULT_MAX_TASKS_PER_USER)?,
+            max_file_name_len: conf.positive_or(MAX_FILE_NAME_LEN, DEFAULT_MAX_FILE_NAME_LEN)?,
             login_timeout: DEFAULT_LOGIN_TIMEOUT,
         })
     }
@@ -135,23 +134,6 @@ impl Default for Limits {
 
 fn days(n: u64) -> Duration {
     DAY.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
-}
-
-/// The value of an optional numeric key, refusing 0.
-fn positive<T>(conf: &Conf, key: &str, default: T) -> Result<T, ConfError>
-where
-    T: std::str::FromStr + Default + PartialEq + std::fmt::Display,
-    T::Err: std::fmt::Display,
-{
-    let value: T = conf.num_or(key, default)?;
-    if value == T::default() {
-        return Err(ConfError::Invalid {
-            key: key.to_owned(),
-            value: value.to_string(),
-            reason: "must be greater than 0".to_owned(),
-        });
-    }
-    Ok(value)
 }
 
 impl Config {

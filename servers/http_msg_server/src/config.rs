@@ -87,14 +87,8 @@ impl Config {
             .get(ALLOW_IP)
             .map(|value| PeerFilter::parse_list(ALLOW_IP, value))
             .transpose()?;
-        let db_timeout_secs: u64 = conf.num_or(DB_REQUEST_TIMEOUT, DEFAULT_DB_TIMEOUT.as_secs())?;
-        if db_timeout_secs == 0 {
-            return Err(ConfError::Invalid {
-                key: DB_REQUEST_TIMEOUT.to_owned(),
-                value: "0".to_owned(),
-                reason: "a request needs at least one second".to_owned(),
-            });
-        }
+        let db_timeout_secs: u64 =
+            conf.positive_or(DB_REQUEST_TIMEOUT, DEFAULT_DB_TIMEOUT.as_secs())?;
         Ok(Self {
             listen_ips,
             listen_port,

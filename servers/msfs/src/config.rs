@@ -84,14 +84,13 @@ impl Limits {
     /// Reads the optional bound keys; each must be a positive number when present.
     pub fn from_conf(conf: &Conf) -> Result<Self, ConfError> {
         Ok(Self {
-            max_conn_cnt: positive_or(conf, MAX_CONN_CNT, DEFAULT_MAX_CONN_CNT)?,
-            disk_quota: positive_or(conf, DISK_QUOTA_MB, DEFAULT_DISK_QUOTA_MB)?
+            max_conn_cnt: conf.positive_or(MAX_CONN_CNT, DEFAULT_MAX_CONN_CNT)?,
+            disk_quota: conf
+                .positive_or(DISK_QUOTA_MB, DEFAULT_DISK_QUOTA_MB)?
                 .saturating_mul(MIB),
-            request_timeout: Duration::from_secs(positive_or(
-                conf,
-                REQUEST_TIMEOUT,
-                DEFAULT_REQUEST_TIMEOUT_SECS,
-            )?),
+            request_timeout: Duration::from_secs(
+                conf.positive_or(REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_SECS)?,
+            ),
         })
     }
 }
@@ -112,40 +111,13 @@ impl Config {
             listen_port: conf.require_num(LISTEN_PORT)?,
             base_dir: PathBuf::from(conf.require(BASE_DIR)?),
             file_cnt: conf.require_num(FILE_CNT)?,
-            files_per_dir: positive(conf, FILES_PER_DIR)?,
-            get_threads: positive(conf, GET_THREAD_COUNT)?,
-            post_threads: positive(conf, POST_THREAD_COUNT)?,
+            files_per_dir: conf.require_positive(FILES_PER_DIR)?,
+            get_threads: conf.require_positive(GET_THREAD_COUNT)?,
+            post_threads: conf.require_positive(POST_THREAD_COUNT)?,
             conf_path: None,
             limits: Limits::from_conf(conf)?,
         })
     }
-}
-
-fn positive<T>(conf: &Conf, key: &str) -> Result<T, ConfError>
-where
-    T: std::str::FromStr + Default + PartialEq,
-    T::Err: std::fmt::Display,
-{
-    not_zero(key, conf.require_num(key)?)
-}
-
-fn positive_or<T>(conf: &Conf, key: &str, default: T) -> Result<T, ConfError>
-where
-    T: std::str::FromStr + Default + PartialEq,
-    T::Err: std::fmt::Display,
-{
-    not_zero(key, conf.num_or(key, default)?)
-}
-
-fn not_zero<T: Default + PartialEq>(key: &str, value: T) -> Result<T, ConfError> {
-    if value == T::default() {
-        return Err(ConfError::Invalid {
-            key: key.to_owned(),
-            value: "0".to_owned(),
-            reason: "must be greater than 0".to_owned(),
-        });
-    }
-    Ok(value)
 }
 
 /// `text` with the value of its effective `FileCnt` line (the first one with a value, as the

@@ -196,14 +196,8 @@ impl Config {
                 });
             }
         };
-        let request_timeout: u64 = conf.num_or(REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_SECS)?;
-        if request_timeout == 0 {
-            return Err(ConfError::Invalid {
-                key: REQUEST_TIMEOUT.to_owned(),
-                value: "0".to_owned(),
-                reason: "a request needs at least one second".to_owned(),
-            });
-        }
+        let request_timeout: u64 =
+            conf.positive_or(REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT_SECS)?;
         Ok(Self {
             listen_ips,
             listen_port,
