@@ -2,7 +2,7 @@
 //! shown on the phone and the `data` JSON handed to the app.
 //!
 //! Pure functions; the push round itself (tokens, presence, sending) is in
-//! `handler::server`. Message text never reaches a log from here.
+//! `handler::push_round`. Message text never reaches a log from here.
 
 use teamtalk_proto::pb::base_define::MsgType;
 

@@ -13,8 +13,8 @@ use teamtalk_proto::pb::buddy::{
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
 use super::{
-    AttachForm, Refusal, failure_answer, file, forward, forward_tracked, relay_answer, reply,
-    server, silent, violation, within_bounds,
+    AttachForm, Refusal, failure_answer, file, forward, forward_tracked, push_round, relay_answer,
+    reply, silent, violation, within_bounds,
 };
 use crate::limits::Violation;
 use crate::peer::client::ClientConn;
@@ -121,7 +121,7 @@ pub(crate) fn handle_users_stat_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         attach_type::HANDLE => relay_answer(st, ctx, pdu),
         attach_type::PDU_FOR_PUSH => {
             if let Some(online) = online {
-                server::push_after_presence(st, ctx, online, &attach.pdu);
+                push_round::push_after_presence(st, ctx, online, &attach.pdu);
             }
         }
         attach_type::HANDLE_AND_PDU_FOR_FILE => {

@@ -2,7 +2,8 @@
 //! task, tells both parties where to connect, and forwards offline-file records to db_proxy.
 //! The file bytes never pass through here.
 
-use log::debug;
+use log::{debug, warn};
+use netlib::ConnHandle;
 use prost::Message;
 use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::pb::base_define::TransferFileType;
@@ -11,7 +12,7 @@ use teamtalk_proto::pb::file::{
     ImFileAddOfflineReq, ImFileDelOfflineReq, ImFileHasOfflineReq, ImFileHasOfflineRsp,
     ImFileNotify, ImFileReq, ImFileRsp,
 };
-use teamtalk_proto::pb::server::ImFileTransferReq;
+use teamtalk_proto::pb::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
 use super::{AttachForm, Refusal, failure_answer, forward, forward_tracked, reply, within_bounds};
@@ -89,7 +90,7 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
 }
 
 /// Tells the requester no transfer task could be created.
-fn refuse(ctx: &mut Ctx, h: netlib::ConnHandle, seq: u16, transfer: &ImFileTransferReq) {
+fn refuse(ctx: &mut Ctx, h: ConnHandle, seq: u16, transfer: &ImFileTransferReq) {
     let rsp = ImFileRsp {
         result_code: FAILED,
         from_user_id: transfer.from_user_id,
@@ -237,4 +238,59 @@ pub(crate) fn handle_file_del_offline_req(st: &mut State, ctx: &mut Ctx, me: Cal
     if let Some(link) = st.links.db.for_business(me.spread()) {
         ctx.send_pdu_deferred(link, &Pdu::forward(&pdu.header, &req));
     }
+}
+
+/// 0x0734: the client addresses of a file_server.
+pub(crate) fn handle_file_server_ip_rsp(st: &mut State, h: ConnHandle, pdu: &Pdu) {
+    if let Ok(rsp) = pdu.parse::<ImFileServerIpRsp>() {
+        st.links.file.set_addrs(h, rsp.ip_addr_list);
+    }
+}
+
+/// 0x0732: file_server created (or refused) a transfer task: tell the requester and, on
+/// success, the recipient (here and through route_server).
+pub(crate) fn handle_file_transfer_rsp(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
+    let Ok(rsp) = pdu.parse::<ImFileTransferRsp>() else {
+        return;
+    };
+    let addrs = st.links.file.addrs_of(h).to_vec();
+    let trans_mode = rsp
+        .trans_mode
+        .unwrap_or(TransferFileType::FileTypeOnline as i32);
+    let file_name = rsp.file_name.clone().unwrap_or_default();
+    let task_id = rsp.task_id.clone().unwrap_or_default();
+    let attach = rsp.attach_data.as_deref().unwrap_or_default();
+    if let Some(requester) = st.open_client(ctx, attach, rsp.from_user_id) {
+        let file_rsp = ImFileRsp {
+            result_code: rsp.result_code,
+            from_user_id: rsp.from_user_id,
+            to_user_id: rsp.to_user_id,
+            file_name: file_name.clone(),
+            task_id: task_id.clone(),
+            ip_addr_list: addrs.clone(),
+            trans_mode,
+        };
+        ctx.send_pdu_deferred(
+            requester,
+            &Pdu::new(CommandId::FileResponse, pdu.header.seq_num, &file_rsp),
+        );
+    }
+    if rsp.result_code != 0 {
+        warn!(
+            "file_server refused a transfer: from={} to={} code={}",
+            rsp.from_user_id, rsp.to_user_id, rsp.result_code
+        );
+        return;
+    }
+    let notify = ImFileNotify {
+        from_user_id: rsp.from_user_id,
+        to_user_id: rsp.to_user_id,
+        file_name,
+        file_size: rsp.file_size.unwrap_or_default(),
+        task_id,
+        ip_addr_list: addrs,
+        trans_mode,
+        offline_ready: 0,
+    };
+    notify_file(st, ctx, &notify);
 }

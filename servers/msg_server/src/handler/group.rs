@@ -4,15 +4,12 @@
 
 use log::debug;
 use netlib::ConnHandle;
-use prost::Message;
 use teamtalk_proto::pb::base_define::GroupType;
 use teamtalk_proto::pb::group::{
     ImGroupChangeMemberNotify, ImGroupChangeMemberReq, ImGroupChangeMemberRsp, ImGroupCreateReq,
     ImGroupCreateRsp, ImGroupInfoListReq, ImGroupInfoListRsp, ImGroupShieldReq, ImGroupShieldRsp,
     ImNormalGroupListReq, ImNormalGroupListRsp,
 };
-use teamtalk_proto::pb::message::ImMsgData;
-use teamtalk_proto::pb::server::ImGroupGetShieldReq;
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
 use super::{
@@ -20,7 +17,6 @@ use super::{
 };
 use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
-use crate::wire;
 
 /// `result_code` of the "no db_proxy" answers and of the answers sent when db_proxy gives
 /// none.
@@ -184,7 +180,7 @@ pub(crate) fn handle_group_shield_req(st: &mut State, ctx: &mut Ctx, me: Caller,
 }
 
 /// 0x0404: either a client's group-info answer (empty attached pdu) or the member list for a
-/// group message waiting to be fanned out.
+/// group message waiting to be fanned out (`message::fan_out`).
 pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: ConnHandle, pdu: &Pdu) {
     let Ok(rsp) = pdu.parse::<ImGroupInfoListRsp>() else {
         return;
@@ -200,49 +196,7 @@ pub(crate) fn handle_group_info_list_rsp(st: &mut State, ctx: &mut Ctx, db: Conn
         relay_answer(st, ctx, pdu);
         return;
     }
-    let attach_bytes = rsp.attach_data.as_deref().unwrap_or_default();
-    // A late answer whose request was already asked again finds no entry: the newer one
-    // fans out, so members get the message once.
-    let Some(request) = st.answered(attach_bytes, Continuation::FanOut { push: false }) else {
-        debug!("dropping a member list without a pending fan-out");
-        return;
-    };
-    let push = matches!(request.continuation, Continuation::FanOut { push: true });
-    let Some(group) = rsp.group_info_list.first() else {
-        return;
-    };
-    let Ok(msg) = ImMsgData::decode(attach.pdu.as_slice()) else {
-        return;
-    };
-    if !group.group_member_list.contains(&msg.from_user_id) {
-        debug!(
-            "dropping group message from a non-member: group={} from={}",
-            group.group_id, msg.from_user_id
-        );
-        return;
-    }
-    // A fresh PDU (seq 0) whose body is the stored message without its attach (D-LEAK-1).
-    let bytes = Pdu::from_body(CommandId::MsgData, 0, wire::strip_attach(&attach.pdu)).encode();
-    let origin = st.requester(ctx, &request, None);
-    for &member in &group.group_member_list {
-        for &h in st.users.conns(member) {
-            if Some(h) != origin && ctx.send_deferred(h, &bytes) {
-                st.stats.downstream += 1;
-            }
-        }
-    }
-    // Only the msg_server that stored the message pushes; relayed copies do not (KNOWN_DEFECTS
-    // D-PUSH-3). The query goes out whether or not a push_server is connected, and carries
-    // the stored body as the original does, its attach included: that attach only travels
-    // between servers.
-    if push {
-        let req = ImGroupGetShieldReq {
-            group_id: group.group_id,
-            user_id: group.group_member_list.clone(),
-            attach_data: Some(attach.pdu),
-        };
-        ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
-    }
+    super::message::fan_out(st, ctx, db, &rsp, attach);
 }
 
 /// 0x0408: the requester gets the answer; on success every affected user hears of the change,

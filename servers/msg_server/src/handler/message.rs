@@ -1,6 +1,15 @@
 //! `IM.Message`: chat messages up to db_proxy and down to recipients (BEHAVIOUR §2.7–§2.10,
 //! §3.1–§3.2), acks, read acks and the forwarded history queries.
 //!
+//! The whole chat-delivery flow reads top to bottom here: a client's message is checked and
+//! sent to db_proxy as a pending request ([`handle_msg_data`]); the stored answer acks the
+//! sender and goes to route_server, single chat is delivered at once and the push round
+//! starts with the device-token query ([`handle_stored_msg_data`]); a group message first asks
+//! for its members ([`request_group_fan_out`], a pending request asked again on another link
+//! when lost) and is delivered when they come ([`fan_out`]); copies relayed by route_server
+//! are delivered without a push round ([`handle_routed_msg_data`]). The push round continues
+//! in `handler::push_round`.
+//!
 //! A message goes to db_proxy with the client's own `create_time` appended
 //! ([`MsgDataResend`]), so db_proxy recognises the same message sent again after a lost ack;
 //! an answer marked duplicate is acked to the sender and delivered to nobody if this server
@@ -13,12 +22,12 @@ use netlib::ConnHandle;
 use prost::Message;
 use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::pb::base_define::{GroupVersionInfo, SessionType};
-use teamtalk_proto::pb::group::ImGroupInfoListReq;
+use teamtalk_proto::pb::group::{ImGroupInfoListReq, ImGroupInfoListRsp};
 use teamtalk_proto::pb::message::{
     ImClientTimeRsp, ImGetLatestMsgIdReq, ImGetMsgByIdReq, ImGetMsgListReq, ImMsgData,
     ImMsgDataAck, ImMsgDataReadAck, ImMsgDataReadNotify, ImUnreadMsgCntReq,
 };
-use teamtalk_proto::pb::server::ImGetDeviceTokenReq;
+use teamtalk_proto::pb::server::{ImGetDeviceTokenReq, ImGroupGetShieldReq};
 use teamtalk_proto::{CommandId, DbAttachData, MsgDataResend, Pdu, PduAttachData};
 
 use super::{AttachForm, Refusal, forward, forward_tracked, reply, silent, within_bounds};
@@ -26,6 +35,7 @@ use crate::peer::client::{ClientRef, MSGS_PER_SECOND, MsgSlot};
 use crate::pending::{Continuation, Failure};
 use crate::push::is_group;
 use crate::state::{Caller, Ctx, State, client_mut, unix_now};
+use crate::wire;
 
 /// 0x0305: the server's clock.
 pub(crate) fn handle_time_request(ctx: &mut Ctx, h: ConnHandle, pdu: &Pdu) {
@@ -270,6 +280,61 @@ pub(crate) fn request_group_fan_out(
         attach_data: Some(attach.encode()),
     };
     ctx.send_pdu_deferred(link, &Pdu::new(CommandId::GroupInfoRequest, 0, &req));
+}
+
+/// 0x0404 for a stored group message (the member list its fan-out asked for): every member's
+/// connection here gets the message but the sender's, and the server that stored it starts
+/// the push round with the members' shields.
+pub(crate) fn fan_out(
+    st: &mut State,
+    ctx: &mut Ctx,
+    db: ConnHandle,
+    rsp: &ImGroupInfoListRsp,
+    attach: PduAttachData,
+) {
+    let attach_bytes = rsp.attach_data.as_deref().unwrap_or_default();
+    // A late answer whose request was already asked again finds no entry: the newer one
+    // fans out, so members get the message once.
+    let Some(request) = st.answered(attach_bytes, Continuation::FanOut { push: false }) else {
+        debug!("dropping a member list without a pending fan-out");
+        return;
+    };
+    let push = matches!(request.continuation, Continuation::FanOut { push: true });
+    let Some(group) = rsp.group_info_list.first() else {
+        return;
+    };
+    let Ok(msg) = ImMsgData::decode(attach.pdu.as_slice()) else {
+        return;
+    };
+    if !group.group_member_list.contains(&msg.from_user_id) {
+        debug!(
+            "dropping group message from a non-member: group={} from={}",
+            group.group_id, msg.from_user_id
+        );
+        return;
+    }
+    // A fresh PDU (seq 0) whose body is the stored message without its attach (D-LEAK-1).
+    let bytes = Pdu::from_body(CommandId::MsgData, 0, wire::strip_attach(&attach.pdu)).encode();
+    let origin = st.requester(ctx, &request, None);
+    for &member in &group.group_member_list {
+        for &h in st.users.conns(member) {
+            if Some(h) != origin && ctx.send_deferred(h, &bytes) {
+                st.stats.downstream += 1;
+            }
+        }
+    }
+    // Only the msg_server that stored the message pushes; relayed copies do not (KNOWN_DEFECTS
+    // D-PUSH-3). The query goes out whether or not a push_server is connected, and carries
+    // the stored body as the original does, its attach included: that attach only travels
+    // between servers.
+    if push {
+        let req = ImGroupGetShieldReq {
+            group_id: group.group_id,
+            user_id: group.group_member_list.clone(),
+            attach_data: Some(attach.pdu),
+        };
+        ctx.send_pdu_deferred(db, &Pdu::new(CommandId::OtherGetShieldReq, 0, &req));
+    }
 }
 
 /// 0x0301 relayed by route_server: a message stored by another msg_server. Single chat is

@@ -24,6 +24,7 @@ mod group;
 mod login;
 mod message;
 mod other;
+mod push_round;
 mod server;
 mod switch_service;
 
@@ -249,10 +250,10 @@ fn link_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, kind: LinkKind, pdu: P
             server::handle_stop_receive_packet(st, h);
         }
         (LinkKind::Db, CommandId::OtherGetDeviceTokenRsp) => {
-            server::handle_get_device_token_rsp(st, ctx, &pdu);
+            push_round::handle_get_device_token_rsp(st, ctx, &pdu);
         }
         (LinkKind::Db, CommandId::OtherGetShieldRsp) => {
-            server::handle_group_get_shield_rsp(st, ctx, h, &pdu);
+            push_round::handle_group_get_shield_rsp(st, ctx, h, &pdu);
         }
         (LinkKind::Db, CommandId::MsgData) => message::handle_stored_msg_data(st, ctx, h, pdu),
         (LinkKind::Db, CommandId::BuddyListChangeSignInfoResponse) => {
@@ -321,13 +322,13 @@ fn link_pdu(st: &mut State, ctx: &mut Ctx, h: ConnHandle, kind: LinkKind, pdu: P
             server::handle_server_pc_login_status_notify(st, ctx, &pdu);
         }
         (LinkKind::Push, CommandId::OtherPushToUserRsp) => {
-            server::handle_push_to_user_rsp(&pdu);
+            push_round::handle_push_to_user_rsp(&pdu);
         }
         (LinkKind::File, CommandId::OtherFileServerIpRsp) => {
-            server::handle_file_server_ip_rsp(st, h, &pdu);
+            file::handle_file_server_ip_rsp(st, h, &pdu);
         }
         (LinkKind::File, CommandId::OtherFileTransferRsp) => {
-            server::handle_file_transfer_rsp(st, ctx, h, &pdu);
+            file::handle_file_transfer_rsp(st, ctx, h, &pdu);
         }
         (kind, cmd) => debug!("ignoring command from {kind:?}: handle={h} cmd={cmd}"),
     }
