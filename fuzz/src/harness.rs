@@ -34,7 +34,14 @@ pub const TASK_ID_PLACEHOLDER: &[u8; 36] = b"00000000-0000-4000-8000-00000000000
 
 /// Sends `input` on a fresh connection to `addr` and waits until the server closes it.
 pub fn exchange(addr: SocketAddr, input: &[u8]) {
-    let mut stream = TcpStream::connect(addr).expect("in-process server accepts on loopback");
+    // libFuzzer's -timeout alarm can interrupt the connect: retry it.
+    let mut stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("in-process server refused a connection: {e}"),
+        }
+    };
     stream
         .set_read_timeout(Some(SETTLE_TIMEOUT))
         .expect("a non-zero timeout is valid");
@@ -174,11 +181,13 @@ fn read_pdu(stream: &mut TcpStream) -> Pdu {
                 return pdu;
             }
         }
-        let n = stream
-            .read(&mut chunk)
-            .expect("file_server answers in time");
-        assert!(n > 0, "file_server closed its msg link");
-        buf.extend_from_slice(&chunk[..n]);
+        // libFuzzer's -timeout alarm interrupts blocking reads: retry those.
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!("file_server closed its msg link"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("file_server did not answer a task creation in time: {e}"),
+        }
     }
 }
 
