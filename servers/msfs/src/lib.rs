@@ -22,3 +22,21 @@ pub mod store;
 
 pub use config::Config;
 pub use server::{Server, ServerError, ServerHandle};
+
+/// Feeds one connection's bytes, arriving in `chunks`, through its request intake as the
+/// reactor does, and returns the job handed to a worker, if any. For the fuzz targets; not part
+/// of the server's interface.
+#[doc(hidden)]
+pub fn intake_job(chunks: impl IntoIterator<Item = Vec<u8>>) -> Option<http::Job> {
+    let mut intake = http::Intake::Head { scanned: 0 };
+    let mut input = Vec::new();
+    for chunk in chunks {
+        input.extend_from_slice(&chunk);
+        match intake.advance(&mut input) {
+            http::Step::Wait => {}
+            http::Step::Run(job) => return Some(job),
+            http::Step::Close(_) | http::Step::Answer(_) => return None,
+        }
+    }
+    None
+}
