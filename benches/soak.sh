@@ -32,6 +32,9 @@
 #   TT_SOAK_OUT       where the CSV and summary are copied at the end (default: none)
 #   TT_SOAK_SAMPLE    seconds between samples (default 60)
 #   TT_SOAK_WARMUP    warm-up seconds (default 300, at most a quarter of DURATION)
+#   TT_SOAK_PAIRS     1:1 pairs (default 100, at most 100; 0 = no 1:1 traffic)
+#   TT_SOAK_GROUP_SENDERS  group senders (default 4, at most 20; 0 = no group traffic)
+#   TT_SOAK_CHURN     users logged in and out by the churn (default 50; 0 = no churn)
 #   TT_SOAK_PROFILE   cargo profile of the binaries, debug or release (default debug)
 #   TT_SOAK_NO_BUILD=1  use the binaries as they are
 #   CARGO_TARGET_DIR  as for cargo
@@ -66,12 +69,12 @@ readonly msg_servers=127.0.0.1:$base,127.0.0.1:$((base + 1))
 readonly prefix=soak
 readonly group_size=20
 readonly pairs_first=20
-readonly pairs=100
+readonly pairs=${TT_SOAK_PAIRS:-100}
 readonly pair_rate=2
-readonly group_senders=4
+readonly group_senders=${TT_SOAK_GROUP_SENDERS:-4}
 readonly group_rate=1
 readonly churn_first=220
-readonly churn_count=50
+readonly churn_count=${TT_SOAK_CHURN:-50}
 readonly servers=(db_proxy route login msg0 msg1)
 readonly redis_dbs=(1 2 3 4 5)
 
@@ -392,6 +395,10 @@ main() {
         exit 0
     fi
     [[ $duration =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive number of seconds"
+    [[ $pairs =~ ^[0-9]+$ ]] && ((pairs <= 100)) || die "TT_SOAK_PAIRS must be 0 to 100"
+    [[ $group_senders =~ ^[0-9]+$ ]] && ((group_senders <= group_size)) ||
+        die "TT_SOAK_GROUP_SENDERS must be 0 to $group_size"
+    [[ $churn_count =~ ^[0-9]+$ ]] || die "TT_SOAK_CHURN must be a number"
     warmup=${TT_SOAK_WARMUP:-300}
     ((warmup > duration / 4)) && warmup=$((duration / 4))
     command -v jq >/dev/null || die "jq is needed"
@@ -429,19 +436,25 @@ main() {
         "every ${sample_every}s into $csv"
     load_started=$SECONDS
     end_at=$((SECONDS + duration))
-    "$bin_dir/tt-load" msg --first "$pairs_first" --pairs "$pairs" --rate "$pair_rate" \
-        --seconds "$duration" --drain 30 --client-type pc --prefix "$prefix" --password tt-load \
-        --msg-server "$msg_servers" --label "soak 1:1" --quiet --json \
-        --out "$work_dir/load/msg.json" >/dev/null 2>"$work_dir/load/msg.log" &
-    pids[tt_load_msg]=$!
-    "$bin_dir/tt-load" group --group-id "$group_id" \
-        --members "$group_size" --senders "$group_senders" --rate "$group_rate" \
-        --seconds "$duration" --drain 30 --client-type pc --prefix "$prefix" \
-        --password tt-load --msg-server "$msg_servers" --label "soak group" --quiet --json \
-        --out "$work_dir/load/group.json" >/dev/null 2>"$work_dir/load/group.log" &
-    pids[tt_load_group]=$!
-    churn "$end_at" &
-    pids[churn]=$!
+    if ((pairs > 0)); then
+        "$bin_dir/tt-load" msg --first "$pairs_first" --pairs "$pairs" --rate "$pair_rate" \
+            --seconds "$duration" --drain 30 --client-type pc --prefix "$prefix" \
+            --password tt-load --msg-server "$msg_servers" --label "soak 1:1" --quiet --json \
+            --out "$work_dir/load/msg.json" >/dev/null 2>"$work_dir/load/msg.log" &
+        pids[tt_load_msg]=$!
+    fi
+    if ((group_senders > 0)); then
+        "$bin_dir/tt-load" group --group-id "$group_id" --members "$group_size" \
+            --senders "$group_senders" --rate "$group_rate" --seconds "$duration" --drain 30 \
+            --client-type pc --prefix "$prefix" --password tt-load --msg-server "$msg_servers" \
+            --label "soak group" --quiet --json --out "$work_dir/load/group.json" \
+            >/dev/null 2>"$work_dir/load/group.log" &
+        pids[tt_load_group]=$!
+    fi
+    if ((churn_count > 0)); then
+        churn "$end_at" &
+        pids[churn]=$!
+    fi
 
     sample load >>"$csv"
     next=$((load_started + sample_every))
@@ -464,10 +477,16 @@ main() {
     if ((failed == 0)); then
         sample load >>"$csv"
     fi
-    wait "${pids[churn]}" || true
+    if [[ -n ${pids[churn]:-} ]]; then
+        wait "${pids[churn]}" || true
+    fi
     unset "pids[churn]"
-    wait "${pids[tt_load_msg]}" || rc_msg=$?
-    wait "${pids[tt_load_group]}" || rc_group=$?
+    if [[ -n ${pids[tt_load_msg]:-} ]]; then
+        wait "${pids[tt_load_msg]}" || rc_msg=$?
+    fi
+    if [[ -n ${pids[tt_load_group]:-} ]]; then
+        wait "${pids[tt_load_group]}" || rc_group=$?
+    fi
     unset "pids[tt_load_msg]" "pids[tt_load_group]"
     # Let the servers notice the closed connections, then one more row.
     sleep 5
@@ -484,10 +503,16 @@ main() {
         printf '%s' "| tt-load run | exit | sent | acked | delivered | lost | duplicated "
         echo "| reordered | unacked | resends | disconnects | p99 delivery ms |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-        local run rc
+        local run rc senders
         for run in msg group; do
             rc=$rc_msg
             [[ $run == group ]] && rc=$rc_group
+            senders=$pairs
+            [[ $run == group ]] && senders=$group_senders
+            if ((senders == 0)); then
+                echo "| $run | not run | | | | | | | | | | |"
+                continue
+            fi
             if [[ -s $work_dir/load/$run.json ]]; then
                 jq -r --arg run "$run" --arg rc "$rc" '.messages as $m |
                     [$run, $rc, $m.sent, $m.acked, $m.delivered, $m.lost, $m.duplicated,
@@ -500,6 +525,7 @@ main() {
             [[ $rc == 0 ]] || failed=1
         done
         echo
+        touch "$work_dir/load/churn.txt"
         awk '{ runs++; if ($2 != 0) bad++; ok += $3; fl += $4 }
             END { printf "login churn: %d tt-load login runs (%d with a non-zero exit), %d logins" \
                 " succeeded, %d failed\n", runs, bad, ok, fl; exit (bad > 0 || fl > 0) }' \
