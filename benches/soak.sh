@@ -474,7 +474,8 @@ main() {
             next=$((next + sample_every))
         fi
     done
-    if ((failed == 0)); then
+    # The end of the load, unless the last sample was taken this very second.
+    if ((failed == 0 && SECONDS + sample_every > next)); then
         sample load >>"$csv"
     fi
     if [[ -n ${pids[churn]:-} ]]; then
