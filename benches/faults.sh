@@ -299,15 +299,21 @@ revive() {
     done
 }
 
-# Waits until both msg_servers accept logins again (login_server lists them).
+# Waits until both msg_servers accept logins again: login_server lists them and a real login
+# on each succeeds (after a fault their db_proxy links may still be dialling again).
 wait_ready() {
-    local deadline=$((SECONDS + 30))
+    local deadline=$((SECONDS + 60))
     until curl -sf "$login_url" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || die "login_server gives no msg_server"
         sleep 0.2
     done
-    # The msg_servers' links to db_proxy, route and login come up within a second.
-    sleep 1
+    until "$bin_dir/tt-load" login --count 2 --concurrency 2 --first 18 --prefix "$prefix" \
+        --password tt-load --msg-server "127.0.0.1:$base,127.0.0.1:$((base + 1))" \
+        --login-timeout 5 --quiet --json 2>/dev/null |
+        jq -e '.login.failed == 0 and .login.succeeded == 2' >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || die "the msg_servers take no logins"
+        sleep 0.5
+    done
 }
 
 inject() {
@@ -414,7 +420,8 @@ run_fault() {
         heal="not healed ($unhealed senders)"
     fi
     verdict=pass
-    if ((lost + dup + stored_bad > 0)); then
+    # A run that sent nothing proves nothing.
+    if ((lost + dup + stored_bad > 0 || sent == 0 || acked == 0)); then
         verdict=FAIL
         failed=1
     fi
