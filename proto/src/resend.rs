@@ -1,5 +1,5 @@
 //! The resend fields teamtalk-rs adds to `IMMsgData` on the msg_server ⇄ db_proxy hop, so a
-//! message a client sends again after a lost ack is stored once (docs/resend.md).
+//! message a client sends again after a lost ack is stored once (PROTOCOL §7.6).
 //!
 //! They are ordinary protobuf fields with tags the original schema does not use (21, 22),
 //! appended to an encoded `IMMsgData` body: a protobuf parser reads fields in any order and

@@ -1,6 +1,6 @@
 //! Forwarded client requests and relayed answers on the wire against fake back ends: which
 //! fields msg_server overwrites (PROTOCOL §4.8), which attach it adds (§5.4), which db_proxy
-//! pool it uses (BEHAVIOUR §1.3), the seq rules (§2.3), and the notifications that follow.
+//! pool it uses (BEHAVIOUR §1.3), the seq rules (PROTOCOL §2.3), and the notifications that follow.
 
 #![allow(clippy::unwrap_used)]
 

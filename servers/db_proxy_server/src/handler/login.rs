@@ -1,5 +1,5 @@
 //! `IM.Login` requests: device token (0x0108), push shield set/query (0x010c/0x010e) and
-//! registration (0x0110, from the Polaris fork) — BEHAVIOUR §8.13, §8.15, §8.16.
+//! registration (0x0110, from the Polaris fork) — BEHAVIOUR §8.13, §8.15, §8.16, §8.27.
 
 use log::warn;
 use rand::Rng;

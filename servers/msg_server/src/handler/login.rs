@@ -1,5 +1,5 @@
 //! `IM.Login`: login requests, logout, device token, kicking the PC client, push shield and
-//! the Polaris fork's registration (BEHAVIOUR §2.2–§2.6). The validation answer that
+//! the Polaris fork's registration (BEHAVIOUR §2.2–§2.6, §2.16). The validation answer that
 //! completes a login is an `IM.Server` message and lives in `handler::server`.
 //!
 //! Registration is off unless `EnableRegistration=1`, and then limited per source address
