@@ -28,7 +28,9 @@ use crate::config::Config;
 use crate::counters::Counters;
 use crate::delivered::RecentDeliveries;
 use crate::limits::{Bounds, RateLimiter};
-use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
+use crate::peer::client::{
+    ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT, attach_handle_key,
+};
 use crate::peer::{ConnData, Links};
 use crate::pending::{Continuation, Pending, PendingTable};
 use crate::users::Users;
@@ -77,7 +79,7 @@ pub(crate) struct SignalFlags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Caller {
     pub(crate) handle: ConnHandle,
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
     pub(crate) user_id: u32,
     pub(crate) client_type: u8,
 }
@@ -137,7 +139,7 @@ pub(crate) struct State {
     pub(crate) profile_changes: RateLimiter<u32>,
     login_deadlines: VecDeque<(Instant, ClientRef)>,
     close_deadlines: VecDeque<(Instant, ClientRef)>,
-    unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u16)>>,
+    unacked_expiry: BinaryHeap<Reverse<(Instant, usize, u32)>>,
     /// Rotates internal requests (no client behind them) over back-end links.
     spread: usize,
     last_stats: Instant,
@@ -201,9 +203,17 @@ impl State {
 
     /// The live client connection an attach handle names, if it is still the same accept.
     pub(crate) fn resolve_handle(&self, ctx: &Ctx, attach_handle: u32) -> Option<ConnHandle> {
-        let r = ClientRef::from_attach_handle(attach_handle);
-        match ctx.data(r.handle) {
-            Some(ConnData::Client(c)) if c.generation == r.generation => Some(r.handle),
+        let h = attach_handle_key(attach_handle);
+        match ctx.data(h) {
+            Some(ConnData::Client(c))
+                if ClientRef {
+                    handle: h,
+                    generation: c.generation,
+                }
+                .matches_attach_handle(attach_handle) =>
+            {
+                Some(h)
+            }
             _ => None,
         }
     }

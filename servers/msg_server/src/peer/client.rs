@@ -8,9 +8,11 @@
 //!   the login name lives only while its validation is in flight;
 //! - an attach handle names a connection *and* the accept that created it: netlib reuses slab
 //!   keys, so a back-end answer that arrives after its connection closed must not reach a newer
-//!   connection on the same key. The slab key takes the low 20 bits, a per-accept generation
-//!   (never 0, so an attach handle is never 0, the value route-relayed group messages carry)
-//!   the high 12 bits.
+//!   connection on the same key. Every accept gets a 32-bit generation that in-process checks
+//!   (deadlines, pending requests) compare whole; the attach handle has room for only 12 bits
+//!   of it beside the 20-bit slab key (never 0, so an attach handle is never 0, the value
+//!   route-relayed group messages carry). The wire form repeats after 4,095 accepts, so it is
+//!   used only where the 32-bit wire format leaves no choice.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -22,8 +24,8 @@ use teamtalk_proto::pb::base_define::{ClientType, UserStatType};
 const KEY_BITS: u32 = 20;
 /// Largest slab key a client connection may have (about a million connections).
 pub(crate) const MAX_CLIENT_KEY: usize = (1 << KEY_BITS) - 1;
-/// Generations cycle through 1..=GENERATION_MAX.
-const GENERATION_MAX: u16 = (1 << (32 - KEY_BITS)) - 1;
+/// Wire generations (in an attach handle) cycle through 1..=WIRE_GENERATION_MAX.
+const WIRE_GENERATION_MAX: u32 = (1 << (32 - KEY_BITS)) - 1;
 
 /// IMMsgData accepted per connection per second; the rest are discarded (PROTOCOL §6.1).
 pub(crate) const MSGS_PER_SECOND: u8 = 20;
@@ -36,7 +38,7 @@ pub(crate) const UNACKED_TIMEOUT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct ClientRef {
     pub(crate) handle: ConnHandle,
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
 }
 
 impl ClientRef {
@@ -51,32 +53,41 @@ impl ClientRef {
     /// The u32 put in `CDbAttachData.handle`.
     pub(crate) fn attach_handle(self) -> u32 {
         // Keys above MAX_CLIENT_KEY are refused at accept, so the cast keeps every bit.
-        (u32::from(self.generation) << KEY_BITS) | self.handle.0 as u32
+        (wire_generation(self.generation) << KEY_BITS) | self.handle.0 as u32
     }
 
-    /// The connection an attach handle names (still to be checked against the live one).
-    pub(crate) fn from_attach_handle(value: u32) -> Self {
-        Self {
-            handle: ConnHandle((value & ((1 << KEY_BITS) - 1)) as usize),
-            generation: (value >> KEY_BITS) as u16,
-        }
+    /// Whether an attach handle names this connection (as far as its 12 bits of generation
+    /// can tell).
+    pub(crate) fn matches_attach_handle(self, value: u32) -> bool {
+        self.attach_handle() == value
     }
 }
 
-/// Hands out connection generations: 1, 2, …, 4095, 1, …
+/// The slab key an attach handle names (its generation still to be checked with
+/// [`ClientRef::matches_attach_handle`]).
+pub(crate) fn attach_handle_key(value: u32) -> ConnHandle {
+    ConnHandle((value & ((1 << KEY_BITS) - 1)) as usize)
+}
+
+/// The 12-bit form of a generation: 1..=4095 for every real accept, 0 only for
+/// [`ClientRef::NOBODY`].
+fn wire_generation(generation: u32) -> u32 {
+    match generation {
+        0 => 0,
+        g => (g - 1) % WIRE_GENERATION_MAX + 1,
+    }
+}
+
+/// Hands out connection generations: 1, 2, …, u32::MAX, 1, … (never 0).
 #[derive(Debug, Default)]
 pub(crate) struct Generations {
-    last: u16,
+    last: u32,
 }
 
 impl Generations {
     /// The generation for the next accepted connection.
-    pub(crate) fn next(&mut self) -> u16 {
-        self.last = if self.last >= GENERATION_MAX {
-            1
-        } else {
-            self.last + 1
-        };
+    pub(crate) fn next(&mut self) -> u32 {
+        self.last = self.last.checked_add(1).unwrap_or(1);
         self.last
     }
 }
@@ -160,7 +171,7 @@ pub(crate) struct ClientConn {
     /// Login progress.
     pub(crate) state: ClientState,
     /// The accept generation (see the module docs).
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
     /// Client type from the login request, 0 before.
     pub(crate) client_type: u8,
     /// Online status from the login request (1..=3), OFFLINE before.
@@ -176,7 +187,7 @@ pub(crate) struct ClientConn {
 
 impl ClientConn {
     /// A freshly accepted connection.
-    pub(crate) fn new(generation: u16) -> Self {
+    pub(crate) fn new(generation: u32) -> Self {
         Self {
             state: ClientState::Fresh,
             generation,
@@ -287,13 +298,17 @@ mod tests {
     fn nobody_is_not_zero_and_names_no_generation() {
         assert_ne!(ClientRef::NOBODY.attach_handle(), 0);
         let mut gens = Generations::default();
-        for _ in 0..=GENERATION_MAX {
-            assert_ne!(gens.next(), ClientRef::NOBODY.generation);
+        for _ in 0..=2 * WIRE_GENERATION_MAX {
+            let r = ClientRef {
+                handle: ClientRef::NOBODY.handle,
+                generation: gens.next(),
+            };
+            assert_ne!(r.attach_handle(), ClientRef::NOBODY.attach_handle());
         }
     }
 
     #[test]
-    fn attach_handle_round_trips_and_is_never_zero() {
+    fn attach_handle_names_its_key_and_is_never_zero() {
         let mut gens = Generations::default();
         for key in [0usize, 1, 12, MAX_CLIENT_KEY] {
             let r = ClientRef {
@@ -301,20 +316,34 @@ mod tests {
                 generation: gens.next(),
             };
             assert_ne!(r.attach_handle(), 0);
-            assert_eq!(ClientRef::from_attach_handle(r.attach_handle()), r);
+            assert_eq!(attach_handle_key(r.attach_handle()), r.handle);
+            assert!(r.matches_attach_handle(r.attach_handle()));
         }
     }
 
     #[test]
-    fn generations_wrap_skipping_zero() {
-        let mut gens = Generations::default();
-        let all: Vec<u16> = (0..GENERATION_MAX as usize + 2)
-            .map(|_| gens.next())
-            .collect();
+    fn wire_generations_cycle_skipping_zero() {
+        let all: Vec<u32> = (1..=WIRE_GENERATION_MAX + 1).map(wire_generation).collect();
         assert_eq!(all[0], 1);
-        assert_eq!(all[GENERATION_MAX as usize - 1], GENERATION_MAX);
-        assert_eq!(all[GENERATION_MAX as usize], 1);
+        assert_eq!(all[WIRE_GENERATION_MAX as usize - 1], WIRE_GENERATION_MAX);
+        assert_eq!(all[WIRE_GENERATION_MAX as usize], 1);
         assert!(!all.contains(&0));
+    }
+
+    #[test]
+    fn generations_do_not_repeat_where_the_wire_form_does() {
+        // The in-process generation keeps two accepts 4,095 apart distinct: a stale login
+        // deadline of the earlier one must not close the later one on the same key.
+        let mut gens = Generations::default();
+        let first = gens.next();
+        for _ in 1..WIRE_GENERATION_MAX {
+            gens.next();
+        }
+        let later = gens.next();
+        assert_ne!(first, later);
+        assert_eq!(wire_generation(first), wire_generation(later));
+        let mut gens = Generations { last: u32::MAX };
+        assert_eq!(gens.next(), 1);
     }
 
     #[test]
