@@ -145,6 +145,26 @@ fn pdu_seeds() {
     let mut unknown = Pdu::empty(CommandId::OtherHeartbeat, 0);
     unknown.header.command_id = 0x070c;
     write("msg_server_client", "unknown_command", &unknown.encode());
+
+    // msg_server after login: the first byte picks the client type (0 Windows, 2 iOS), then
+    // each post-login command alone, all of them in one session, and a chat exchange.
+    for (kind, prefix) in [(0u8, "pc"), (2u8, "ios")] {
+        for (cmd, bytes) in &pdus {
+            if (*cmd as u16) >> 8 == 0x05 && *cmd != CommandId::FileRequest {
+                continue;
+            }
+            let mut input = vec![kind];
+            input.extend(bytes);
+            write(
+                "msg_server_session",
+                &format!("{prefix}_{:04x}", *cmd as u16),
+                &input,
+            );
+        }
+    }
+    let mut all = vec![0u8];
+    all.extend(pdus.iter().flat_map(|(_, b)| b.clone()));
+    write("msg_server_session", "pc_all_commands", &all);
 }
 
 fn attach_seeds() {

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use netlib::Conf;
 use prost::Message;
+use teamtalk_proto::pb::base_define::{ClientType, ResultType, UserStatType};
+use teamtalk_proto::pb::login::{ImLoginReq, ImLoginRes};
 use teamtalk_proto::pb::server::{ImFileTransferReq, ImFileTransferRsp};
 use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu};
 
@@ -25,7 +27,6 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A loopback port nothing listens on: back-end links fail at once and keep retrying, which is
 /// how a server runs while its back ends are down.
-const CLOSED_BACKEND: &str = "127.0.0.1";
 const CLOSED_PORT: u16 = 1;
 
 /// Task id placeholder in `file_server_client` inputs, replaced by a live task's id (same length
@@ -34,17 +35,7 @@ pub const TASK_ID_PLACEHOLDER: &[u8; 36] = b"00000000-0000-4000-8000-00000000000
 
 /// Sends `input` on a fresh connection to `addr` and waits until the server closes it.
 pub fn exchange(addr: SocketAddr, input: &[u8]) {
-    // libFuzzer's -timeout alarm can interrupt the connect: retry it.
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("in-process server refused a connection: {e}"),
-        }
-    };
-    stream
-        .set_read_timeout(Some(SETTLE_TIMEOUT))
-        .expect("a non-zero timeout is valid");
+    let mut stream = connect(addr);
     // The server may close mid-write (framing error); that is an outcome, not a failure.
     let _ = stream.write_all(input);
     let _ = stream.shutdown(Shutdown::Write);
@@ -72,23 +63,119 @@ fn drain_until_closed(stream: &mut TcpStream) {
 pub fn msg_server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
-        let (ip, port) = (CLOSED_BACKEND, CLOSED_PORT);
-        let text = format!(
-            "ListenIP=127.0.0.1\nListenPort=0\nIpAddr1=127.0.0.1\nIpAddr2=127.0.0.1\n\
-             MaxConnCnt=100000\naesKey=12345678901234567890123456789012\n\
-             ConcurrentDBConnCnt=1\nDBServerIP1={ip}\nDBServerPort1={port}\n\
-             DBServerIP2={ip}\nDBServerPort2={port}\nLoginServerIP1={ip}\n\
-             LoginServerPort1={port}\nRouteServerIP1={ip}\nRouteServerPort1={port}\n\
-             PushServerIP1={ip}\nPushServerPort1={port}\nFileServerIP1={ip}\n\
-             FileServerPort1={port}\n"
-        );
-        let config = msg_server::Config::from_conf(&Conf::parse(&text)).expect("valid conf");
-        let server = msg_server::Server::bind(config).expect("msg_server binds 127.0.0.1:0");
-        let addr = server.local_addrs()[0];
-        // The server lives as long as the process.
-        Box::leak(Box::new(server.spawn().expect("msg_server thread starts")));
+        let closed = SocketAddr::from(([127, 0, 0, 1], CLOSED_PORT));
+        start_msg_server(closed, "")
+    })
+}
+
+/// The client address of this process's msg_server whose back ends are all the
+/// [`stub_backend`](crate::stub_backend), so clients can log in; forwarded requests stay
+/// unanswered and end at a 3-s request deadline.
+pub fn msg_server_with_backends() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let addr = start_msg_server(crate::stub_backend::start(), "RequestTimeout=3\n");
+        wait_for_logins(addr);
         addr
     })
+}
+
+/// Binds and spawns a msg_server with every back end at `backend`; `extra` is added to its conf.
+fn start_msg_server(backend: SocketAddr, extra: &str) -> SocketAddr {
+    // Server logs only when asked for (reproducing a crash): at fuzzing speed they drown the
+    // fuzzer's own output.
+    if std::env::var_os("RUST_LOG").is_some() {
+        netlib::logging::init_for_tests();
+    }
+    let (ip, port) = (backend.ip(), backend.port());
+    let text = format!(
+        "ListenIP=127.0.0.1\nListenPort=0\nIpAddr1=127.0.0.1\nIpAddr2=127.0.0.1\n\
+         MaxConnCnt=100000\naesKey=12345678901234567890123456789012\n\
+         ConcurrentDBConnCnt=1\nDBServerIP1={ip}\nDBServerPort1={port}\n\
+         DBServerIP2={ip}\nDBServerPort2={port}\nLoginServerIP1={ip}\n\
+         LoginServerPort1={port}\nRouteServerIP1={ip}\nRouteServerPort1={port}\n\
+         PushServerIP1={ip}\nPushServerPort1={port}\nFileServerIP1={ip}\n\
+         FileServerPort1={port}\n{extra}"
+    );
+    let config = msg_server::Config::from_conf(&Conf::parse(&text)).expect("valid conf");
+    let server = msg_server::Server::bind(config).expect("msg_server binds 127.0.0.1:0");
+    let addr = server.local_addrs()[0];
+    // The server lives as long as the process.
+    Box::leak(Box::new(server.spawn().expect("msg_server thread starts")));
+    addr
+}
+
+/// Client types a session input may log in as, picked by its first byte: PC and mobile clients
+/// take different paths (kicks, push, idle timeouts).
+const SESSION_CLIENT_TYPES: [ClientType; 4] = [
+    ClientType::Windows,
+    ClientType::Mac,
+    ClientType::Ios,
+    ClientType::Android,
+];
+
+/// Logs in on a fresh connection to `addr` (as the client type the first byte of `input` picks),
+/// then sends the rest of `input` and waits until the server closes the connection.
+pub fn session_exchange(addr: SocketAddr, input: &[u8]) {
+    let Some((&kind, input)) = input.split_first() else {
+        return;
+    };
+    let client_type = SESSION_CLIENT_TYPES[usize::from(kind) % SESSION_CLIENT_TYPES.len()];
+    let mut stream = logged_in(addr, client_type)
+        .unwrap_or_else(|| panic!("msg_server stopped accepting logins"));
+    let _ = stream.write_all(input);
+    let _ = stream.shutdown(Shutdown::Write);
+    drain_until_closed(&mut stream);
+}
+
+/// Waits until msg_server's back-end links are up and a login succeeds.
+fn wait_for_logins(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + SETTLE_TIMEOUT;
+    while logged_in(addr, ClientType::Windows).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "msg_server accepted no login within {SETTLE_TIMEOUT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A connection logged in as `client_type`, or `None` when the login was refused.
+fn logged_in(addr: SocketAddr, client_type: ClientType) -> Option<TcpStream> {
+    let mut stream = connect(addr);
+    let login = ImLoginReq {
+        user_name: "fuzz".into(),
+        password: "e10adc3949ba59abbe56e057f20f883e".into(),
+        online_status: UserStatType::UserStatusOnline as i32,
+        client_type: client_type as i32,
+        client_version: Some("fuzz".into()),
+    };
+    stream
+        .write_all(&pdu_bytes(CommandId::LoginReqUserlogin, 1, &login))
+        .expect("msg_server reads a login");
+    loop {
+        let pdu = read_pdu(&mut stream, "msg_server");
+        if pdu.command() == Some(CommandId::LoginResUserlogin) {
+            let res: ImLoginRes = pdu.parse().expect("msg_server answers well-formed");
+            return (res.result_code == ResultType::RefuseReasonNone as i32).then_some(stream);
+        }
+    }
+}
+
+/// A connection to an in-process server, with the settle timeout on reads.
+fn connect(addr: SocketAddr) -> TcpStream {
+    // libFuzzer's -timeout alarm can interrupt the connect: retry it.
+    let stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("in-process server refused a connection: {e}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(SETTLE_TIMEOUT))
+        .expect("a non-zero timeout is valid");
+    stream
 }
 
 /// This process's file_server: its client address, a link on its msg_server port for creating
@@ -161,20 +248,21 @@ impl FileServerTarget {
         self.msg_link
             .write_all(&pdu.encode())
             .expect("file_server keeps its msg link open");
-        let rsp = read_pdu(&mut self.msg_link);
+        let rsp = read_pdu(&mut self.msg_link, "file_server");
         assert_eq!(rsp.command(), Some(CommandId::OtherFileTransferRsp));
         let rsp: ImFileTransferRsp = rsp.parse().expect("file_server answers well-formed");
         rsp.task_id.unwrap_or_default()
     }
 }
 
-/// Reads one whole PDU, skipping heartbeats.
-fn read_pdu(stream: &mut TcpStream) -> Pdu {
+/// Reads one whole PDU from `server`, skipping heartbeats.
+fn read_pdu(stream: &mut TcpStream, server: &str) -> Pdu {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         while let Some((pdu, used)) =
-            Pdu::decode(&buf, DEFAULT_MAX_PDU_LEN).expect("file_server frames its answers")
+            Pdu::decode(&buf, DEFAULT_MAX_PDU_LEN)
+                .unwrap_or_else(|e| panic!("{server} sent an unframeable PDU: {e}"))
         {
             buf.drain(..used);
             if pdu.command() != Some(CommandId::OtherHeartbeat) {
@@ -183,10 +271,10 @@ fn read_pdu(stream: &mut TcpStream) -> Pdu {
         }
         // libFuzzer's -timeout alarm interrupts blocking reads: retry those.
         match stream.read(&mut chunk) {
-            Ok(0) => panic!("file_server closed its msg link"),
+            Ok(0) => panic!("{server} closed the connection"),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("file_server did not answer a task creation in time: {e}"),
+            Err(e) => panic!("{server} did not answer in time: {e}"),
         }
     }
 }

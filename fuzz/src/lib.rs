@@ -6,3 +6,4 @@
 
 pub mod commands;
 pub mod harness;
+pub mod stub_backend;
