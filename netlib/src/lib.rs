@@ -10,8 +10,10 @@
 //! - [`http`]: the minimal HTTP request parser and response writer; [`styled_json`]: the
 //!   jsoncpp `StyledWriter` form of the original HTTP answers.
 //! - [`conf`]: the original `*.conf` format.
-//! - [`logging`], [`process`]: logging set-up, `-v`, `server.pid`.
+//! - [`cmdline`]: the servers' command line; [`logging`]: log set-up, log file rotation;
+//!   [`process`]: the frame of every server `main`, `server.pid`.
 
+pub mod cmdline;
 pub mod conf;
 pub mod conn;
 pub mod event_loop;

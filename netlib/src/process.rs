@@ -1,68 +1,72 @@
-//! Process conventions shared by every server binary (CONFIG.md §1): the `-v` flag, the
-//! `server.pid` file in the working directory, and the frame every `main` runs in.
+//! Process conventions shared by every server binary (CONFIG §1): the `server.pid` file in
+//! the working directory and the frame every `main` runs in (command line, logging, exit
+//! codes).
 
 use std::fmt;
 use std::io;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 
-/// Build time in the C `__DATE__ __TIME__` form (`Mar 24 2015 17:32:10`), set by build.rs.
-pub const BUILD_TIME: &str = env!("TT_BUILD_TIME");
-
-/// If the only argument is `-v`, the text the original prints (`version` is e.g.
-/// `Some("LoginServer/1.0")`; msg_server prints only the build line).
-pub fn version_text(args: &[String], version: Option<&str>) -> Option<String> {
-    if args.len() != 2 || args[1] != "-v" {
-        return None;
-    }
-    let build = format!("Server Build: {BUILD_TIME}");
-    Some(match version {
-        Some(v) => format!("Server Version: {v}\n{build}"),
-        None => build,
-    })
-}
+use crate::cmdline::{BinarySpec, Invocation};
+use crate::conf::Conf;
+use crate::logging::{self, LogFileConfig};
 
 /// Writes `server.pid` (the decimal pid, no trailing newline) into `dir`.
 pub fn write_pid_file(dir: &Path) -> io::Result<()> {
     std::fs::write(dir.join("server.pid"), std::process::id().to_string())
 }
 
-/// What a binary prints for `-v`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VersionFlag {
-    /// No `-v` support (push_server, msfs): the argument is ignored.
-    Unsupported,
-    /// Only the build line (msg_server).
-    BuildOnly,
-    /// `Server Version: <name>` then the build line.
-    Named(&'static str),
+/// What `start` gets from the frame.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    /// The conf file named on the command line, or the original's name in the working
+    /// directory.
+    pub config: PathBuf,
+    /// SIGHUP reopens the log file (the conf set `LogFile`): the binary must not also treat
+    /// it as a stop.
+    pub hup_reopens_log: bool,
 }
 
-/// The frame of every server binary: answers `-v`, initialises logging, runs `start` (load the
-/// conf, bind, print the listen lines, install signal handlers), writes `server.pid` in the
-/// working directory right before the loop as the original does, then runs `run`. An error is
-/// printed once with its cause chain and becomes exit status 1.
+/// The frame of every server binary: parses the command line (usage errors exit 2 before
+/// anything starts), initialises logging (stderr, or the conf's `LogFile`), runs `start`
+/// (load the conf, bind, print the listen lines, install signal handlers), writes
+/// `server.pid` in the working directory right before the loop as the original does, then
+/// runs `run`. An error is printed once with its cause chain and becomes exit status 1.
 pub fn run_binary<S, E>(
-    name: &str,
-    version: VersionFlag,
-    start: impl FnOnce() -> Result<S, E>,
+    spec: &BinarySpec,
+    start: impl FnOnce(&Startup) -> Result<S, E>,
     run: impl FnOnce(S) -> Result<(), E>,
 ) -> ExitCode
 where
     E: fmt::Display + From<io::Error>,
 {
-    let args: Vec<String> = std::env::args().collect();
-    let text = match version {
-        VersionFlag::Unsupported => None,
-        VersionFlag::BuildOnly => version_text(&args, None),
-        VersionFlag::Named(v) => version_text(&args, Some(v)),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (config, daemon) = match spec.parse(&args) {
+        Ok(Invocation::Print(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Invocation::Run { config, daemon }) => (config, daemon),
+        Err(e) => {
+            eprintln!("{}: {e}", spec.name);
+            return ExitCode::from(2);
+        }
     };
-    if let Some(text) = text {
-        println!("{text}");
-        return ExitCode::SUCCESS;
+    if daemon {
+        return detach(spec.name, &args);
     }
-    crate::logging::init();
-    let result = start().and_then(|server| {
+    let hup_reopens_log = match init_logging(&config) {
+        Ok(reopens) => reopens,
+        Err(e) => {
+            eprintln!("{}: {e:#}", spec.name);
+            return ExitCode::FAILURE;
+        }
+    };
+    let startup = Startup {
+        config,
+        hup_reopens_log,
+    };
+    let result = start(&startup).and_then(|server| {
         write_pid_file(Path::new("."))?;
         println!("now enter the event loop...");
         run(server)
@@ -70,7 +74,46 @@ where
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e:#}");
+            eprintln!("{}: {e:#}", spec.name);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to the conf's `LogFile` when it names one. A conf that cannot be read here logs to
+/// stderr: the server's own conf loading then reports that error, naming the file.
+fn init_logging(config: &Path) -> Result<bool, String> {
+    let file = match Conf::load(config) {
+        Ok(conf) => LogFileConfig::from_conf(&conf).map_err(|e| e.to_string())?,
+        Err(_) => None,
+    };
+    let shown = file.as_ref().map(|f| f.path.display().to_string());
+    logging::init(file).map_err(|e| format!("opening log file {}: {e}", shown.unwrap_or_default()))
+}
+
+/// Starts this program again without the `-d…` arguments, detached from the terminal in its
+/// own process group (the original msfs daemonised itself), and exits.
+fn detach(name: &str, args: &[String]) -> ExitCode {
+    use std::os::unix::process::CommandExt;
+    let rest = args.iter().filter(|a| !a.starts_with("-d"));
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("{name}: daemon error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let child = Command::new(exe)
+        .args(rest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn();
+    match child {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: daemon error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -79,20 +122,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_only_for_a_single_dash_v() {
-        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        let text = version_text(&args(&["x", "-v"]), Some("RouteServer/1.0")).unwrap();
-        assert!(text.starts_with("Server Version: RouteServer/1.0\nServer Build: "));
-        assert!(version_text(&args(&["x", "-v", "y"]), None).is_none());
-        assert!(version_text(&args(&["x"]), None).is_none());
-        assert!(
-            version_text(&args(&["x", "-v"]), None)
-                .unwrap()
-                .starts_with("Server Build: ")
-        );
-    }
 
     #[test]
     fn pid_file_has_no_newline() {

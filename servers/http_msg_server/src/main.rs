@@ -1,18 +1,26 @@
-//! The `http_msg_server` binary: reads `httpmsgserver.conf` from the working directory and runs.
+//! The `http_msg_server` binary: reads `httpmsgserver.conf` from the working directory
+//! (or `--config PATH`) and runs.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use http_msg_server::{Config, Server};
-use netlib::process::{VersionFlag, run_binary};
+use netlib::cmdline::{BinarySpec, VersionFlag};
+use netlib::process::run_binary;
+
+const SPEC: BinarySpec = BinarySpec {
+    name: "http_msg_server",
+    conf_file: "httpmsgserver.conf",
+    version: VersionFlag::Named("HttpMsgServer/1.0"),
+    daemon_flag: false,
+};
 
 fn main() -> ExitCode {
     run_binary(
-        "http_msg_server",
-        VersionFlag::Named("HttpMsgServer/1.0"),
-        || -> anyhow::Result<Server> {
-            let config =
-                Config::load("httpmsgserver.conf").context("reading httpmsgserver.conf")?;
+        &SPEC,
+        |startup| -> anyhow::Result<Server> {
+            let config = Config::load(&startup.config)
+                .with_context(|| format!("reading {}", startup.config.display()))?;
             let server = Server::bind(config)?;
             server.stop_handle().stop_on_signals()?;
             for addr in server.local_addrs() {

@@ -1,17 +1,26 @@
-//! The `login_server` binary: reads `loginserver.conf` from the working directory and runs.
+//! The `login_server` binary: reads `loginserver.conf` from the working directory
+//! (or `--config PATH`) and runs.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use login_server::{Config, Server};
-use netlib::process::{VersionFlag, run_binary};
+use netlib::cmdline::{BinarySpec, VersionFlag};
+use netlib::process::run_binary;
+
+const SPEC: BinarySpec = BinarySpec {
+    name: "login_server",
+    conf_file: "loginserver.conf",
+    version: VersionFlag::Named("LoginServer/1.0"),
+    daemon_flag: false,
+};
 
 fn main() -> ExitCode {
     run_binary(
-        "login_server",
-        VersionFlag::Named("LoginServer/1.0"),
-        || -> anyhow::Result<Server> {
-            let config = Config::load("loginserver.conf").context("reading loginserver.conf")?;
+        &SPEC,
+        |startup| -> anyhow::Result<Server> {
+            let config = Config::load(&startup.config)
+                .with_context(|| format!("reading {}", startup.config.display()))?;
             let server = Server::bind(config)?;
             println!("server start listen on:\n{}", server.local_addrs());
             server.stop_handle().stop_on_signals()?;

@@ -1,20 +1,29 @@
-//! The msg_server binary: `msgserver.conf` from the working directory, `-v` for the build.
+//! The msg_server binary: `msgserver.conf` from the working directory (or `--config PATH`),
+//! `-v` for the build.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use msg_server::{Config, Server};
-use netlib::process::{VersionFlag, run_binary};
+use netlib::cmdline::{BinarySpec, VersionFlag};
+use netlib::process::run_binary;
+
+const SPEC: BinarySpec = BinarySpec {
+    name: "msg_server",
+    conf_file: "msgserver.conf",
+    version: VersionFlag::BuildOnly,
+    daemon_flag: false,
+};
 
 fn main() -> ExitCode {
     run_binary(
-        "msg_server",
-        VersionFlag::BuildOnly,
-        || -> anyhow::Result<Server> {
-            let config = Config::load("msgserver.conf").context("reading msgserver.conf")?;
+        &SPEC,
+        |startup| -> anyhow::Result<Server> {
+            let config = Config::load(&startup.config)
+                .with_context(|| format!("reading {}", startup.config.display()))?;
             let mut server = Server::bind(config).context("starting msg_server")?;
             server
-                .handle_signals()
+                .handle_signals(!startup.hup_reopens_log)
                 .context("installing signal handlers")?;
             Ok(server)
         },
