@@ -73,13 +73,17 @@ impl Server {
     }
 
     /// Installs the original's signal behaviour (CONFIG §1.1) for a binary: SIGTERM, SIGINT
-    /// and SIGHUP stop the server (the original exits at once on SIGHUP; stopping closes the
-    /// connections cleanly instead), SIGUSR1 resets the message counters, SIGUSR2 toggles
-    /// logging of every received message.
-    pub fn handle_signals(&mut self) -> io::Result<()> {
+    /// and (when `hup_stops`) SIGHUP stop the server (the original exits at once on SIGHUP;
+    /// stopping closes the connections cleanly instead), SIGUSR1 resets the message counters,
+    /// SIGUSR2 toggles logging of every received message. `hup_stops` is false when SIGHUP
+    /// reopens the log file instead (the conf set `LogFile`).
+    pub fn handle_signals(&mut self, hup_stops: bool) -> io::Result<()> {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-        let mut signals =
-            signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2])?;
+        let mut wanted = vec![SIGTERM, SIGINT, SIGUSR1, SIGUSR2];
+        if hup_stops {
+            wanted.push(SIGHUP);
+        }
+        let mut signals = signal_hook::iterator::Signals::new(wanted)?;
         let stop = self.event_loop.stop_handle();
         let (state, _) = self.event_loop.parts_mut();
         let flags = Arc::clone(&state.signals);

@@ -55,6 +55,17 @@ pub(crate) fn refuse_login(
     code: ResultType,
     text: String,
 ) {
+    if let Some(c) = client(ctx, h) {
+        let name = match &c.state {
+            ClientState::Validating { name } => name,
+            _ => "-",
+        };
+        info!(
+            "login refused: handle={h} peer={} name={name} client_type={} reason={code:?}",
+            c.peer_label(),
+            c.client_type
+        );
+    }
     let res = ImLoginRes {
         server_time: unix_now(),
         result_code: code as i32,
@@ -87,10 +98,6 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
         None
     };
     if let Some(code) = refusal {
-        info!(
-            "refusing login, back end missing: handle={h} code={}",
-            code as i32
-        );
         refuse_login(st, ctx, h, seq, code, SERVER_ERROR_TEXT.to_owned());
         return;
     }
@@ -219,6 +226,13 @@ pub(crate) fn kick(
     user_id: u32,
     reason: KickReasonType,
 ) {
+    if let Some(c) = client(ctx, h) {
+        info!(
+            "kicking client: handle={h} user={user_id} client_type={} peer={} reason={reason:?}",
+            c.client_type,
+            c.peer_label()
+        );
+    }
     let kick = ImKickUser {
         user_id,
         kick_reason: reason as i32,
@@ -229,10 +243,6 @@ pub(crate) fn kick(
     }
     st.users.remove(user_id, h);
     st.close_client_after_flush(ctx, h);
-    debug!(
-        "kicked client: handle={h} user={user_id} reason={}",
-        reason as i32
-    );
 }
 
 /// Kicks every open connection of `user_id` here whose kind matches `client_type`, except

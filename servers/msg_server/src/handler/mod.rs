@@ -57,8 +57,9 @@ impl Handler for State {
             return;
         }
         let generation = self.generations.next();
+        let peer = ctx.conn(h).and_then(netlib::Conn::peer);
         if let Some(data) = ctx.data_mut(h) {
-            *data = ConnData::Client(ClientConn::new(generation));
+            *data = ConnData::Client(ClientConn::new(generation, peer));
         }
         self.clients += 1;
         let now = ctx.now();
@@ -611,7 +612,7 @@ pub(crate) fn fail_pending(st: &mut State, ctx: &mut Ctx, pending: Pending, why:
         Failure::FanOutAgain { .. } => {}
         Failure::RefuseLogin { seq } => {
             if client(ctx, h).is_some_and(|c| matches!(c.state, ClientState::Validating { .. })) {
-                log::info!("refusing login, db_proxy gave no answer: handle={h} why={why}");
+                log::debug!("refusing login, db_proxy gave no answer: handle={h} why={why}");
                 login::refuse_login(
                     st,
                     ctx,

@@ -143,7 +143,11 @@ pub(crate) fn client_closed(
             return;
         }
     };
-    debug!("client closed: handle={h} user={user_id} reason={reason}");
+    info!(
+        "logout: handle={h} user={user_id} client_type={} peer={} reason={reason}",
+        c.client_type,
+        c.peer_label()
+    );
     st.logged_in = st.logged_in.saturating_sub(1);
     st.announce_offline(ctx, user_id, c.client_type);
 }
@@ -222,7 +226,12 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     }
     st.logged_in += 1;
     st.announce_online(ctx, user_id, client_type);
-    debug!("client logged in: handle={h} user={user_id} client_type={client_type}");
+    if let Some(c) = client(ctx, h) {
+        info!(
+            "login: handle={h} user={user_id} client_type={client_type} peer={}",
+            c.peer_label()
+        );
+    }
     let res = ImLoginRes {
         server_time: unix_now(),
         result_code: ResultType::RefuseReasonNone as i32,

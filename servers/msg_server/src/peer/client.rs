@@ -15,6 +15,7 @@
 //!   used only where the 32-bit wire format leaves no choice.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use netlib::ConnHandle;
@@ -183,11 +184,14 @@ pub(crate) struct ClientConn {
     /// Requests over a bound so far (see `limits::MAX_VIOLATIONS`).
     pub(crate) violations: u8,
     unacked: VecDeque<Unacked>,
+    /// The client's address, kept for the log lines of its logout and kicks (the socket is
+    /// gone by the time its close is handled).
+    peer: Option<SocketAddr>,
 }
 
 impl ClientConn {
     /// A freshly accepted connection.
-    pub(crate) fn new(generation: u32) -> Self {
+    pub(crate) fn new(generation: u32, peer: Option<SocketAddr>) -> Self {
         Self {
             state: ClientState::Fresh,
             generation,
@@ -198,7 +202,13 @@ impl ClientConn {
             pdus_in_window: 0,
             violations: 0,
             unacked: VecDeque::new(),
+            peer,
         }
+    }
+
+    /// The client's address for log lines, `-` when unknown.
+    pub(crate) fn peer_label(&self) -> String {
+        self.peer.map_or_else(|| "-".to_owned(), |a| a.to_string())
     }
 
     /// The user this connection is logged in as, if it is open.
@@ -362,7 +372,7 @@ mod tests {
 
     #[test]
     fn rate_limit_allows_twenty_messages_per_second() {
-        let mut c = ClientConn::new(1);
+        let mut c = ClientConn::new(1, None);
         let slots: Vec<MsgSlot> = (0..25).map(|_| c.take_msg_slot(5)).collect();
         assert!(slots[..20].iter().all(|s| *s == MsgSlot::Granted));
         assert_eq!(slots[20], MsgSlot::FirstRefused);
@@ -379,7 +389,7 @@ mod tests {
     #[test]
     fn unacked_list_acks_expires_and_releases_memory() {
         let t0 = Instant::now();
-        let mut c = ClientConn::new(1);
+        let mut c = ClientConn::new(1, None);
         assert!(c.push_unacked(1, 10, t0));
         assert!(!c.push_unacked(2, 10, t0 + Duration::from_secs(5)));
         assert!(!c.push_unacked(3, 11, t0 + Duration::from_secs(6)));

@@ -228,6 +228,11 @@ impl TestClient {
         Self { stream, seq: 100 }
     }
 
+    /// The client's own address: the peer address msg_server sees.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
     /// A fresh seq.
     pub fn next_seq(&mut self) -> u16 {
         self.seq = self.seq.wrapping_add(1);
