@@ -24,6 +24,12 @@ fn main() -> ExitCode {
 fn execute(args: &[String]) -> Result<bool> {
     match cli::parse(args)? {
         Command::Help(text) => print!("{text}"),
+        Command::Completions(shell) => {
+            // Into memory first: the generator panics on a write error (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "tt-load", &mut script);
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+        }
         Command::Seed(opts) => {
             let r = seed::seed(&opts)?;
             if opts.json {

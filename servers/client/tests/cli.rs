@@ -70,14 +70,45 @@ fn help_lists_commands_and_exit_codes() {
         assert!(text.contains(needle), "help lacks {needle}:\n{text}");
     }
     for command in [
-        "login", "send", "unread", "history", "users", "groups", "status", "listen", "chat",
+        "login",
+        "send",
+        "unread",
+        "read",
+        "history",
+        "users",
+        "groups",
+        "status",
+        "listen",
+        "chat",
+        "completions",
     ] {
-        let out = tt(&[command, "--help"]);
-        assert_eq!(out.status.code(), Some(0), "{command}");
-        assert!(
-            stdout(&out).starts_with(&format!("tt {command}")),
-            "{command}"
-        );
+        for args in [&[command, "--help"][..], &["help", command]] {
+            let out = tt(args);
+            assert_eq!(out.status.code(), Some(0), "{args:?}");
+            assert!(
+                stdout(&out).contains(&format!("Usage: tt {command}")),
+                "{args:?}: {}",
+                stdout(&out)
+            );
+        }
+    }
+    let out = tt(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("tt "), "{}", stdout(&out));
+}
+
+#[test]
+fn completions_are_printed_for_each_shell_without_logging_in() {
+    for (shell, needle) in [
+        ("bash", "_tt()"),
+        ("zsh", "#compdef tt"),
+        ("fish", "complete -c tt"),
+    ] {
+        let out = tt(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let text = stdout(&out);
+        assert!(text.contains(needle), "{shell}: {text}");
+        assert!(text.contains("history"), "{shell}");
     }
 }
 
@@ -86,7 +117,8 @@ fn usage_errors_exit_1() {
     for args in [
         &[][..],
         &["frobnicate"],
-        &["send", "--to", "two", "hi"],
+        &["send", "--to", "0", "hi"],
+        &["send", "--to", "bob"],
         &["--client-type", "fax", "login"],
     ] {
         let out = tt(args);
@@ -131,6 +163,7 @@ fn login_prints_the_user_and_exits_0() {
     let text = stdout(&out);
     assert!(text.contains("logged in as alice (user id 1)"), "{text}");
     assert!(text.contains("alice@example.org"), "{text}");
+    assert!(text.contains("department: Engineering"), "{text}");
 }
 
 #[test]
@@ -171,6 +204,46 @@ fn send_prints_the_assigned_msg_id() {
     assert_eq!(stdout(&out).trim(), "sent (msg id 101)");
     let out = tt_as_alice(server, &["send", "--group", "1", "hi all"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A login name works where a user id does.
+    let out = tt_as_alice(server, &["send", "--to", "bob", "hello", "by", "name"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("sent (msg id"), "{}", stdout(&out));
+}
+
+#[test]
+fn unknown_users_and_groups_are_reported_as_such_with_exit_5() {
+    let server = serve_msg_server();
+    for (args, says) in [
+        (&["send", "--to", "99", "hi"][..], "no user with id 99"),
+        (&["send", "--to", "zed", "hi"], "no user named \"zed\""),
+        (&["send", "--group", "9", "hi"], "no group with id 9"),
+        (&["send", "--group", "3", "hi"], "not a member of group 3"),
+        (&["history", "--with", "zed"], "no user named"),
+        (&["status", "1", "zed"], "no user named"),
+        (&["read", "--group", "9"], "no group with id 9"),
+    ] {
+        let started = Instant::now();
+        let out = tt_as_alice(server, args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+        assert!(!stdout(&out).contains("sent"), "{args:?}");
+        // Answered, not timed out.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn read_marks_a_conversation_read_up_to_its_newest_message() {
+    let server = serve_msg_server();
+    let out = tt_as_alice(server, &["read", "--with", "bob"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "marked read up to msg id 7 with bob (user 2)"
+    );
 }
 
 #[test]
@@ -182,6 +255,15 @@ fn queries_print_their_answers() {
     let text = stdout(&out);
     assert!(
         text.contains("alice") && text.contains("bob real"),
+        "{text}"
+    );
+    assert!(text.contains("Engineering"), "department names: {text}");
+
+    let out = tt_as_alice(server, &["status", "alice", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("1  online") && text.contains("2  offline"),
         "{text}"
     );
 

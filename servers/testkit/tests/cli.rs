@@ -90,3 +90,47 @@ fn tt_reports_a_refused_login_with_exit_code_3() {
     let out = tt(&cluster, &alice, "wrong password", &["login"]);
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[test]
+fn tt_takes_login_names_and_reports_unknown_users_and_groups() {
+    let cluster = TestCluster::start();
+    let alice = cluster.create_user("clin");
+    let bob = cluster.create_user("clinb");
+    let b = cluster.login(1, &bob);
+    let out = tt(
+        &cluster,
+        &alice,
+        &alice.password,
+        &["send", "--to", &bob.name, "by", "name"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = b.next_message(WAIT).unwrap();
+    assert_eq!((got.from, got.text.as_str()), (alice.id, "by name"));
+
+    let group = cluster.create_group("clin-g", bob.id, &[bob.id], 1);
+    for (args, says) in [
+        (
+            vec!["send", "--to", "4000000000", "hi"],
+            "no user with id 4000000000",
+        ),
+        (vec!["status", "nobody-here-at-all"], "no user named"),
+        (
+            vec!["send", "--group", "4000000000", "hi"],
+            "no group with id",
+        ),
+        (
+            vec!["send", "--group", &group.to_string(), "hi"],
+            "that you are a member of",
+        ),
+    ] {
+        let out = tt(&cluster, &alice, &alice.password, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

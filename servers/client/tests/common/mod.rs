@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use tt_client::crypto::md5_hex;
-use tt_client::pb::base_define::{MsgInfo, MsgType, UnreadInfo, UserInfo, UserStat};
+use tt_client::pb::base_define::{DepartInfo, MsgInfo, MsgType, UnreadInfo, UserInfo, UserStat};
 use tt_client::pb::buddy::{
-    ImAllUserRsp, ImUsersInfoReq, ImUsersInfoRsp, ImUsersStatReq, ImUsersStatRsp,
+    ImAllUserRsp, ImDepartmentRsp, ImUsersInfoReq, ImUsersInfoRsp, ImUsersStatReq, ImUsersStatRsp,
 };
-use tt_client::pb::group::{ImGroupInfoListRsp, ImNormalGroupListRsp};
+use tt_client::pb::group::{ImGroupInfoListReq, ImGroupInfoListRsp, ImNormalGroupListRsp};
 use tt_client::pb::login::{ImLoginReq, ImLoginRes};
 use tt_client::pb::message::{
-    ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImMsgDataAck, ImUnreadMsgCntRsp,
+    ImClientTimeRsp, ImGetLatestMsgIdReq, ImGetLatestMsgIdRsp, ImGetMsgListReq, ImGetMsgListRsp,
+    ImMsgData, ImMsgDataAck, ImUnreadMsgCntRsp,
 };
 use tt_client::{CommandId, DEFAULT_AES_KEY, Pdu};
 
@@ -352,7 +353,54 @@ fn session(mut conn: FakeConn) {
                 };
                 conn.reply(&pdu, CommandId::GroupNormalListResponse, &rsp);
             }
+            CommandId::BuddyListDepartmentRequest => {
+                let dept = |dept_id: u32, name: &str| DepartInfo {
+                    dept_id,
+                    priority: 0,
+                    dept_name: name.to_owned(),
+                    parent_dept_id: 0,
+                    dept_status: 0,
+                };
+                let rsp = ImDepartmentRsp {
+                    user_id: me,
+                    latest_update_time: 1,
+                    dept_list: vec![dept(1, "Engineering"), dept(2, "Product")],
+                    attach_data: None,
+                };
+                conn.reply(&pdu, CommandId::BuddyListDepartmentResponse, &rsp);
+            }
+            CommandId::MsgGetLatestMsgIdReq => {
+                let req: ImGetLatestMsgIdReq = pdu.parse().unwrap();
+                let rsp = ImGetLatestMsgIdRsp {
+                    user_id: me,
+                    session_type: req.session_type,
+                    session_id: req.session_id,
+                    latest_msg_id: 7,
+                    attach_data: None,
+                };
+                conn.reply(&pdu, CommandId::MsgGetLatestMsgIdRsp, &rsp);
+            }
+            CommandId::MsgTimeRequest => {
+                let rsp = ImClientTimeRsp {
+                    server_time: 1_431_000_000,
+                };
+                conn.reply(&pdu, CommandId::MsgTimeResponse, &rsp);
+            }
             CommandId::GroupInfoRequest => {
+                // Only group 1 exists (members alice and bob); group 3 exists without them.
+                let req: ImGroupInfoListReq = pdu.parse().unwrap();
+                let asked = |id: u32| req.group_version_list.iter().any(|g| g.group_id == id);
+                let mut groups = vec![tt_client::pb::base_define::GroupInfo {
+                    group_id: 3,
+                    version: 1,
+                    group_name: "others".into(),
+                    group_avatar: String::new(),
+                    group_creator_id: 3,
+                    group_type: 1,
+                    shield_status: 0,
+                    group_member_list: vec![3],
+                }];
+                groups.retain(|g| asked(g.group_id));
                 let rsp = ImGroupInfoListRsp {
                     user_id: me,
                     group_info_list: vec![tt_client::pb::base_define::GroupInfo {
@@ -364,7 +412,11 @@ fn session(mut conn: FakeConn) {
                         group_type: 1,
                         shield_status: 0,
                         group_member_list: vec![1, 2],
-                    }],
+                    }]
+                    .into_iter()
+                    .filter(|g| asked(g.group_id))
+                    .chain(groups)
+                    .collect(),
                     attach_data: None,
                 };
                 conn.reply(&pdu, CommandId::GroupInfoResponse, &rsp);

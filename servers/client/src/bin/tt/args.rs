@@ -1,183 +1,95 @@
-//! Command-line parsing for `tt`: global options (accepted before or after the subcommand),
-//! one subcommand with its own options, and the help texts.
+//! Command-line parsing for `tt` (clap derive): global options (accepted before or after the
+//! subcommand), one subcommand with its own options, and the help texts.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tt_client::pb::base_define::ClientType;
 
 /// Default login_server discovery URL.
 pub(crate) const DEFAULT_LOGIN_URL: &str = "http://127.0.0.1:8080/msg_server";
-/// Default number of messages `tt history` shows.
-const DEFAULT_HISTORY_COUNT: u32 = 20;
 
-pub(crate) const MAIN_HELP: &str = "\
-tt - TeamTalk command line client
-
-USAGE:
-    tt [OPTIONS] <COMMAND> [ARGS]
-
-COMMANDS:
-    login                     log in and print your user details
-    send --to USER_ID TEXT    send a text message to a user
-    send --group GROUP_ID TEXT
-                              send a text message to a group
-    unread                    show unread message counters
-    history --with USER_ID [--count N]
-                              show recent messages with a user (or --group GROUP_ID)
-    users                     list all users
-    groups                    list your groups
-    status USER_ID...         show users' online status
-    listen [--for SECONDS]    print incoming messages until Ctrl-C or SECONDS have passed
-    chat                      interactive mode (type /help inside)
-    help [COMMAND]            show this help or a command's help
-
-OPTIONS:
-    --login-url URL           login_server discovery URL [default: http://127.0.0.1:8080/msg_server]
-    --server HOST:PORT        connect to this msg_server directly (skip discovery)
-    --user NAME               user name (or env TT_USER)
-    --password PASSWORD       password (or env TT_PASSWORD)
-    --client-type TYPE        pc, mac, ios or android [default: pc]
-    --timeout SECONDS         connect and request timeout [default: 10]
-    --aes-key KEY             32-character message encryption key [default: the sample key]
-    -v, --verbose             log protocol traffic to stderr
-    -h, --help                show help (also after a command: tt send --help)
-
+const EXIT_CODES: &str = "\
 EXIT CODES:
     0   success
     1   usage error (bad or missing arguments)
     2   connection error (login_server or msg_server unreachable, connection lost, kicked)
     3   login refused (wrong password or unknown user, server-side failure)
     4   request failed (no answer in time, bad answer, or the server reported a failure)
-";
+    5   no such user or group (or you are not a member of the group)
 
-const LOGIN_HELP: &str = "\
-tt login - log in and print your user details
-
-USAGE:
-    tt [OPTIONS] login
-
-Exits 0 when the login succeeds, 3 with the reason when it is refused.
-Global options: see tt --help.
-";
-
-const SEND_HELP: &str = "\
-tt send - send a text message
-
-USAGE:
-    tt [OPTIONS] send --to USER_ID TEXT...
-    tt [OPTIONS] send --group GROUP_ID TEXT...
-
-The words of TEXT are joined with spaces. Use -- before a text starting with '-'.
-Prints the message id the server assigned.
-";
-
-const UNREAD_HELP: &str = "\
-tt unread - show unread message counters per session
-
-USAGE:
-    tt [OPTIONS] unread
-";
-
-const HISTORY_HELP: &str = "\
-tt history - show recent messages of a conversation, oldest first
-
-USAGE:
-    tt [OPTIONS] history --with USER_ID [--count N]
-    tt [OPTIONS] history --group GROUP_ID [--count N]
-
-OPTIONS:
-    --count N    number of messages [default: 20]
-";
-
-const USERS_HELP: &str = "\
-tt users - list all users (id, nick, real name, department)
-
-USAGE:
-    tt [OPTIONS] users
-";
-
-const GROUPS_HELP: &str = "\
-tt groups - list your groups with their members
-
-USAGE:
-    tt [OPTIONS] groups
-";
-
-const STATUS_HELP: &str = "\
-tt status - show users' online status (online, offline, leave)
-
-USAGE:
-    tt [OPTIONS] status USER_ID...
-";
-
-const LISTEN_HELP: &str = "\
-tt listen - print incoming messages as [sender] text
-
-USAGE:
-    tt [OPTIONS] listen [--for SECONDS]
-
-Runs until Ctrl-C, or until SECONDS have passed (then exits 0).
-Received messages are acknowledged as the official clients do.
-";
+USER is a user id or a login name (alice); GROUP_ID is a group id.";
 
 pub(crate) const CHAT_HELP: &str = "\
-tt chat - interactive mode
-
-USAGE:
-    tt [OPTIONS] chat
-
 Reads lines from standard input. Plain text is sent to the current target.
-    /to USER_ID        talk to a user
+    /to USER           talk to a user (id or login name)
     /group GROUP_ID    talk to a group
     /unread            show unread counters
+    /read              mark the conversation with the current target read
     /history [N]       show the last N messages with the current target
     /users             list all users
     /groups            list your groups
-    /status USER_ID... show online status
+    /status USER...    show online status
     /help              show this help
     /quit              leave (so does end of input)
-Incoming messages are printed as they arrive: [sender] text.
-";
+Incoming messages are printed as they arrive: [sender] text.";
 
-/// Who a message or history query is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// A user id.
-    User(u32),
-    /// A group id.
-    Group(u32),
-}
-
-/// The subcommand and its arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Command {
-    Login,
-    Send { target: Target, text: String },
-    Unread,
-    History { target: Target, count: u32 },
-    Users,
-    Groups,
-    Status { ids: Vec<u32> },
-    Listen { duration: Option<Duration> },
-    Chat,
+/// `tt`: TeamTalk command line client.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tt",
+    version,
+    about = "tt - TeamTalk command line client",
+    after_help = EXIT_CODES
+)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
 }
 
 /// Options shared by every subcommand.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Args)]
 pub(crate) struct Global {
+    /// login_server discovery URL
+    #[arg(long, global = true, value_name = "URL", default_value = DEFAULT_LOGIN_URL)]
     pub(crate) login_url: String,
+    /// connect to this msg_server directly (skip discovery)
+    #[arg(long, global = true, value_name = "HOST:PORT")]
     pub(crate) server: Option<String>,
+    /// user name
+    #[arg(long, global = true, value_name = "NAME", env = "TT_USER")]
     pub(crate) user: Option<String>,
+    /// password
+    #[arg(
+        long,
+        global = true,
+        value_name = "PASSWORD",
+        env = "TT_PASSWORD",
+        hide_env_values = true
+    )]
     pub(crate) password: Option<String>,
-    pub(crate) client_type: ClientType,
+    /// client type to log in as
+    #[arg(long, global = true, value_enum, value_name = "TYPE", default_value_t = Kind::Pc)]
+    pub(crate) client_type: Kind,
+    /// connect and request timeout, seconds
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "10",
+          value_parser = parse_timeout)]
     pub(crate) timeout: Duration,
+    /// 32-character message encryption key [default: the sample key]
+    #[arg(long, global = true, value_name = "KEY", value_parser = parse_aes_key)]
     pub(crate) aes_key: Option<[u8; 32]>,
+    /// log protocol traffic to stderr
+    #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
 }
 
-impl std::fmt::Debug for Global {
+impl fmt::Debug for Global {
     // Keep the password and key out of any debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Global")
             .field("login_url", &self.login_url)
             .field("server", &self.server)
@@ -189,285 +101,229 @@ impl std::fmt::Debug for Global {
     }
 }
 
-/// What the command line asks for.
+/// The client types `--client-type` offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Kind {
+    /// Windows PC client
+    #[value(alias = "windows")]
+    Pc,
+    /// Mac client
+    Mac,
+    /// iPhone client
+    Ios,
+    /// Android client
+    Android,
+}
+
+impl Kind {
+    /// The protocol's client type.
+    pub(crate) fn client_type(self) -> ClientType {
+        match self {
+            Self::Pc => ClientType::Windows,
+            Self::Mac => ClientType::Mac,
+            Self::Ios => ClientType::Ios,
+            Self::Android => ClientType::Android,
+        }
+    }
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub(crate) enum Command {
+    /// log in and print your user details
+    #[command(after_help = "Exits 0 when the login succeeds, 3 with the reason when refused.")]
+    Login,
+    /// send a text message to a user or a group; prints the message id
+    #[command(after_help = "The words of TEXT are joined with spaces. \
+                            Use -- before a text starting with '-'.")]
+    Send {
+        #[command(flatten)]
+        target: SendTarget,
+        /// the message
+        #[arg(required = true, allow_negative_numbers = true, value_name = "TEXT")]
+        text: Vec<String>,
+    },
+    /// show unread message counters per session
+    Unread,
+    /// mark a conversation read up to its newest message
+    Read {
+        #[command(flatten)]
+        target: WithTarget,
+    },
+    /// show recent messages of a conversation, oldest first
+    History {
+        #[command(flatten)]
+        target: WithTarget,
+        /// number of messages
+        #[arg(long, value_name = "N", default_value_t = 20,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        count: u32,
+    },
+    /// list all users (id, nick, login name, department)
+    Users,
+    /// list your groups with their members
+    Groups,
+    /// show users' online status (online, offline, leave)
+    Status {
+        /// user ids or login names
+        #[arg(required = true, value_name = "USER")]
+        users: Vec<UserRef>,
+    },
+    /// print incoming messages until Ctrl-C or SECONDS have passed
+    #[command(after_help = "Received messages are acknowledged as the official clients do.")]
+    Listen {
+        /// stop after this many seconds (then exit 0)
+        #[arg(long = "for", value_name = "SECONDS", value_parser = parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// interactive mode (type /help inside)
+    #[command(after_help = CHAT_HELP)]
+    Chat,
+    /// print a shell completion script (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "e.g. tt completions bash > /etc/bash_completion.d/tt")]
+    Completions {
+        /// the shell
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `--to USER` or `--group GROUP_ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct SendTarget {
+    /// the user (id or login name)
+    #[arg(long, value_name = "USER")]
+    to: Option<UserRef>,
+    /// the group
+    #[arg(long, value_name = "GROUP_ID", value_parser = parse_id)]
+    group: Option<u32>,
+}
+
+/// `--with USER` or `--group GROUP_ID`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct WithTarget {
+    /// the user (id or login name)
+    #[arg(long, value_name = "USER")]
+    with: Option<UserRef>,
+    /// the group
+    #[arg(long, value_name = "GROUP_ID", value_parser = parse_id)]
+    group: Option<u32>,
+}
+
+/// Who a message or query is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Parsed {
-    /// Print this help text and exit 0.
-    Help(&'static str),
-    /// Run a command.
-    Run(Global, Command),
+pub(crate) enum Target {
+    /// A user, by id or name.
+    User(UserRef),
+    /// A group id.
+    Group(u32),
 }
 
-/// Environment values the parser falls back to.
-#[derive(Debug, Default)]
-pub(crate) struct Env {
-    pub(crate) user: Option<String>,
-    pub(crate) password: Option<String>,
-}
-
-/// Parses `args` (without the program name). The error is a usage message.
-pub(crate) fn parse(args: &[String], env: Env) -> Result<Parsed, String> {
-    let mut global = Global {
-        login_url: DEFAULT_LOGIN_URL.to_owned(),
-        server: None,
-        user: env.user,
-        password: env.password,
-        client_type: ClientType::Windows,
-        timeout: Duration::from_secs(10),
-        aes_key: None,
-        verbose: false,
-    };
-    let mut command: Option<String> = None;
-    let mut help = false;
-    // Subcommand options and positional words, in order.
-    let mut local: Vec<(String, Option<String>)> = Vec::new();
-    let mut positional: Vec<String> = Vec::new();
-
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        if arg == "--" {
-            positional.extend(it.by_ref().cloned());
-            break;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_owned())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = |name: &str| -> Result<String, String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| format!("option {name} needs a value")),
-            }
-        };
-        match name {
-            "-h" | "--help" => help = true,
-            "-v" | "--verbose" => global.verbose = true,
-            "--login-url" => global.login_url = value(name)?,
-            "--server" => global.server = Some(value(name)?),
-            "--user" => global.user = Some(value(name)?),
-            "--password" => global.password = Some(value(name)?),
-            "--client-type" => global.client_type = parse_client_type(&value(name)?)?,
-            "--timeout" => {
-                let v = value(name)?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e6)
-                    .ok_or_else(|| format!("invalid --timeout {v:?}: expected seconds"))?;
-                global.timeout = Duration::from_secs_f64(secs);
-            }
-            "--aes-key" => {
-                let v = value(name)?;
-                let key: [u8; 32] = v.as_bytes().try_into().map_err(|_| {
-                    format!("invalid --aes-key: expected 32 bytes, got {}", v.len())
-                })?;
-                global.aes_key = Some(key);
-            }
-            "--to" | "--group" | "--with" | "--count" | "--for" => {
-                local.push((name.to_owned(), Some(value(name)?)));
-            }
-            _ if name.starts_with('-') && name.len() > 1 && !is_number(name) => {
-                return Err(format!("unknown option {name}"));
-            }
-            _ if command.is_none() => command = Some(arg.clone()),
-            _ => positional.push(arg.clone()),
+impl SendTarget {
+    /// The chosen target (clap guarantees exactly one).
+    pub(crate) fn target(&self) -> Target {
+        match (&self.to, self.group) {
+            (Some(u), _) => Target::User(u.clone()),
+            (None, g) => Target::Group(g.unwrap_or_default()),
         }
     }
-
-    let Some(command) = command else {
-        return if help {
-            Ok(Parsed::Help(MAIN_HELP))
-        } else {
-            Err("no command given".to_owned())
-        };
-    };
-    if command == "help" {
-        return match positional.first() {
-            None => Ok(Parsed::Help(MAIN_HELP)),
-            Some(c) => command_help(c)
-                .map(Parsed::Help)
-                .ok_or_else(|| format!("unknown command {c:?}")),
-        };
-    }
-    let command_help =
-        command_help(&command).ok_or_else(|| format!("unknown command {command:?}"))?;
-    if help {
-        return Ok(Parsed::Help(command_help));
-    }
-    let cmd = build_command(&command, &local, positional)?;
-    Ok(Parsed::Run(global, cmd))
 }
 
-fn command_help(command: &str) -> Option<&'static str> {
-    Some(match command {
-        "login" => LOGIN_HELP,
-        "send" => SEND_HELP,
-        "unread" => UNREAD_HELP,
-        "history" => HISTORY_HELP,
-        "users" => USERS_HELP,
-        "groups" => GROUPS_HELP,
-        "status" => STATUS_HELP,
-        "listen" => LISTEN_HELP,
-        "chat" => CHAT_HELP,
-        _ => return None,
-    })
-}
-
-fn is_number(s: &str) -> bool {
-    s.parse::<f64>().is_ok()
-}
-
-fn build_command(
-    command: &str,
-    local: &[(String, Option<String>)],
-    positional: Vec<String>,
-) -> Result<Command, String> {
-    let allowed: &[&str] = match command {
-        "send" => &["--to", "--group"],
-        "history" => &["--with", "--group", "--count"],
-        "listen" => &["--for"],
-        _ => &[],
-    };
-    for (name, _) in local {
-        if !allowed.contains(&name.as_str()) {
-            return Err(format!("option {name} does not apply to {command}"));
+impl WithTarget {
+    /// The chosen target (clap guarantees exactly one).
+    pub(crate) fn target(&self) -> Target {
+        match (&self.with, self.group) {
+            (Some(u), _) => Target::User(u.clone()),
+            (None, g) => Target::Group(g.unwrap_or_default()),
         }
     }
-    let get = |name: &str| {
-        local
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.clone())
-    };
-    let no_positional = |positional: &[String]| match positional.first() {
-        Some(extra) => Err(format!("unexpected argument {extra:?} for {command}")),
-        None => Ok(()),
-    };
-    let target = |user_opt: &str| -> Result<Target, String> {
-        match (get(user_opt), get("--group")) {
-            (Some(_), Some(_)) => Err(format!("give either {user_opt} or --group, not both")),
-            (Some(u), None) => Ok(Target::User(parse_id(user_opt, &u)?)),
-            (None, Some(g)) => Ok(Target::Group(parse_id("--group", &g)?)),
-            (None, None) => Err(format!(
-                "{command} needs {user_opt} USER_ID or --group GROUP_ID"
-            )),
+}
+
+/// A user as given on the command line: an id, or a login name looked up on the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UserRef {
+    /// A user id.
+    Id(u32),
+    /// A login name (`IMUser.name`).
+    Name(String),
+}
+
+impl FromStr for UserRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("expected a user id or login name".to_owned());
         }
-    };
-    Ok(match command {
-        "login" => {
-            no_positional(&positional)?;
-            Command::Login
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return parse_id(s).map(Self::Id);
         }
-        "send" => {
-            let target = target("--to")?;
-            if positional.is_empty() {
-                return Err("send needs the message TEXT".to_owned());
-            }
-            let text = positional.join(" ");
-            if text.is_empty() {
-                return Err("refusing to send an empty message".to_owned());
-            }
-            Command::Send { target, text }
+        Ok(Self::Name(s.to_owned()))
+    }
+}
+
+impl fmt::Display for UserRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Name(name) => f.write_str(name),
         }
-        "unread" => {
-            no_positional(&positional)?;
-            Command::Unread
-        }
-        "history" => {
-            no_positional(&positional)?;
-            let target = target("--with")?;
-            let count =
-                match get("--count") {
-                    Some(c) => c.parse::<u32>().ok().filter(|c| *c > 0).ok_or_else(|| {
-                        format!("invalid --count {c:?}: expected a positive number")
-                    })?,
-                    None => DEFAULT_HISTORY_COUNT,
-                };
-            Command::History { target, count }
-        }
-        "users" => {
-            no_positional(&positional)?;
-            Command::Users
-        }
-        "groups" => {
-            no_positional(&positional)?;
-            Command::Groups
-        }
-        "status" => {
-            if positional.is_empty() {
-                return Err("status needs at least one USER_ID".to_owned());
-            }
-            let ids = positional
-                .iter()
-                .map(|p| parse_id("USER_ID", p))
-                .collect::<Result<_, _>>()?;
-            Command::Status { ids }
-        }
-        "listen" => {
-            no_positional(&positional)?;
-            let duration = match get("--for") {
-                Some(s) => Some(
-                    s.parse::<f64>()
-                        .ok()
-                        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
-                        .map(Duration::from_secs_f64)
-                        .ok_or_else(|| format!("invalid --for {s:?}: expected seconds"))?,
-                ),
-                None => None,
-            };
-            Command::Listen { duration }
-        }
-        "chat" => {
-            no_positional(&positional)?;
-            Command::Chat
-        }
-        other => return Err(format!("unknown command {other:?}")),
-    })
+    }
 }
 
 /// Parses a user or group id (a positive 32-bit number).
-pub(crate) fn parse_id(what: &str, s: &str) -> Result<u32, String> {
+pub(crate) fn parse_id(s: &str) -> Result<u32, String> {
     s.parse::<u32>()
         .ok()
         .filter(|id| *id != 0)
-        .ok_or_else(|| format!("invalid {what} {s:?}: expected a positive number"))
+        .ok_or_else(|| format!("invalid id {s:?}: expected a positive number"))
 }
 
-fn parse_client_type(s: &str) -> Result<ClientType, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "pc" | "windows" => Ok(ClientType::Windows),
-        "mac" => Ok(ClientType::Mac),
-        "ios" => Ok(ClientType::Ios),
-        "android" => Ok(ClientType::Android),
-        _ => Err(format!(
-            "invalid --client-type {s:?}: expected pc, mac, ios or android"
-        )),
-    }
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v < 1e6)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("invalid timeout {s:?}: expected seconds"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0 && *v < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("invalid duration {s:?}: expected seconds"))
+}
+
+fn parse_aes_key(s: &str) -> Result<[u8; 32], String> {
+    s.as_bytes()
+        .try_into()
+        .map_err(|_| format!("expected 32 bytes, got {}", s.len()))
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::CommandFactory;
+
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Parsed, String> {
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        parse(&args, Env::default())
+    fn run(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tt").chain(args.iter().copied()))
     }
 
     fn command(args: &[&str]) -> Command {
-        match run(args).unwrap() {
-            Parsed::Run(_, c) => c,
-            Parsed::Help(_) => panic!("help"),
-        }
+        run(args).unwrap().command
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn global_options_go_anywhere() {
-        let Parsed::Run(g, c) = run(&[
+        let cli = run(&[
             "--user",
             "alice",
             "send",
@@ -479,48 +335,44 @@ mod tests {
             "--client-type",
             "android",
         ])
-        .unwrap() else {
-            panic!()
+        .unwrap();
+        assert_eq!(cli.global.user.as_deref(), Some("alice"));
+        assert_eq!(cli.global.password.as_deref(), Some("pw"));
+        assert_eq!(cli.global.client_type, Kind::Android);
+        let Command::Send { target, text } = cli.command else {
+            panic!("not send");
         };
-        assert_eq!(g.user.as_deref(), Some("alice"));
-        assert_eq!(g.password.as_deref(), Some("pw"));
-        assert_eq!(g.client_type, ClientType::Android);
-        assert_eq!(
-            c,
-            Command::Send {
-                target: Target::User(2),
-                text: "hello world".into()
-            }
-        );
+        assert_eq!(target.target(), Target::User(UserRef::Id(2)));
+        assert_eq!(text.join(" "), "hello world");
     }
 
     #[test]
     fn subcommands_parse() {
         assert_eq!(command(&["login"]), Command::Login);
+        let Command::Send { target, text } = command(&["send", "--group", "5", "--", "-1 is"])
+        else {
+            panic!("not send");
+        };
         assert_eq!(
-            command(&["send", "--group", "5", "--", "-1 is a number"]),
-            Command::Send {
-                target: Target::Group(5),
-                text: "-1 is a number".into()
-            }
+            (target.target(), text.join(" ")),
+            (Target::Group(5), "-1 is".into())
         );
+        let Command::History { target, count } = command(&["history", "--with", "bob"]) else {
+            panic!("not history");
+        };
         assert_eq!(
-            command(&["history", "--with", "3"]),
-            Command::History {
-                target: Target::User(3),
-                count: 20
-            }
+            (target.target(), count),
+            (Target::User(UserRef::Name("bob".into())), 20)
         );
+        let Command::Read { target } = command(&["read", "--group", "3"]) else {
+            panic!("not read");
+        };
+        assert_eq!(target.target(), Target::Group(3));
         assert_eq!(
-            command(&["history", "--group", "3", "--count", "5"]),
-            Command::History {
-                target: Target::Group(3),
-                count: 5
+            command(&["status", "1", "carol"]),
+            Command::Status {
+                users: vec![UserRef::Id(1), UserRef::Name("carol".into())]
             }
-        );
-        assert_eq!(
-            command(&["status", "1", "2"]),
-            Command::Status { ids: vec![1, 2] }
         );
         assert_eq!(
             command(&["listen", "--for", "1.5"]),
@@ -528,16 +380,12 @@ mod tests {
                 duration: Some(Duration::from_millis(1500))
             }
         );
-        assert_eq!(command(&["listen"]), Command::Listen { duration: None });
-    }
-
-    #[test]
-    fn help_is_available_everywhere() {
-        assert_eq!(run(&["--help"]).unwrap(), Parsed::Help(MAIN_HELP));
-        assert_eq!(run(&["help"]).unwrap(), Parsed::Help(MAIN_HELP));
-        assert_eq!(run(&["send", "--help"]).unwrap(), Parsed::Help(SEND_HELP));
-        assert_eq!(run(&["-h", "chat"]).unwrap(), Parsed::Help(CHAT_HELP));
-        assert_eq!(run(&["help", "listen"]).unwrap(), Parsed::Help(LISTEN_HELP));
+        assert_eq!(
+            command(&["completions", "bash"]),
+            Command::Completions {
+                shell: clap_complete::Shell::Bash
+            }
+        );
     }
 
     #[test]
@@ -546,13 +394,12 @@ mod tests {
             &[][..],
             &["frobnicate"],
             &["send", "hello"],
-            &["send", "--to", "x", "hi"],
+            &["send", "--to", "0", "hi"],
             &["send", "--to", "1"],
             &["send", "--to", "1", "--group", "2", "hi"],
             &["history"],
             &["history", "--with", "1", "--count", "0"],
             &["status"],
-            &["status", "abc"],
             &["login", "extra"],
             &["login", "--to", "1"],
             &["--client-type", "fax", "login"],
@@ -560,21 +407,9 @@ mod tests {
             &["--aes-key", "short", "login"],
             &["--bogus", "login"],
             &["login", "--user"],
+            &["completions", "tcsh"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn environment_fills_user_and_password() {
-        let env = Env {
-            user: Some("bob".into()),
-            password: Some("pw".into()),
-        };
-        let Parsed::Run(g, _) = parse(&["login".to_owned()], env).unwrap() else {
-            panic!()
-        };
-        assert_eq!(g.user.as_deref(), Some("bob"));
-        assert_eq!(g.password.as_deref(), Some("pw"));
     }
 }

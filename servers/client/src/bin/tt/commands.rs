@@ -13,7 +13,7 @@ use tt_client::message::{Event, describe_body, describe_msg_info};
 use tt_client::pb::base_define::{SessionType, UserInfo, UserStatType};
 use tt_client::{Client, ClientConfig, ClientError, DEFAULT_AES_KEY, ReceivedMessage};
 
-use crate::args::{CHAT_HELP, Command, Global, Target, parse_id};
+use crate::args::{CHAT_HELP, Command, Global, Target, UserRef, parse_id};
 
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -33,6 +33,8 @@ pub(crate) enum CliError {
     LoginRefused(String),
     /// A request failed (exit 4).
     Request(String),
+    /// The user or group does not exist, or the user is not in the group (exit 5).
+    NotFound(String),
 }
 
 impl CliError {
@@ -42,6 +44,7 @@ impl CliError {
             Self::Connection(_) => 2,
             Self::LoginRefused(_) => 3,
             Self::Request(_) => 4,
+            Self::NotFound(_) => 5,
         }
     }
 }
@@ -50,7 +53,9 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Usage(m) => write!(f, "usage error: {m}"),
-            Self::Connection(m) | Self::LoginRefused(m) | Self::Request(m) => f.write_str(m),
+            Self::Connection(m) | Self::LoginRefused(m) | Self::Request(m) | Self::NotFound(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -72,7 +77,7 @@ impl From<ClientError> for CliError {
 
 /// Connects, logs in and runs `command`.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), CliError> {
-    let Some(user) = global.user.as_deref() else {
+    let Some(user) = global.user.as_deref().filter(|u| !u.is_empty()) else {
         return Err(CliError::Usage(
             "no user name: pass --user NAME or set TT_USER".to_owned(),
         ));
@@ -97,56 +102,199 @@ pub(crate) fn run(global: &Global, command: Command) -> Result<(), CliError> {
     let me = client.login(
         user,
         password,
-        global.client_type,
+        global.client_type.client_type(),
         UserStatType::UserStatusOnline,
     )?;
     let mut session = Session {
         client: &client,
+        me: me.user_id(),
         nicks: HashMap::from([(me.user_id(), me.user.user_nick_name.clone())]),
+        users: None,
+        departments: None,
     };
     match command {
         Command::Login => {
-            print_user(&me.user);
+            let department = session.department_name(me.user.department_id);
+            print_user(&me.user, &department);
             Ok(())
         }
-        Command::Send { target, text } => session.send(target, &text),
+        Command::Send { target, text } => session.send(&target.target(), &text.join(" ")),
         Command::Unread => session.unread(),
-        Command::History { target, count } => session.history(target, count),
+        Command::Read { target } => session.read(&target.target()),
+        Command::History { target, count } => session.history(&target.target(), count),
         Command::Users => session.users(),
         Command::Groups => session.groups(),
-        Command::Status { ids } => session.status(&ids),
+        Command::Status { users } => session.status(&users),
         Command::Listen { duration } => session.listen(duration),
         Command::Chat => session.chat(),
+        // Answered in main without logging in.
+        Command::Completions { .. } => Ok(()),
     }
 }
 
-fn print_user(user: &UserInfo) {
+fn print_user(user: &UserInfo, department: &str) {
     out!(
         "logged in as {} (user id {})",
         user.user_nick_name,
         user.user_id
     );
-    out!("  real name:  {}", user.user_real_name);
+    out!("  login name: {}", user.user_real_name);
     out!("  email:      {}", user.email);
-    out!("  department: {}", user.department_id);
+    out!("  department: {department}");
     if let Some(sign) = user.sign_info.as_deref().filter(|s| !s.is_empty()) {
         out!("  signature:  {sign}");
     }
 }
 
-/// A logged-in connection plus a cache of nick names.
+/// A logged-in connection plus caches of what the server told about users and departments.
 struct Session<'a> {
     client: &'a Client,
+    me: u32,
     nicks: HashMap<u32, String>,
+    /// Every user, once asked for (name look-ups).
+    users: Option<Vec<UserInfo>>,
+    /// Department names by id, once asked for.
+    departments: Option<HashMap<u32, String>>,
+}
+
+/// Who a message, read mark or history query resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    User(u32),
+    Group(u32),
 }
 
 impl Session<'_> {
-    fn send(&self, target: Target, text: &str) -> Result<(), CliError> {
-        let ack = match target {
-            Target::User(id) => self.client.send_text(id, text)?,
-            Target::Group(id) => self.client.send_group_text(id, text)?,
+    fn send(&mut self, target: &Target, text: &str) -> Result<(), CliError> {
+        // Checked first: msg_server stores a message to a user id nobody has and drops one to
+        // a group the sender is not in, so the answer alone cannot tell.
+        let ack = match self.resolve(target)? {
+            Peer::User(id) => self.client.send_text(id, text)?,
+            Peer::Group(id) => self.client.send_group_text(id, text)?,
         };
         out!("sent (msg id {})", ack.msg_id);
+        Ok(())
+    }
+
+    fn resolve(&mut self, target: &Target) -> Result<Peer, CliError> {
+        match target {
+            Target::User(user) => self.user_id(user).map(Peer::User),
+            Target::Group(id) => self.check_group(*id).map(|()| Peer::Group(*id)),
+        }
+    }
+
+    /// The id of a user given by id or login name, checked to exist.
+    fn user_id(&mut self, user: &UserRef) -> Result<u32, CliError> {
+        match user {
+            UserRef::Id(id) => {
+                let rsp = self.client.users_info(&[*id])?;
+                let found = rsp.user_info_list.into_iter().find(|u| u.user_id == *id);
+                let Some(u) = found else {
+                    return Err(CliError::NotFound(format!("no user with id {id}")));
+                };
+                self.nicks.insert(u.user_id, u.user_nick_name);
+                Ok(*id)
+            }
+            UserRef::Name(name) => {
+                let users = self.all_users()?;
+                // The login name first; a unique case-insensitive match on it or the nick next.
+                if let Some(u) = users.iter().find(|u| u.user_real_name == *name) {
+                    return Ok(u.user_id);
+                }
+                let loose: Vec<&UserInfo> = users
+                    .iter()
+                    .filter(|u| {
+                        u.user_real_name.eq_ignore_ascii_case(name)
+                            || u.user_nick_name.eq_ignore_ascii_case(name)
+                    })
+                    .collect();
+                match loose.as_slice() {
+                    [u] => Ok(u.user_id),
+                    [] => Err(CliError::NotFound(format!("no user named {name:?}"))),
+                    many => {
+                        let ids: Vec<String> = many.iter().map(|u| u.user_id.to_string()).collect();
+                        Err(CliError::Usage(format!(
+                            "{name:?} names several users ({}); give the id",
+                            ids.join(", ")
+                        )))
+                    }
+                }
+            }
+        }
+    }
+
+    fn all_users(&mut self) -> Result<&[UserInfo], CliError> {
+        if self.users.is_none() {
+            let mut users = self.client.all_users(0)?.user_list;
+            users.sort_by_key(|u| u.user_id);
+            for u in &users {
+                self.nicks.insert(u.user_id, u.user_nick_name.clone());
+            }
+            self.users = Some(users);
+        }
+        Ok(self.users.as_deref().unwrap_or_default())
+    }
+
+    /// Checks the group exists and this user is a member of it.
+    fn check_group(&self, group_id: u32) -> Result<(), CliError> {
+        let info = self.client.group_info(&[(group_id, 0)])?;
+        let Some(group) = info.group_info_list.iter().find(|g| g.group_id == group_id) else {
+            // db_proxy answers only for groups the user is in, so the two cases look alike.
+            return Err(CliError::NotFound(format!(
+                "no group with id {group_id} that you are a member of"
+            )));
+        };
+        if !group.group_member_list.contains(&self.me) {
+            return Err(CliError::NotFound(format!(
+                "you are not a member of group {group_id} ({})",
+                group.group_name
+            )));
+        }
+        Ok(())
+    }
+
+    /// A department's name, or its id when the server does not know it.
+    fn department_name(&mut self, department_id: u32) -> String {
+        if self.departments.is_none() {
+            let names = match self.client.departments(0) {
+                Ok(rsp) => rsp
+                    .dept_list
+                    .into_iter()
+                    .map(|d| (d.dept_id, d.dept_name))
+                    .collect(),
+                Err(e) => {
+                    log::debug!("no department list: err={e}");
+                    HashMap::new()
+                }
+            };
+            self.departments = Some(names);
+        }
+        self.departments
+            .as_ref()
+            .and_then(|d| d.get(&department_id).cloned())
+            .unwrap_or_else(|| format!("department {department_id}"))
+    }
+
+    /// Marks the conversation read up to its newest message.
+    fn read(&mut self, target: &Target) -> Result<(), CliError> {
+        let (session_type, id, what) = match self.resolve(target)? {
+            Peer::User(id) => (
+                SessionType::Single,
+                id,
+                format!("{} (user {id})", self.nick(id)),
+            ),
+            Peer::Group(id) => (SessionType::Group, id, format!("group {id}")),
+        };
+        let latest = self.client.latest_msg_id(session_type, id)?.latest_msg_id;
+        if latest == 0 {
+            out!("no messages with {what}");
+            return Ok(());
+        }
+        self.client.read_ack(session_type, id, latest)?;
+        // The read mark has no answer; a round trip after it makes sure msg_server has it
+        // before the connection closes.
+        self.client.server_time()?;
+        out!("marked read up to msg id {latest} with {what}");
         Ok(())
     }
 
@@ -203,10 +351,10 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn history(&mut self, target: Target, count: u32) -> Result<(), CliError> {
-        let (session_type, id) = match target {
-            Target::User(id) => (SessionType::Single, id),
-            Target::Group(id) => (SessionType::Group, id),
+    fn history(&mut self, target: &Target, count: u32) -> Result<(), CliError> {
+        let (session_type, id) = match self.resolve(target)? {
+            Peer::User(id) => (SessionType::Single, id),
+            Peer::Group(id) => (SessionType::Group, id),
         };
         let rsp = self.client.message_list(session_type, id, 0, count)?;
         let senders: Vec<u32> = rsp.msg_list.iter().map(|m| m.from_session_id).collect();
@@ -230,23 +378,20 @@ impl Session<'_> {
     }
 
     fn users(&mut self) -> Result<(), CliError> {
-        let rsp = self.client.all_users(0)?;
-        let mut users = rsp.user_list;
-        users.sort_by_key(|u| u.user_id);
+        let users = self.all_users()?.to_vec();
         out!(
             "{:>8}  {:<16}  {:<16}  department",
             "id",
             "nick",
-            "real name"
+            "login name"
         );
         for u in &users {
-            self.nicks.insert(u.user_id, u.user_nick_name.clone());
+            let department = self.department_name(u.department_id);
             out!(
-                "{:>8}  {:<16}  {:<16}  {}",
+                "{:>8}  {:<16}  {:<16}  {department}",
                 u.user_id,
                 u.user_nick_name,
                 u.user_real_name,
-                u.department_id
             );
         }
         Ok(())
@@ -284,8 +429,12 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn status(&mut self, ids: &[u32]) -> Result<(), CliError> {
-        let rsp = self.client.users_status(ids)?;
+    fn status(&mut self, users: &[UserRef]) -> Result<(), CliError> {
+        let ids = users
+            .iter()
+            .map(|u| self.user_id(u))
+            .collect::<Result<Vec<u32>, _>>()?;
+        let rsp = self.client.users_status(&ids)?;
         for stat in &rsp.user_stat_list {
             let state = match UserStatType::try_from(stat.status) {
                 Ok(UserStatType::UserStatusOnline) => "online",
@@ -411,19 +560,19 @@ impl Session<'_> {
             return Ok(true);
         }
         let Some(command) = line.strip_prefix('/') else {
-            let Some(t) = *target else {
-                out!("no one to talk to: use /to USER_ID or /group GROUP_ID first");
+            let Some(t) = target.clone() else {
+                out!("no one to talk to: use /to USER or /group GROUP_ID first");
                 return Ok(true);
             };
-            self.send(t, line)?;
+            self.send(&t, line)?;
             return Ok(true);
         };
         let mut words = command.split_whitespace();
         let name = words.next().unwrap_or_default();
         let rest: Vec<&str> = words.collect();
-        let one_id = |what: &str| -> Result<u32, CliError> {
+        let one = |what: &str| -> Result<&str, CliError> {
             match rest.as_slice() {
-                [id] => parse_id(what, id).map_err(CliError::Usage),
+                [word] => Ok(*word),
                 _ => Err(CliError::Usage(format!("/{name} needs one {what}"))),
             }
         };
@@ -431,18 +580,28 @@ impl Session<'_> {
             "quit" | "exit" | "q" => return Ok(false),
             "help" => out!("{}", CHAT_HELP.trim_end()),
             "to" => {
-                let id = one_id("USER_ID")?;
-                *target = Some(Target::User(id));
+                let user: UserRef = one("USER")?.parse().map_err(CliError::Usage)?;
+                let id = self.user_id(&user)?;
+                *target = Some(Target::User(UserRef::Id(id)));
                 out!("talking to {} (user {id})", self.nick(id));
             }
             "group" => {
-                let id = one_id("GROUP_ID")?;
+                let id = parse_id(one("GROUP_ID")?).map_err(CliError::Usage)?;
+                self.check_group(id)?;
                 *target = Some(Target::Group(id));
                 out!("talking to group {id}");
             }
             "unread" => self.unread()?,
+            "read" => {
+                let Some(t) = target.clone() else {
+                    return Err(CliError::Usage(
+                        "choose a target first with /to or /group".into(),
+                    ));
+                };
+                self.read(&t)?;
+            }
             "history" => {
-                let Some(t) = *target else {
+                let Some(t) = target.clone() else {
                     return Err(CliError::Usage(
                         "choose a target first with /to or /group".into(),
                     ));
@@ -455,20 +614,20 @@ impl Session<'_> {
                         .ok_or_else(|| CliError::Usage(format!("invalid count {n:?}")))?,
                     None => 20,
                 };
-                self.history(t, count)?;
+                self.history(&t, count)?;
             }
             "users" => self.users()?,
             "groups" => self.groups()?,
             "status" => {
                 if rest.is_empty() {
-                    return Err(CliError::Usage("/status needs USER_ID...".into()));
+                    return Err(CliError::Usage("/status needs USER...".into()));
                 }
-                let ids = rest
+                let users = rest
                     .iter()
-                    .map(|s| parse_id("USER_ID", s))
+                    .map(|s| s.parse::<UserRef>())
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(CliError::Usage)?;
-                self.status(&ids)?;
+                self.status(&users)?;
             }
             other => {
                 return Err(CliError::Usage(format!(
