@@ -9,7 +9,8 @@
 #   restart  stop, then start
 #
 # Each server runs in its own working directory, as the originals expect: it reads
-# ./<name>.conf there and writes server.pid; stdout and stderr go to server.log.
+# ./<name>.conf there and writes server.pid; stdout and stderr are appended to server.log
+# (each start marked by a line), so a restart keeps the log of the run before it.
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -155,7 +156,9 @@ start_one() {
     rm -f "$dir/server.pid"
     # nohup: keep running when the terminal that started the cluster goes away. The
     # subshell and nohup both exec, so $! is the server's own pid.
-    (cd "$dir" && exec nohup "$bin") >"$dir/server.log" 2>&1 </dev/null &
+    printf '=== %s: scripts/cluster.sh starts %s\n' "$(date -u +%FT%TZ)" "$server" \
+        >>"$dir/server.log"
+    (cd "$dir" && exec nohup "$bin") >>"$dir/server.log" 2>&1 </dev/null &
     pid=$!
 
     deadline=$((SECONDS + START_SECONDS))

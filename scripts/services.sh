@@ -3,7 +3,9 @@
 # available, creates the TeamTalk database and loads sql/schema.sql into it.
 #
 # Usage: scripts/services.sh [--demo] [--reset]
-#   --demo   also load sql/demo.sql and the demo group's Redis keys
+#   --demo   also load sql/demo.sql and the demo group's Redis keys, then check that
+#            alice ... judy can log in with tt123456 (fails naming any id that holds
+#            other data)
 #   --reset  drop and recreate the database, and flush Redis dbs 1-5, before loading
 #
 # Environment: TT_DB_NAME  database to create and load (default: teamtalk)
@@ -43,7 +45,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,14s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 # The database name is spliced into SQL text, so only plain identifiers are accepted.
@@ -235,6 +237,52 @@ load_demo_redis() {
     log "demo group $DEMO_GROUP_ID: $count members in Redis db $REDIS_DB_GROUP_MEMBER"
 }
 
+# The demo users by id, as sql/demo.sql writes them.
+readonly DEMO_USERS=(alice bob carol dave erin frank grace heidi ivan judy)
+readonly DEMO_PASSWORD=tt123456
+
+# Checks, after loading, that every demo user can log in: the row with the demo id has the
+# demo name, is active and has the demo password (the check db_proxy makes at login:
+# md5hex(md5hex(password) || salt)), and no lower id holds the same name (db_proxy takes
+# the first). demo.sql uses INSERT IGNORE, so rows already holding those ids are kept and
+# would otherwise be reported as loaded; the same for the demo group and departments.
+check_demo() {
+    local values="" i problems
+    for i in "${!DEMO_USERS[@]}"; do
+        values+="${values:+ UNION ALL }SELECT $((i + 1)) AS id, '${DEMO_USERS[$i]}' AS name"
+    done
+    problems=$(mysql_tcp -N -B "$db_name" -e "
+        SELECT CONCAT('user id ', d.id, ': ',
+                      CASE WHEN u.id IS NULL THEN 'missing'
+                           WHEN u.name <> d.name THEN CONCAT('holds user ''', u.name,
+                                                             ''', not ''', d.name, '''')
+                           WHEN u.status <> 0 THEN CONCAT('''', d.name, ''' is disabled')
+                           ELSE CONCAT('''', d.name, ''' has another password') END)
+        FROM ($values) d LEFT JOIN IMUser u ON u.id = d.id
+        WHERE u.id IS NULL OR u.name <> d.name OR u.status <> 0
+           OR u.password <> MD5(CONCAT(MD5('$DEMO_PASSWORD'), u.salt))
+        UNION ALL
+        SELECT CONCAT('user id ', u.id, ': also named ''', u.name, ''' and a lower id than ',
+                      d.id, ', so logins as ', u.name, ' reach it')
+        FROM ($values) d JOIN IMUser u ON u.name = d.name AND u.id < d.id AND u.status = 0
+        UNION ALL
+        SELECT CONCAT('group id $DEMO_GROUP_ID: holds ''', name, ''', not ''Demo Team''')
+        FROM IMGroup WHERE id = $DEMO_GROUP_ID AND name <> 'Demo Team'
+        UNION ALL
+        SELECT CONCAT('department id ', id, ': holds ''', departName, '''')
+        FROM IMDepart WHERE (id, departName) NOT IN
+            ((1, 'Engineering'), (2, 'Product'), (3, 'Operations')) AND id IN (1, 2, 3)")
+    if [[ -n $problems ]]; then
+        printf 'services: error: database %s already holds other rows with the demo ids;
+' \
+            "$db_name" >&2
+        printf '    %s\n' "${problems//$'\n'/$'\n'    }" >&2
+        printf 'services: use another database (TT_DB_NAME=...) or --reset to drop this one\n' >&2
+        exit 1
+    fi
+    log "demo users alice ... judy can log in with $DEMO_PASSWORD (checked in $db_name)"
+}
+
 install_missing
 mysql_cli=$(find_bin mariadb mysql) || die "no MariaDB client found"
 redis_cli=$(find_bin redis-cli) || die "redis-cli not found"
@@ -266,6 +314,8 @@ log "database $db_name: schema loaded"
 
 if ((demo)); then
     mysql_tcp "$db_name" <"$root_dir/sql/demo.sql"
+    # Checked before the Redis keys are written: a conflicting database gets none.
+    check_demo
     load_demo_redis
     log "database $db_name: demo data loaded (users alice ... judy, password tt123456)"
 fi
