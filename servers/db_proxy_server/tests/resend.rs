@@ -1,15 +1,16 @@
 //! Client resends and commits with an unknown outcome: a message sent again with the same
 //! client `create_time` is stored once and answered with the first copy's id (marked a
 //! duplicate), across db_proxy restarts and crashes between claim, commit and record; a commit
-//! whose connection is lost at COMMIT is read back, never stored twice.
+//! whose connection is lost at COMMIT is read back, never stored twice — and when it cannot be
+//! read back, the next copy looks for its row before storing anything.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -214,36 +215,65 @@ fn claims_left_by_a_crashed_db_proxy_block_only_for_their_lifetime_and_never_dup
 }
 
 /// A MySQL relay that, once armed, lets the next COMMIT through, swallows MySQL's answer and
-/// cuts the connection: the commit happened, its client cannot know.
+/// cuts the connection: the commit happened, its client cannot know. With `outage` set, the
+/// cut takes every connection down with it and new ones are refused until `outage` is
+/// cleared, so the outcome cannot be read back either.
 struct CommitCutter {
     port: u16,
     armed: Arc<AtomicBool>,
+    outage: Arc<AtomicBool>,
 }
+
+/// The client side of every relayed connection, to cut them all at once.
+type Open = Arc<Mutex<Vec<TcpStream>>>;
 
 impl CommitCutter {
     fn start(target: (String, u16)) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let armed = Arc::new(AtomicBool::new(false));
-        let armed2 = armed.clone();
+        let outage = Arc::new(AtomicBool::new(false));
+        let (armed2, outage2) = (armed.clone(), outage.clone());
+        let open: Open = Arc::default();
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                if outage2.load(Ordering::SeqCst) && !armed2.load(Ordering::SeqCst) {
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect((target.0.as_str(), target.1)) else {
                     continue;
                 };
+                open.lock().unwrap().push(client.try_clone().unwrap());
                 let mute = Arc::new(AtomicBool::new(false));
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (armed, mute2) = (armed2.clone(), mute.clone());
-                thread::spawn(move || pump(c2, s2, Some((armed, mute2))));
+                let cut = Cut {
+                    armed: armed2.clone(),
+                    mute: mute.clone(),
+                    outage: outage2.clone(),
+                    open: open.clone(),
+                };
+                thread::spawn(move || pump(c2, s2, Some(cut)));
                 thread::spawn(move || pump_muted(server, client, mute));
             }
         });
-        Self { port, armed }
+        Self {
+            port,
+            armed,
+            outage,
+        }
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>) {
+/// What the client-to-MySQL direction of a relayed connection needs to cut it at COMMIT.
+struct Cut {
+    armed: Arc<AtomicBool>,
+    mute: Arc<AtomicBool>,
+    outage: Arc<AtomicBool>,
+    open: Open,
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, cut: Option<Cut>) {
     let mut buf = [0u8; 16384];
     loop {
         let n = match from.read(&mut buf) {
@@ -255,10 +285,10 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, Ar
         let cutting = commit
             && cut
                 .as_ref()
-                .is_some_and(|(armed, _)| armed.swap(false, Ordering::SeqCst));
+                .is_some_and(|c| c.armed.swap(false, Ordering::SeqCst));
         if cutting {
-            if let Some((_, mute)) = &cut {
-                mute.store(true, Ordering::SeqCst);
+            if let Some(c) = &cut {
+                c.mute.store(true, Ordering::SeqCst);
             }
         }
         if to.write_all(&buf[..n]).is_err() {
@@ -269,6 +299,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, Ar
             thread::sleep(Duration::from_millis(300));
             let _ = from.shutdown(Shutdown::Both);
             let _ = to.shutdown(Shutdown::Both);
+            if let Some(c) = cut.filter(|c| c.outage.load(Ordering::SeqCst)) {
+                for stream in c.open.lock().unwrap().drain(..) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
             return;
         }
     }
@@ -314,4 +349,33 @@ fn a_commit_lost_with_its_connection_is_read_back_not_stored_again() {
     // The client, had it lost the answer too, resends: still one row.
     assert_eq!(single(&mut link, a, b, "cut", Some(t)), (2, true));
     assert_eq!(rows(&mut db, a, b), [1, 2]);
+}
+
+#[test]
+fn a_commit_that_cannot_be_read_back_is_looked_for_before_a_copy_is_stored() {
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("rd"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let mut cfg = config("http://127.0.0.1:9");
+    let cutter = CommitCutter::start((cfg.master.host.clone(), cfg.master.port));
+    cfg.master.host = "127.0.0.1".to_owned();
+    cfg.master.port = cutter.port;
+    let server = start_with(cfg);
+    let mut link = Link::to(&server);
+    assert_eq!(single(&mut link, a, b, "first", None).0, 1);
+    // MySQL applies the commit, then every connection to it is lost until the outage ends:
+    // the row cannot be read back, so the message is not acked (msg id 0).
+    cutter.outage.store(true, Ordering::SeqCst);
+    cutter.armed.store(true, Ordering::SeqCst);
+    let t = now();
+    assert_eq!(single(&mut link, a, b, "in doubt", Some(t)), (0, false));
+    assert!(!cutter.armed.load(Ordering::SeqCst), "no COMMIT was cut");
+    assert_eq!(rows(&mut db, a, b), [1, 2]);
+    // MySQL is back; the client's copy finds the row and gets its id, and nothing is
+    // stored twice.
+    cutter.outage.store(false, Ordering::SeqCst);
+    assert_eq!(single(&mut link, a, b, "in doubt", Some(t)), (2, true));
+    assert_eq!(rows(&mut db, a, b), [1, 2]);
+    // The conversation goes on with the next id.
+    assert_eq!(single(&mut link, a, b, "after", Some(t + 1)), (3, false));
 }

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::model::audio::{self, NewAudio};
 use crate::model::message::{self as msg, MsgRow, NewMsg};
-use crate::model::resend::{self, Claim, Identity, Record};
+use crate::model::resend::{self, Claim, Identity, Record, Settlement};
 use crate::model::session::{self, GROUP, SINGLE, SessionKey};
 use crate::model::{counter, group, member, user};
 use crate::store::{Cache, Store, StoreError, StoreResult, conversation_key, now};
@@ -182,7 +182,12 @@ fn claim_resends(store: &Store, items: &mut [(&Pdu, Item)]) {
                     }
                     Ok(false) if taken => {}
                     Ok(false) => item.defer("a copy is being stored"),
-                    Err(e) => item.fail(&e),
+                    Err(e) => {
+                        // Still unknown: a claim taken over goes back to "in doubt" for the
+                        // next copy, never released (the row may be there).
+                        item.fail(&e);
+                        item.in_doubt = Some(msg_id);
+                    }
                 }
             }
         }
@@ -210,18 +215,20 @@ fn mark_allocated(store: &Store, items: &mut [(&Pdu, Item)]) {
 /// Turns the claims of this batch into records of the stored messages, and releases the
 /// claims of the others.
 fn settle_resends(store: &Store, items: &[(&Pdu, Item)]) {
-    let outcomes: Vec<(&Record, Option<u32>)> = items
+    let outcomes: Vec<(&Record, Settlement)> = items
         .iter()
         .filter(|(_, it)| it.claimed)
         .filter_map(|(_, it)| {
-            let outcome = match it.duplicate_of {
-                Some(id) => Some(id),
-                None => it.stored.then_some(it.msg_id),
+            let outcome = match (it.duplicate_of, it.in_doubt) {
+                (Some(id), _) => Settlement::Stored(id),
+                _ if it.stored => Settlement::Stored(it.msg_id),
+                (None, Some(id)) => Settlement::InDoubt(id),
+                (None, None) => Settlement::Released,
             };
             Some((it.resend.as_ref()?, outcome))
         })
         .collect();
-    if let Err(e) = resend::settle(store, &outcomes, store.resend_window) {
+    if let Err(e) = resend::settle(store, &outcomes, now(), store.resend_window) {
         // The claims expire with their lifetime; a copy then finds the rows in MySQL.
         warn!(
             "resend records not settled: messages={} err={}",
@@ -229,6 +236,14 @@ fn settle_resends(store: &Store, items: &[(&Pdu, Item)]) {
             error_chain(&e)
         );
     }
+}
+
+/// What reading a message's row back after a failed commit told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadBack {
+    Stored,
+    Absent,
+    Unknown,
 }
 
 /// One message on its way to storage.
@@ -251,6 +266,9 @@ struct Item {
     claimed: bool,
     /// The msg id of the stored first copy, when this message is a copy.
     duplicate_of: Option<u32>,
+    /// A msg id whose row may or may not have been committed for this message (the outcome
+    /// of a commit, or of an earlier attempt's, could not be learnt).
+    in_doubt: Option<u32>,
 }
 
 impl Item {
@@ -276,6 +294,7 @@ impl Item {
             resend,
             claimed: false,
             duplicate_of: None,
+            in_doubt: None,
         }
     }
 
@@ -343,12 +362,11 @@ impl Item {
         }
     }
 
-    /// After a failed commit: whether this message's row is stored all the same. When that
-    /// cannot be read either, the message counts as not stored (msg id 0, no ack); its resend
-    /// record lets the client's next copy find the row if it was.
-    fn committed_anyway(&self, store: &Store) -> bool {
+    /// After a failed commit: whether this message's row is stored all the same.
+    fn read_back(&self, store: &Store) -> ReadBack {
         match self.row_exists(store, self.msg_id) {
-            Ok(found) => found,
+            Ok(true) => ReadBack::Stored,
+            Ok(false) => ReadBack::Absent,
             Err(e) => {
                 warn!(
                     "commit outcome unknown: from={} to={} msg_id={} err={}",
@@ -357,7 +375,21 @@ impl Item {
                     self.msg_id,
                     error_chain(&e)
                 );
-                false
+                ReadBack::Unknown
+            }
+        }
+    }
+
+    /// Takes the outcome of a commit that failed with `e`, as read back.
+    fn conclude(&mut self, outcome: ReadBack, e: &StoreError) {
+        match outcome {
+            ReadBack::Stored => self.stored = true,
+            ReadBack::Absent => self.fail(e),
+            // Not acked (msg id 0, the client resends) and never stored again blindly: the
+            // resend record keeps the id, and the next copy looks for its row first.
+            ReadBack::Unknown => {
+                self.fail(e);
+                self.in_doubt = Some(self.msg_id);
             }
         }
     }
@@ -727,22 +759,24 @@ fn store_rows<T>(
         return;
     };
     // The error may have come after MySQL applied the commit (the connection was lost at
-    // COMMIT): rows that are there were stored, and are never inserted twice.
+    // COMMIT): rows that are there were stored, and are never inserted twice; a message is
+    // stored again, alone, only when its row is known to be absent.
     for &i in &live {
-        if items[i].1.committed_anyway(store) {
-            items[i].1.stored = true;
-        } else if live.len() == 1 {
-            items[i].1.fail(&batch_error);
-        } else {
-            let item = &items[i].1;
-            let result = store.write_tx(|tx| {
-                insert_rows(tx, &[item])?;
-                touch(tx, &[item], sessions, now)
-            });
-            match result {
-                Ok(()) => items[i].1.stored = true,
-                Err(_) if items[i].1.committed_anyway(store) => items[i].1.stored = true,
-                Err(e) => items[i].1.fail(&e),
+        let outcome = items[i].1.read_back(store);
+        if outcome != ReadBack::Absent || live.len() == 1 {
+            items[i].1.conclude(outcome, &batch_error);
+            continue;
+        }
+        let item = &items[i].1;
+        let result = store.write_tx(|tx| {
+            insert_rows(tx, &[item])?;
+            touch(tx, &[item], sessions, now)
+        });
+        match result {
+            Ok(()) => items[i].1.stored = true,
+            Err(e) => {
+                let outcome = items[i].1.read_back(store);
+                items[i].1.conclude(outcome, &e);
             }
         }
     }

@@ -12,7 +12,10 @@
 //!   yet;
 //! - `p<t>:<id>@<instance>`: msg id `id` allocated, the commit under way (its outcome is not
 //!   known);
-//! - `<id>`: stored with msg id `id`.
+//! - `<id>`: stored with msg id `id`;
+//! - `p<t>:<id>@ended`: the attempt that allocated `id` ended without learning whether its
+//!   commit happened (the connection was lost at COMMIT and the row could not be read back).
+//!   No process owns it, so the next copy takes it over at once and looks in MySQL first.
 //!
 //! Every db_proxy process keeps a key `db_proxy_alive_<instance>` alive in the same Redis
 //! ([`Liveness`]: refreshed every 5 s, expiring after [`ALIVE_TTL`]). A copy that finds
@@ -44,6 +47,9 @@ use crate::store::{Cache, Store, StoreResult};
 pub const CLAIM_LIFETIME: Duration = Duration::from_secs(60);
 /// How long a process's alive key outlives its last refresh.
 pub const ALIVE_TTL: Duration = Duration::from_secs(15);
+/// The owner written into a record whose attempt ended with its commit in doubt: a name no
+/// process has (instances are 16 hexadecimal digits), so its alive key never exists.
+const ENDED: &str = "ended";
 /// How often a process refreshes its alive key.
 const ALIVE_REFRESH: Duration = Duration::from_secs(5);
 
@@ -263,12 +269,24 @@ pub fn mark_allocated(store: &Store, allocated: &[(&Record, u32)], now: u32) -> 
     })
 }
 
-/// Settles claims after the commit in one round trip: stored messages get their msg id as
-/// the record (`Some(id)`), failed ones release the claim (`None`) so the client's next copy
-/// is stored without waiting.
+/// How a claimed attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// Stored (or found stored) with this msg id: later copies are duplicates of it.
+    Stored(u32),
+    /// Nothing was committed: the claim is released, so the client's next copy is stored
+    /// without waiting.
+    Released,
+    /// The row with this msg id may or may not be in MySQL: the next copy must look before
+    /// it stores anything, and may do so at once.
+    InDoubt(u32),
+}
+
+/// Settles claims after the commit in one round trip (see [`Settlement`]).
 pub fn settle(
     store: &Store,
-    outcomes: &[(&Record, Option<u32>)],
+    outcomes: &[(&Record, Settlement)],
+    now: u32,
     window: Duration,
 ) -> StoreResult<()> {
     if outcomes.is_empty() {
@@ -277,18 +295,23 @@ pub fn settle(
     store.redis(Cache::Unread, |c| {
         let mut pipe = redis::pipe();
         for (r, outcome) in outcomes {
-            match outcome {
-                Some(id) => {
-                    pipe.cmd("HSET").arg(&r.key).arg(&r.field).arg(id).ignore();
-                    pipe.cmd("EXPIRE")
-                        .arg(&r.key)
-                        .arg(window.as_secs().max(1))
-                        .ignore();
-                }
-                None => {
+            let value = match outcome {
+                Settlement::Stored(id) => id.to_string(),
+                Settlement::InDoubt(id) => format!("p{now}:{id}@{ENDED}"),
+                Settlement::Released => {
                     pipe.cmd("HDEL").arg(&r.key).arg(&r.field).ignore();
+                    continue;
                 }
-            }
+            };
+            pipe.cmd("HSET")
+                .arg(&r.key)
+                .arg(&r.field)
+                .arg(value)
+                .ignore();
+            pipe.cmd("EXPIRE")
+                .arg(&r.key)
+                .arg(window.as_secs().max(1))
+                .ignore();
         }
         pipe.exec(c)
     })
