@@ -2,8 +2,9 @@
 # The fault suite: does a crash or restart lose or duplicate an acknowledged message?
 #
 # Starts a private cluster of real server processes (db_proxy, route, login, two
-# msg_servers, file, push) on its own ports, with its own MySQL database, a private
-# redis-server and two tt-relay processes (msg_servers -> db_proxy, db_proxy -> MySQL). For
+# msg_servers, file, push) on its own ports, with a private MariaDB server (its own data
+# directory), a private redis-server and two tt-relay processes (msg_servers -> db_proxy,
+# db_proxy -> MySQL). For
 # each fault it runs steady 1:1 and group traffic with tt-load (clients resend after an ack
 # timeout and reconnect through login_server, as real clients do), injects the fault once,
 # lets the traffic run out and checks:
@@ -19,12 +20,13 @@
 # plus at most one send period).
 #
 # Usage: benches/faults.sh [FAULT...]    (default: every fault, in the order below)
-# Faults: none db_proxy route msg_server login file push redis db_link_stall mysql_cut
+# Faults: none db_proxy route msg_server login file push redis mysql db_link_stall mysql_cut
 #
 # Environment:
 #   TT_FAULTS_PORT     base port (default 23000; msg_servers base+0/1, login HTTP base+80,
-#                      route base+200, db_proxy base+600, Redis base+379, relays +601/+306)
-#   TT_FAULTS_DB       MySQL database, created and dropped (default teamtalk_faults)
+#                      route base+200, db_proxy base+600, Redis base+379, MariaDB
+#                      base+336, relays +601/+306)
+#   TT_FAULTS_DB       database name in the private MariaDB (default teamtalk_faults)
 #   TT_FAULTS_DIR      working directory (default /tmp/tt-faults); removed at the end
 #                      unless TT_FAULTS_KEEP=1 (server logs and JSON results are there)
 #   TT_FAULTS_PROFILE  cargo profile of the binaries, debug or release (default debug)
@@ -32,10 +34,13 @@
 #   TT_FAULTS_SECONDS  sending time per fault (default 16); the fault comes 5 s in
 #   CARGO_TARGET_DIR   as for cargo
 #
-# MariaDB at 127.0.0.1:3306 (root, no password) must be running; it is shared, so the suite
-# never restarts it: the "mysql_cut" fault closes db_proxy's MySQL connections at a relay
-# and refuses new ones for 5 s instead. Redis is a private redis-server without persistence
-# on its own port, so "redis" (kill -9 and start empty) touches no other Redis data.
+# MariaDB and Redis are private processes on their own ports, so faults on them touch no
+# other data: "mysql" kills mariadbd with SIGKILL and starts it again on the same data
+# directory (InnoDB crash recovery), "redis" kills redis-server and starts it empty (it runs
+# without persistence, as the suite's Redis data must be rebuilt from MySQL). "mysql_cut"
+# closes db_proxy's MySQL connections at a relay and refuses new ones for 5 s while
+# MariaDB stays up. The MariaDB binaries (mariadbd, mariadb-install-db) come with the
+# packages scripts/services.sh installs.
 # Everything listens on 127.0.0.1 only; every process is stopped by pid on exit.
 set -euo pipefail
 
@@ -49,13 +54,15 @@ readonly seconds=${TT_FAULTS_SECONDS:-16}
 readonly target_dir=${CARGO_TARGET_DIR:-$root_dir/target}
 readonly bin_dir=$target_dir/$profile
 readonly aes_key=12345678901234567890123456789012
-readonly all_faults=(none db_proxy route msg_server login file push redis db_link_stall mysql_cut)
+readonly all_faults=(none db_proxy route msg_server login file push redis mysql db_link_stall
+    mysql_cut)
 
 readonly login_http=$((base + 80))
 readonly login_msg=$((base + 100))
 readonly login_client=$((base + 8))
 readonly route_port=$((base + 200))
 readonly redis_port=$((base + 379))
+readonly mysql_port=$((base + 336))
 readonly mysql_relay=$((base + 306))
 readonly mysql_relay_ctl=$((base + 307))
 readonly push_port=$((base + 500))
@@ -64,7 +71,7 @@ readonly db_relay=$((base + 601))
 readonly db_relay_ctl=$((base + 602))
 readonly file_client=$((base + 800))
 readonly file_msg=$((base + 801))
-readonly mysql_url=mysql://root@127.0.0.1:3306/$db_name
+readonly mysql_url=mysql://root@127.0.0.1:$mysql_port/$db_name
 readonly login_url=http://127.0.0.1:$login_http/msg_server
 
 # Traffic: 6 pairs (users 8-19) and a group of 8 (users 0-7, 3 senders), 5 msgs/s each.
@@ -111,7 +118,6 @@ cleanup() {
     for name in "${!pids[@]}"; do
         stop_pid "${pids[$name]}"
     done
-    mysql -h 127.0.0.1 -P 3306 -u root -e "DROP DATABASE IF EXISTS \`$db_name\`" 2>/dev/null
     if [[ ${TT_FAULTS_KEEP:-0} != 1 ]]; then
         rm -rf "$work_dir"
     else
@@ -145,6 +151,26 @@ start() {
 start_server() {
     local name=$1 port=$2 binary=${3:-$1}
     start "$name" "$work_dir/$name" "$port" "$bin_dir/$binary"
+}
+
+# The private MariaDB: system tables are created on first start; root may log in over TCP
+# from 127.0.0.1 without a password, as on the shared development server.
+start_mysql() {
+    local dir=$work_dir/mysql
+    if [[ ! -d $dir/data/mysql ]]; then
+        mkdir -p "$dir"
+        "$mysql_install_db" --no-defaults --user="$(id -un)" --datadir="$dir/data" \
+            --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1 ||
+            die "mariadb-install-db failed; see $dir/install.log"
+    fi
+    start mysql "$dir" "$mysql_port" "$mariadbd" --no-defaults --user="$(id -un)" \
+        --datadir="$dir/data" --bind-address=127.0.0.1 --port="$mysql_port" \
+        --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" --skip-name-resolve \
+        --innodb-buffer-pool-size=64M
+}
+
+mysql_cmd() {
+    mariadb --protocol=TCP -h 127.0.0.1 -P "$mysql_port" -u root "$@"
 }
 
 start_redis() {
@@ -266,9 +292,12 @@ EOF
 }
 
 start_cluster() {
+    start_mysql
+    mysql_cmd -e "CREATE DATABASE \`$db_name\` CHARACTER SET utf8mb4"
+    mysql_cmd "$db_name" <"$root_dir/sql/schema.sql"
     start_redis
     start relay_mysql "$work_dir/relay_mysql" "$mysql_relay" "$bin_dir/tt-relay" \
-        "127.0.0.1:$mysql_relay" 127.0.0.1:3306 "127.0.0.1:$mysql_relay_ctl"
+        "127.0.0.1:$mysql_relay" "127.0.0.1:$mysql_port" "127.0.0.1:$mysql_relay_ctl"
     start relay_db "$work_dir/relay_db" "$db_relay" "$bin_dir/tt-relay" \
         "127.0.0.1:$db_relay" "127.0.0.1:$db_port" "127.0.0.1:$db_relay_ctl"
     start_server db_proxy "$db_port" db_proxy_server
@@ -283,6 +312,14 @@ start_cluster() {
 # Restarts whatever died, so one fault never leaks into the next one's numbers.
 revive() {
     local name
+    if ! kill -0 "${pids[mysql]:-0}" 2>/dev/null; then
+        log "mysql was not running; starting it again"
+        start_mysql
+    fi
+    if ! kill -0 "${pids[redis]:-0}" 2>/dev/null; then
+        log "redis was not running; starting it again"
+        start_redis
+    fi
     for name in db_proxy route login file push msg0 msg1; do
         if [[ -z ${pids[$name]:-} ]] || ! kill -0 "${pids[$name]}" 2>/dev/null; then
             log "$name was not running; starting it again"
@@ -353,6 +390,11 @@ inject() {
             kill9 redis
             sleep "$down_for"
             start_redis
+            ;;
+        mysql)
+            kill9 mysql
+            sleep "$down_for"
+            start_mysql
             ;;
         db_link_stall) relay_command "$db_relay_ctl" blackhole ;;
         mysql_cut) relay_command "$mysql_relay_ctl" "cut 5" ;;
@@ -443,9 +485,12 @@ main() {
     done
     command -v jq >/dev/null || die "jq is needed"
     command -v redis-server >/dev/null || die "redis-server is needed"
+    mariadbd=$(command -v mariadbd || echo /usr/sbin/mariadbd)
+    [[ -x $mariadbd ]] || die "mariadbd is needed"
+    mysql_install_db=$(command -v mariadb-install-db) || die "mariadb-install-db is needed"
     [[ $db_name =~ ^[A-Za-z0-9_]+$ ]] || die "TT_FAULTS_DB must be a plain identifier"
     for p in "$base" $((base + 1)) "$login_http" "$login_msg" "$login_client" "$route_port" \
-        "$redis_port" "$mysql_relay" "$mysql_relay_ctl" "$push_port" "$db_port" "$db_relay" \
+        "$redis_port" "$mysql_port" "$mysql_relay" "$mysql_relay_ctl" "$push_port" "$db_port" "$db_relay" \
         "$db_relay_ctl" "$file_client" "$file_msg"; do
         listening "$p" && die "port $p is in use (set TT_FAULTS_PORT)"
     done
@@ -461,7 +506,8 @@ main() {
     trap 'exit 130' INT TERM
     rm -rf "$work_dir"
     mkdir -p "$work_dir"
-    TT_DB_NAME=$db_name "$root_dir/scripts/services.sh" >/dev/null
+    # The packages (MariaDB, Redis, jq) and the shared servers the test suite uses.
+    "$root_dir/scripts/services.sh" >/dev/null
     write_confs
     start_cluster
     group_id=$("$bin_dir/tt-load" seed --users 20 --groups 1 --group-size 8 --prefix "$prefix" \
