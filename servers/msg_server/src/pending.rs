@@ -18,8 +18,10 @@
 //!   after 2³²−1, far beyond what can be pending at once.
 //!
 //! The group fan-out (the member query a stored group message waits for) is entered too,
-//! with the stored message as its failure: asked again on another link. The push round and
-//! the online-file presence check carry their PDU in the attach and are not entered.
+//! with the stored message as its failure: asked again on another link. A file request is
+//! entered for each of its two legs (presence from route_server, the task from file_server).
+//! Only the push round is not entered: it carries its PDU in the attach and no client waits
+//! for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -40,6 +42,11 @@ pub(crate) enum Continuation {
     Deliver,
     /// IMRegistReq: the answer goes to a client that is not logged in.
     Register,
+    /// IMUsersStatReq to route_server for an online file transfer: the recipient's presence
+    /// decides the transfer mode, then a [`Continuation::FileTransfer`] follows.
+    FilePresence,
+    /// IMFileTransferReq to a file_server: the task goes to the requester and the recipient.
+    FileTransfer,
     /// IMGroupInfoListReq for a stored group message: the members get it (except the
     /// sender's connection, the entry's client) and, when `push` (stored here, not relayed),
     /// the push round starts.

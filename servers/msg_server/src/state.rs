@@ -28,9 +28,7 @@ use crate::config::Config;
 use crate::counters::Counters;
 use crate::delivered::RecentDeliveries;
 use crate::limits::{Bounds, RateLimiter};
-use crate::peer::client::{
-    ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT, attach_handle_key,
-};
+use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
 use crate::pending::{Continuation, Pending, PendingTable};
 use crate::users::Users;
@@ -91,13 +89,6 @@ impl Caller {
             handle: self.handle,
             generation: self.generation,
         }
-    }
-
-    /// `CDbAttachData` (12 bytes, type HANDLE) naming this connection, for the file-request
-    /// flow that finds its client through the attach (requests a client waits for name their
-    /// entry in the pending table instead, see [`State::track`]).
-    pub(crate) fn db_attach(&self) -> Vec<u8> {
-        DbAttachData::handle(self.client_ref().attach_handle()).encode()
     }
 
     /// Key spreading this client's back-end requests over links (stable per connection).
@@ -201,30 +192,6 @@ impl State {
         self.links.db.for_business(spread)
     }
 
-    /// The live client connection an attach handle names, if it is still the same accept.
-    pub(crate) fn resolve_handle(&self, ctx: &Ctx, attach_handle: u32) -> Option<ConnHandle> {
-        let h = attach_handle_key(attach_handle);
-        match ctx.data(h) {
-            Some(ConnData::Client(c))
-                if ClientRef {
-                    handle: h,
-                    generation: c.generation,
-                }
-                .matches_attach_handle(attach_handle) =>
-            {
-                Some(h)
-            }
-            _ => None,
-        }
-    }
-
-    /// The live client connection a `CDbAttachData` (or the first 12 bytes of a
-    /// `CPduAttachData`) names.
-    pub(crate) fn resolve_attach(&self, ctx: &Ctx, attach: &[u8]) -> Option<ConnHandle> {
-        let a = DbAttachData::decode(attach).ok()?;
-        self.resolve_handle(ctx, a.handle)
-    }
-
     /// The pending request an answer's attach names, removed from the table, if it is still
     /// waiting and was made for `continuation`.
     pub(crate) fn answered(
@@ -289,13 +256,6 @@ impl State {
         let deadline = now + self.config.request_timeout;
         self.pending
             .insert(continuation, client, link, failure, (now, deadline))
-    }
-
-    /// The connection an answer for `user_id` with `attach` goes to: it must still be the same
-    /// accept and be logged in as that user.
-    pub(crate) fn open_client(&self, ctx: &Ctx, attach: &[u8], user_id: u32) -> Option<ConnHandle> {
-        let h = self.resolve_attach(ctx, attach)?;
-        (client(ctx, h)?.open_user() == Some(user_id)).then_some(h)
     }
 
     /// Sends the same encoded PDU to every open connection of `user_id` except `except`.

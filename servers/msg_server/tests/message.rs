@@ -572,7 +572,7 @@ fn token_and_shield_queries_go_to_db_proxy_even_without_a_push_server() {
 }
 
 #[test]
-fn without_route_server_absent_users_are_not_pushed_and_online_file_requests_go_unanswered() {
+fn without_route_server_absent_users_are_not_pushed_and_online_file_requests_are_refused() {
     let h = Harness::ready();
     let mut alice = h.login("alice", 80, WINDOWS);
     let _bob = h.login("bob", 81, IOS);
@@ -596,7 +596,7 @@ fn without_route_server_absent_users_are_not_pushed_and_online_file_requests_go_
     assert_eq!(pushed, [81]);
 
     // An online transfer needs the peer's presence from route_server: without it the
-    // request is dropped, no IMFileRsp (the heartbeat echo is the next thing alice reads).
+    // request is refused at once (the original left it unanswered).
     let req = teamtalk_proto::pb::file::ImFileReq {
         from_user_id: 80,
         to_user_id: 83,
@@ -604,8 +604,11 @@ fn without_route_server_absent_users_are_not_pushed_and_online_file_requests_go_
         file_size: 10,
         trans_mode: 1,
     };
-    alice.send(CommandId::FileRequest, &req);
-    alice.sync();
+    let seq = alice.send(CommandId::FileRequest, &req);
+    let got = alice.expect(CommandId::FileResponse);
+    assert_eq!(got.header.seq_num, seq);
+    let got: teamtalk_proto::pb::file::ImFileRsp = got.parse().unwrap();
+    assert_eq!((got.result_code, got.to_user_id), (1, 83));
     assert!(h.fakes.file.pending().is_empty());
     assert!(h.fakes.push.pending().is_empty());
 }

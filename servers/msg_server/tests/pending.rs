@@ -10,8 +10,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::*;
+use teamtalk_proto::pb::base_define::UserStat;
 use teamtalk_proto::pb::base_define::{GroupInfo, ResultType};
-use teamtalk_proto::pb::buddy::ImAllUserReq;
+use teamtalk_proto::pb::buddy::{ImAllUserReq, ImUsersStatRsp};
+use teamtalk_proto::pb::file::{ImFileReq, ImFileRsp};
 use teamtalk_proto::pb::group::{
     ImGroupCreateReq, ImGroupCreateRsp, ImGroupInfoListReq, ImGroupInfoListRsp, ImGroupShieldReq,
     ImGroupShieldRsp,
@@ -202,4 +204,79 @@ fn a_group_fan_out_lost_with_its_link_is_asked_again_on_another() {
         .send(j, &Pdu::new(CommandId::GroupInfoResponse, 0, &rsp));
     let got: ImMsgData = bob.expect(CommandId::MsgData).parse().unwrap();
     assert_eq!((got.msg_id, got.to_session_id), (6, 900));
+}
+
+fn file_req(from: u32, to: u32, trans_mode: i32) -> ImFileReq {
+    ImFileReq {
+        from_user_id: from,
+        to_user_id: to,
+        file_name: "c.txt".into(),
+        file_size: 5,
+        trans_mode,
+    }
+}
+
+fn assert_file_refused(got: &Pdu, seq: u16, from: u32, to: u32) {
+    assert_eq!(got.header.seq_num, seq);
+    let rsp: ImFileRsp = got.parse().unwrap();
+    assert_eq!(
+        (
+            rsp.result_code,
+            rsp.from_user_id,
+            rsp.to_user_id,
+            rsp.file_name.as_str(),
+            rsp.task_id.as_str()
+        ),
+        (1, from, to, "c.txt", "")
+    );
+}
+
+#[test]
+fn a_file_request_lost_with_its_file_server_is_refused() {
+    let mut h = Harness::ready();
+    let mut alice = h.login("alice", 410, WINDOWS);
+    // Offline (2): straight to file_server, which dies before it answers.
+    let seq = alice.send(CommandId::FileRequest, &file_req(410, 411, 2));
+    h.fakes.file.expect(CommandId::OtherFileTransferReq);
+    h.fakes.file.restart();
+    let got = alice.expect(CommandId::FileResponse);
+    assert_file_refused(&got, seq, 410, 411);
+    alice.sync();
+}
+
+#[test]
+fn an_online_file_request_without_a_presence_answer_is_refused_at_its_deadline() {
+    let h = Harness::start_with(100, |conf| conf.set("RequestTimeout", "1"));
+    h.expect_link_setup();
+    h.fakes.db.wait_conns(1);
+    h.fakes.push.wait_conns(1);
+    h.probe_db();
+    let mut alice = h.login("alice", 412, WINDOWS);
+    // Online (1) to a user not here: route_server is asked for the presence, and is silent.
+    let asked = Instant::now();
+    let seq = alice.send(CommandId::FileRequest, &file_req(412, 413, 1));
+    let (i, stat) = h.fakes.route.expect(CommandId::BuddyListUsersStatusRequest);
+    h.fakes
+        .route
+        .send(i, &Pdu::empty(CommandId::OtherHeartbeat, 0));
+    let got = alice.expect(CommandId::FileResponse);
+    assert!(asked.elapsed() >= Duration::from_secs(1));
+    assert_file_refused(&got, seq, 412, 413);
+
+    // The presence comes after all: the requester was told, so no task is asked for.
+    let stat: teamtalk_proto::pb::buddy::ImUsersStatReq = stat.parse().unwrap();
+    let late = ImUsersStatRsp {
+        user_id: 412,
+        user_stat_list: vec![UserStat {
+            user_id: 413,
+            status: 1,
+        }],
+        attach_data: stat.attach_data,
+    };
+    h.fakes.route.send(
+        i,
+        &Pdu::new(CommandId::BuddyListUsersStatusResponse, seq, &late),
+    );
+    alice.sync();
+    assert!(h.fakes.file.pending().is_empty());
 }

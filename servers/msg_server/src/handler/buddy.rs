@@ -4,7 +4,7 @@
 
 use log::debug;
 use teamtalk_proto::attach::attach_type;
-use teamtalk_proto::pb::base_define::{SessionType, TransferFileType, UserStatType};
+use teamtalk_proto::pb::base_define::{SessionType, UserStatType};
 use teamtalk_proto::pb::buddy::{
     ImAllUserReq, ImChangeAvatarReq, ImChangeSignInfoReq, ImChangeSignInfoRsp, ImDepartmentReq,
     ImRecentContactSessionReq, ImRemoveSessionNotify, ImRemoveSessionReq, ImRemoveSessionRsp,
@@ -18,6 +18,7 @@ use super::{
 };
 use crate::limits::Violation;
 use crate::peer::client::ClientConn;
+use crate::pending::Continuation;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
@@ -104,11 +105,8 @@ pub(crate) fn handle_users_stat_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Ok(rsp) = pdu.parse::<ImUsersStatRsp>() else {
         return;
     };
-    let Some(attach) = rsp
-        .attach_data
-        .as_deref()
-        .and_then(|a| PduAttachData::decode(a).ok())
-    else {
+    let attach_bytes = rsp.attach_data.as_deref().unwrap_or_default();
+    let Ok(attach) = PduAttachData::decode(attach_bytes) else {
         return;
     };
     // Internal queries ask about exactly one user; an empty list is a malformed answer
@@ -125,13 +123,9 @@ pub(crate) fn handle_users_stat_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
             }
         }
         attach_type::HANDLE_AND_PDU_FOR_FILE => {
-            if let Some(online) = online {
-                let mode = if online {
-                    TransferFileType::FileTypeOnline
-                } else {
-                    TransferFileType::FileTypeOffline
-                };
-                file::transfer_after_presence(st, ctx, &attach, mode, pdu.header.seq_num);
+            if let Some(pending) = st.answered(attach_bytes, Continuation::FilePresence) {
+                let seq = pdu.header.seq_num;
+                file::transfer_after_presence(st, ctx, pending, &attach, online, seq);
             }
         }
         other => debug!("ignoring users-stat answer with attach type {other}"),

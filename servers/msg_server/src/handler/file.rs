@@ -15,9 +15,12 @@ use teamtalk_proto::pb::file::{
 use teamtalk_proto::pb::server::{ImFileServerIpRsp, ImFileTransferReq, ImFileTransferRsp};
 use teamtalk_proto::{CommandId, Pdu, PduAttachData, PduHeader};
 
-use super::{AttachForm, Refusal, failure_answer, forward, forward_tracked, reply, within_bounds};
-use crate::peer::client::ClientConn;
-use crate::pending::Continuation;
+use super::{
+    AttachForm, Refusal, fail_pending, failure_answer, forward, forward_tracked, reply,
+    within_bounds,
+};
+use crate::peer::client::{ClientConn, ClientRef};
+use crate::pending::{Continuation, Failure, Pending};
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
@@ -26,56 +29,57 @@ const FAILED: u32 = 1;
 
 /// 0x0506: a user wants to send a file. Offline transfers go straight to a file_server;
 /// online ones first check the recipient is online on a PC (file transfer needs a PC peer).
+/// Each leg (presence from route_server, the task from file_server) is a pending request: a
+/// lost link or no answer in time gets the requester IMFileRsp `result_code` 1.
 pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &Pdu) {
     let Ok(req) = pdu.parse::<ImFileReq>() else {
         return;
     };
-    if !within_bounds(st, ctx, me.handle, &req, Refusal::Answered) {
-        let refused = ImFileTransferReq {
-            from_user_id: me.user_id,
-            to_user_id: req.to_user_id,
-            file_name: String::new(),
-            file_size: req.file_size,
-            trans_mode: req.trans_mode,
-            attach_data: None,
-        };
-        refuse(ctx, me.handle, pdu.header.seq_num, &refused);
-        return;
-    }
-    let transfer = ImFileTransferReq {
+    let seq = pdu.header.seq_num;
+    let mut transfer = ImFileTransferReq {
         from_user_id: me.user_id,
         to_user_id: req.to_user_id,
         file_name: req.file_name.clone(),
         file_size: req.file_size,
         trans_mode: req.trans_mode,
-        attach_data: Some(me.db_attach()),
+        attach_data: None,
     };
-    let seq = pdu.header.seq_num;
+    if !within_bounds(st, ctx, me.handle, &req, Refusal::Answered) {
+        transfer.file_name.clear();
+        refuse(ctx, me.handle, seq, &transfer);
+        return;
+    }
     let Some(link) = st.pick_file_link() else {
         refuse(ctx, me.handle, seq, &transfer);
         return;
     };
+    let failure = failure_answer(&pdu.header, CommandId::FileResponse, &refusal(&transfer));
     let offline = req.trans_mode == TransferFileType::FileTypeOffline as i32;
     let pc_online_here = st.users.get(req.to_user_id).is_some_and(|u| u.pc_online);
     if offline || pc_online_here {
-        ctx.send_pdu_deferred(
-            link,
-            &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
-        );
+        request_task(st, ctx, me.client_ref(), link, transfer, seq, failure);
         return;
     }
-    // The recipient's presence decides the mode; without route_server the original sends
-    // nothing at all, and neither do we (the client's request simply goes unanswered).
+    // The recipient's presence decides the mode. Without route_server the original sends
+    // nothing at all (the client waits in vain); here the request is refused at once.
     let Some(route) = st.links.route.master() else {
         debug!(
-            "no route_server, online file request dropped: user={}",
+            "no route_server, online file request refused: user={}",
             me.user_id
         );
+        refuse(ctx, me.handle, seq, &transfer);
         return;
     };
+    let id = st.track(
+        ctx.now(),
+        me.client_ref(),
+        route,
+        Continuation::FilePresence,
+        failure,
+    );
     let attach = PduAttachData::new(
         attach_type::HANDLE_AND_PDU_FOR_FILE,
-        me.client_ref().attach_handle(),
+        id,
         transfer.encode_to_vec(),
     );
     let stat = ImUsersStatReq {
@@ -89,9 +93,28 @@ pub(crate) fn handle_file_req(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
     );
 }
 
-/// Tells the requester no transfer task could be created.
-fn refuse(ctx: &mut Ctx, h: ConnHandle, seq: u16, transfer: &ImFileTransferReq) {
-    let rsp = ImFileRsp {
+/// Asks file_server `link` for a transfer task on behalf of `client`, entered as a pending
+/// request that fails with `failure`.
+fn request_task(
+    st: &mut State,
+    ctx: &mut Ctx,
+    client: ClientRef,
+    link: ConnHandle,
+    mut transfer: ImFileTransferReq,
+    seq: u16,
+    failure: Failure,
+) {
+    let id = st.track(ctx.now(), client, link, Continuation::FileTransfer, failure);
+    transfer.attach_data = Some(AttachForm::Db.encode(id));
+    ctx.send_pdu_deferred(
+        link,
+        &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
+    );
+}
+
+/// The IMFileRsp that tells the requester no transfer task could be created.
+fn refusal(transfer: &ImFileTransferReq) -> ImFileRsp {
+    ImFileRsp {
         result_code: FAILED,
         from_user_id: transfer.from_user_id,
         to_user_id: transfer.to_user_id,
@@ -99,39 +122,48 @@ fn refuse(ctx: &mut Ctx, h: ConnHandle, seq: u16, transfer: &ImFileTransferReq) 
         task_id: String::new(),
         ip_addr_list: Vec::new(),
         trans_mode: transfer.trans_mode,
-    };
+    }
+}
+
+/// Tells the requester no transfer task could be created.
+fn refuse(ctx: &mut Ctx, h: ConnHandle, seq: u16, transfer: &ImFileTransferReq) {
+    let rsp = refusal(transfer);
     ctx.send_pdu_deferred(h, &Pdu::new(CommandId::FileResponse, seq, &rsp));
 }
 
-/// The recipient's presence for an online transfer arrived (attach type 5): the transfer goes
-/// to a file_server as ONLINE or OFFLINE accordingly.
+/// The recipient's presence for an online transfer arrived (attach type 5, `online` unless the
+/// answer was malformed): the transfer goes to a file_server as ONLINE or OFFLINE
+/// accordingly.
 pub(crate) fn transfer_after_presence(
     st: &mut State,
     ctx: &mut Ctx,
+    pending: Pending,
     attach: &PduAttachData,
-    mode: TransferFileType,
+    online: Option<bool>,
     seq: u16,
 ) {
-    let Ok(mut transfer) = ImFileTransferReq::decode(attach.pdu.as_slice()) else {
+    let (Some(online), Ok(mut transfer)) =
+        (online, ImFileTransferReq::decode(attach.pdu.as_slice()))
+    else {
+        fail_pending(st, ctx, pending, "malformed presence answer");
         return;
     };
-    transfer.trans_mode = mode as i32;
+    transfer.trans_mode = if online {
+        TransferFileType::FileTypeOnline
+    } else {
+        TransferFileType::FileTypeOffline
+    } as i32;
     match st.pick_file_link() {
-        Some(link) => {
-            ctx.send_pdu_deferred(
-                link,
-                &Pdu::new(CommandId::OtherFileTransferReq, seq, &transfer),
-            );
-        }
-        None => {
-            let requester = transfer
-                .attach_data
-                .as_deref()
-                .and_then(|a| st.open_client(ctx, a, transfer.from_user_id));
-            if let Some(h) = requester {
-                refuse(ctx, h, seq, &transfer);
-            }
-        }
+        Some(link) => request_task(
+            st,
+            ctx,
+            pending.client,
+            link,
+            transfer,
+            seq,
+            pending.failure,
+        ),
+        None => fail_pending(st, ctx, pending, "no file_server"),
     }
 }
 
@@ -260,7 +292,16 @@ pub(crate) fn handle_file_transfer_rsp(st: &mut State, ctx: &mut Ctx, h: ConnHan
     let file_name = rsp.file_name.clone().unwrap_or_default();
     let task_id = rsp.task_id.clone().unwrap_or_default();
     let attach = rsp.attach_data.as_deref().unwrap_or_default();
-    if let Some(requester) = st.open_client(ctx, attach, rsp.from_user_id) {
+    // An answer after the requester was told the request failed (link lost, deadline) is
+    // dropped: nobody is told of that task.
+    let Some(pending) = st.answered(attach, Continuation::FileTransfer) else {
+        debug!(
+            "file_server answer for no pending request: from={} to={}",
+            rsp.from_user_id, rsp.to_user_id
+        );
+        return;
+    };
+    if let Some(requester) = st.requester(ctx, &pending, Some(rsp.from_user_id)) {
         let file_rsp = ImFileRsp {
             result_code: rsp.result_code,
             from_user_id: rsp.from_user_id,

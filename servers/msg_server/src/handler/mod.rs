@@ -35,7 +35,7 @@ use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::limits::{Bounded, MAX_VIOLATIONS, Violation};
-use crate::peer::client::{ClientConn, ClientState, MAX_CLIENT_KEY, PDUS_PER_SECOND};
+use crate::peer::client::{ClientConn, ClientState, PDUS_PER_SECOND};
 use crate::peer::{ConnData, LinkKind};
 use crate::pending::{Continuation, Failure, Pending};
 use crate::state::{Caller, Ctx, State, client, client_mut};
@@ -48,7 +48,7 @@ impl Handler for State {
     type ConnData = ConnData;
 
     fn on_accept(&mut self, ctx: &mut Ctx, h: ConnHandle, _listener: ListenerTag) {
-        if self.clients >= self.config.max_conn_cnt as usize || h.0 > MAX_CLIENT_KEY {
+        if self.clients >= self.config.max_conn_cnt as usize {
             warn!(
                 "refusing client, server full: handle={h} clients={} max={}",
                 self.clients, self.config.max_conn_cnt
@@ -462,7 +462,7 @@ pub(crate) enum AttachForm {
 
 impl AttachForm {
     /// The attach bytes naming pending request `id`.
-    fn encode(self, id: u32) -> Vec<u8> {
+    pub(crate) fn encode(self, id: u32) -> Vec<u8> {
         match self {
             Self::Db => teamtalk_proto::DbAttachData::handle(id).encode(),
             Self::Pdu => {

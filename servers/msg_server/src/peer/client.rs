@@ -1,18 +1,15 @@
-//! A client connection's state (BEHAVIOUR §1.1) and the handle msg_server puts in
-//! `attach_data` to find it again.
+//! A client connection's state (BEHAVIOUR §1.1).
 //!
 //! Invariants:
 //! - the login state only moves forward: `Fresh` → `Validating` → `Open` → `Kicked`
 //!   (a refused login is closed from `Validating`);
 //! - an idle connection owns no heap memory: the unacked list is released when it empties, and
 //!   the login name lives only while its validation is in flight;
-//! - an attach handle names a connection *and* the accept that created it: netlib reuses slab
-//!   keys, so a back-end answer that arrives after its connection closed must not reach a newer
-//!   connection on the same key. Every accept gets a 32-bit generation that in-process checks
-//!   (deadlines, pending requests) compare whole; the attach handle has room for only 12 bits
-//!   of it beside the 20-bit slab key (never 0, so an attach handle is never 0, the value
-//!   route-relayed group messages carry). The wire form repeats after 4,095 accepts, so it is
-//!   used only where the 32-bit wire format leaves no choice.
+//! - a [`ClientRef`] names a connection *and* the accept that created it: netlib reuses slab
+//!   keys, so an answer or a deadline that comes after its connection closed must not reach a
+//!   newer connection on the same key. Every accept gets a 32-bit generation, never 0. Back
+//!   ends never see it: the `attach_data` handle of a request names its entry in the pending
+//!   table (`pending.rs`), which holds the `ClientRef`.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -20,13 +17,6 @@ use std::time::{Duration, Instant};
 
 use netlib::ConnHandle;
 use teamtalk_proto::pb::base_define::{ClientType, UserStatType};
-
-/// Bits of an attach handle that carry the slab key.
-const KEY_BITS: u32 = 20;
-/// Largest slab key a client connection may have (about a million connections).
-pub(crate) const MAX_CLIENT_KEY: usize = (1 << KEY_BITS) - 1;
-/// Wire generations (in an attach handle) cycle through 1..=WIRE_GENERATION_MAX.
-const WIRE_GENERATION_MAX: u32 = (1 << (32 - KEY_BITS)) - 1;
 
 /// IMMsgData accepted per connection per second; the rest are discarded (PROTOCOL §6.1).
 pub(crate) const MSGS_PER_SECOND: u8 = 20;
@@ -43,40 +33,13 @@ pub(crate) struct ClientRef {
 }
 
 impl ClientRef {
-    /// A handle that is not 0 yet names no connection (generation 0 is never handed out):
-    /// what a stored group message carries when its sender's request is no longer pending,
-    /// so it is still fanned out and pushed from here but excludes nobody.
+    /// Names no connection (generation 0 is never handed out): the origin of a stored group
+    /// message relayed by route_server or whose sender's request ended, which is fanned out
+    /// to every member.
     pub(crate) const NOBODY: Self = Self {
         handle: ConnHandle(1),
         generation: 0,
     };
-
-    /// The u32 put in `CDbAttachData.handle`.
-    pub(crate) fn attach_handle(self) -> u32 {
-        // Keys above MAX_CLIENT_KEY are refused at accept, so the cast keeps every bit.
-        (wire_generation(self.generation) << KEY_BITS) | self.handle.0 as u32
-    }
-
-    /// Whether an attach handle names this connection (as far as its 12 bits of generation
-    /// can tell).
-    pub(crate) fn matches_attach_handle(self, value: u32) -> bool {
-        self.attach_handle() == value
-    }
-}
-
-/// The slab key an attach handle names (its generation still to be checked with
-/// [`ClientRef::matches_attach_handle`]).
-pub(crate) fn attach_handle_key(value: u32) -> ConnHandle {
-    ConnHandle((value & ((1 << KEY_BITS) - 1)) as usize)
-}
-
-/// The 12-bit form of a generation: 1..=4095 for every real accept, 0 only for
-/// [`ClientRef::NOBODY`].
-fn wire_generation(generation: u32) -> u32 {
-    match generation {
-        0 => 0,
-        g => (g - 1) % WIRE_GENERATION_MAX + 1,
-    }
 }
 
 /// Hands out connection generations: 1, 2, …, u32::MAX, 1, … (never 0).
@@ -305,53 +268,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nobody_is_not_zero_and_names_no_generation() {
-        assert_ne!(ClientRef::NOBODY.attach_handle(), 0);
+    fn generations_are_never_zero_and_wrap_to_one() {
         let mut gens = Generations::default();
-        for _ in 0..=2 * WIRE_GENERATION_MAX {
-            let r = ClientRef {
-                handle: ClientRef::NOBODY.handle,
-                generation: gens.next(),
-            };
-            assert_ne!(r.attach_handle(), ClientRef::NOBODY.attach_handle());
-        }
-    }
-
-    #[test]
-    fn attach_handle_names_its_key_and_is_never_zero() {
-        let mut gens = Generations::default();
-        for key in [0usize, 1, 12, MAX_CLIENT_KEY] {
-            let r = ClientRef {
-                handle: ConnHandle(key),
-                generation: gens.next(),
-            };
-            assert_ne!(r.attach_handle(), 0);
-            assert_eq!(attach_handle_key(r.attach_handle()), r.handle);
-            assert!(r.matches_attach_handle(r.attach_handle()));
-        }
-    }
-
-    #[test]
-    fn wire_generations_cycle_skipping_zero() {
-        let all: Vec<u32> = (1..=WIRE_GENERATION_MAX + 1).map(wire_generation).collect();
-        assert_eq!(all[0], 1);
-        assert_eq!(all[WIRE_GENERATION_MAX as usize - 1], WIRE_GENERATION_MAX);
-        assert_eq!(all[WIRE_GENERATION_MAX as usize], 1);
-        assert!(!all.contains(&0));
-    }
-
-    #[test]
-    fn generations_do_not_repeat_where_the_wire_form_does() {
-        // The in-process generation keeps two accepts 4,095 apart distinct: a stale login
-        // deadline of the earlier one must not close the later one on the same key.
-        let mut gens = Generations::default();
-        let first = gens.next();
-        for _ in 1..WIRE_GENERATION_MAX {
-            gens.next();
-        }
-        let later = gens.next();
-        assert_ne!(first, later);
-        assert_eq!(wire_generation(first), wire_generation(later));
+        assert_eq!(gens.next(), 1);
+        assert_ne!(gens.next(), ClientRef::NOBODY.generation);
         let mut gens = Generations { last: u32::MAX };
         assert_eq!(gens.next(), 1);
     }
