@@ -10,9 +10,11 @@
 //! Everything here runs inside tests, so set-up failures panic with the reason instead of
 //! returning errors: a broken environment should fail the test that needed it, loudly.
 
+pub mod binaries;
 pub mod cluster;
 pub mod fixtures;
 
+pub use binaries::workspace_binary;
 pub use cluster::{AES_KEY, MSG_SERVERS, READY_TIMEOUT, TestCluster, client_config};
 pub use fixtures::{
     DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, Fixtures, REDIS_DB_GROUP_MEMBER, REDIS_DB_GROUP_SET,

@@ -5,32 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use testkit::{TestCluster, TestUser};
+use testkit::{TestCluster, TestUser, workspace_binary};
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The `tt` binary next to this test's build directory, built first if needed: cargo only
-/// provides `CARGO_BIN_EXE_*` for a package's own binaries, and tt belongs to tt_client.
-fn tt_binary() -> &'static PathBuf {
-    static TT: OnceLock<PathBuf> = OnceLock::new();
-    TT.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // target/<profile>/deps/<this test> → target/<profile>
-        let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--quiet", "-p", "tt_client", "--bin", "tt"]);
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("cannot run cargo to build tt");
-        assert!(status.success(), "building tt failed");
-        let tt = profile_dir.join("tt");
-        assert!(tt.exists(), "{} missing after the build", tt.display());
-        tt
-    })
+fn tt_binary() -> PathBuf {
+    workspace_binary("tt_client", "tt")
 }
 
 fn tt(cluster: &TestCluster, user: &TestUser, password: &str, args: &[&str]) -> Output {
