@@ -15,6 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
+use db_proxy_server::ServerHandle;
 use mysql::prelude::Queryable;
 use redis::Commands;
 use teamtalk_proto::pb::group::{ImGroupCreateReq, ImGroupCreateRsp};
@@ -327,17 +328,25 @@ fn pump_muted(mut from: TcpStream, mut to: TcpStream, mute: Arc<AtomicBool>) {
     let _ = to.shutdown(Shutdown::Both);
 }
 
-#[test]
-fn a_commit_lost_with_its_connection_is_read_back_not_stored_again() {
+/// Two new users and a db_proxy whose master is reached through a [`CommitCutter`], with a
+/// link to it.
+fn behind_a_commit_cutter(
+    tag: &str,
+) -> (mysql::Conn, (u32, u32), CommitCutter, ServerHandle, Link) {
     let mut db = db();
-    let ids = create_users(&mut db, &unique("rk"), 2);
-    let (a, b) = (ids[0], ids[1]);
+    let ids = create_users(&mut db, &unique(tag), 2);
     let mut cfg = config("http://127.0.0.1:9");
     let cutter = CommitCutter::start((cfg.master.host.clone(), cfg.master.port));
     cfg.master.host = "127.0.0.1".to_owned();
     cfg.master.port = cutter.port;
     let server = start_with(cfg);
-    let mut link = Link::to(&server);
+    let link = Link::to(&server);
+    (db, (ids[0], ids[1]), cutter, server, link)
+}
+
+#[test]
+fn a_commit_lost_with_its_connection_is_read_back_not_stored_again() {
+    let (mut db, (a, b), cutter, _server, mut link) = behind_a_commit_cutter("rk");
     // The relation and sessions exist after the first message: the next COMMIT is the
     // message's own.
     assert_eq!(single(&mut link, a, b, "first", None).0, 1);
@@ -353,15 +362,7 @@ fn a_commit_lost_with_its_connection_is_read_back_not_stored_again() {
 
 #[test]
 fn a_commit_that_cannot_be_read_back_is_looked_for_before_a_copy_is_stored() {
-    let mut db = db();
-    let ids = create_users(&mut db, &unique("rd"), 2);
-    let (a, b) = (ids[0], ids[1]);
-    let mut cfg = config("http://127.0.0.1:9");
-    let cutter = CommitCutter::start((cfg.master.host.clone(), cfg.master.port));
-    cfg.master.host = "127.0.0.1".to_owned();
-    cfg.master.port = cutter.port;
-    let server = start_with(cfg);
-    let mut link = Link::to(&server);
+    let (mut db, (a, b), cutter, _server, mut link) = behind_a_commit_cutter("rd");
     assert_eq!(single(&mut link, a, b, "first", None).0, 1);
     // MySQL applies the commit, then every connection to it is lost until the outage ends:
     // the row cannot be read back, so the message is not acked (msg id 0).
