@@ -430,3 +430,16 @@ CREATE TABLE IF NOT EXISTS `IMTransmitFile` (
   PRIMARY KEY (`id`),
   KEY `idx_toId_status_created` (`toId`,`status`,`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- teamtalk-rs administration (tt-admin, the admin console): one row per change, written in the
+-- change's own transaction. The servers never read it.
+CREATE TABLE IF NOT EXISTS `IMAdminAudit` (
+  `id` int(11) unsigned NOT NULL AUTO_INCREMENT,
+  `actor` varchar(64) NOT NULL,
+  `action` varchar(32) NOT NULL,
+  `target` varchar(64) NOT NULL,
+  `detail` varchar(255) NOT NULL DEFAULT '',
+  `created` int(11) unsigned NOT NULL,
+  PRIMARY KEY (`id`),
+  KEY `idx_created` (`created`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -180,6 +180,28 @@ impl TestCluster {
         self.msg_counters[i].snapshot()
     }
 
+    /// Starts an http_msg_server linked to this cluster's db_proxy and route_server, with
+    /// `extra` conf lines (e.g. `AppKey=k\n`); it stops when the handle is dropped.
+    pub fn start_http_msg_server(&self, extra: &str) -> http_msg_server::ServerHandle {
+        let (db, route) = (self.db_addr(), self.route_addr());
+        let text = format!(
+            "ListenIP=127.0.0.1\nListenPort=0\nConcurrentDBConnCnt=1\n\
+             DBServerIP1={}\nDBServerPort1={}\nDBServerIP2={}\nDBServerPort2={}\n\
+             RouteServerIP1={}\nRouteServerPort1={}\n{extra}",
+            db.ip(),
+            db.port(),
+            db.ip(),
+            db.port(),
+            route.ip(),
+            route.port()
+        );
+        let config = http_msg_server::Config::from_conf(&Conf::parse(&text))
+            .expect("http_msg_server test conf");
+        http_msg_server::Server::bind(config)
+            .and_then(http_msg_server::Server::spawn)
+            .expect("cannot start http_msg_server")
+    }
+
     /// Client address of msg_server `i` (0 or 1).
     pub fn msg_addr(&self, i: usize) -> SocketAddr {
         port_addr(&self.msg[i].conf, "ListenPort")

@@ -9,28 +9,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use http_msg_server::{Config, Server};
-use netlib::Conf;
 use testkit::TestCluster;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn start_http_msg_server(cluster: &TestCluster, extra: &str) -> http_msg_server::ServerHandle {
-    let (db, route) = (cluster.db_addr(), cluster.route_addr());
-    let text = format!(
-        "ListenIP=127.0.0.1\nListenPort=0\nConcurrentDBConnCnt=1\n\
-         DBServerIP1={}\nDBServerPort1={}\nDBServerIP2={}\nDBServerPort2={}\n\
-         RouteServerIP1={}\nRouteServerPort1={}\n{extra}",
-        db.ip(),
-        db.port(),
-        db.ip(),
-        db.port(),
-        route.ip(),
-        route.port()
-    );
-    let config = Config::from_conf(&Conf::parse(&text)).unwrap();
-    Server::bind(config).unwrap().spawn().unwrap()
-}
 
 /// POSTs `body` to `target` and returns the answer's body; panics if none comes within WAIT.
 fn post(addr: SocketAddr, target: &str, body: &str) -> String {
@@ -73,7 +54,7 @@ fn groups_are_created_and_changed_over_http_on_the_real_db_proxy() {
     let alice = cluster.create_user("a");
     let bob = cluster.create_user("b");
     let carol = cluster.create_user("c");
-    let server = start_http_msg_server(&cluster, "");
+    let server = cluster.start_http_msg_server("");
     let addr = server.local_addrs()[0];
     wait_for_db(addr);
 
@@ -111,7 +92,7 @@ fn groups_are_created_and_changed_over_http_on_the_real_db_proxy() {
 fn a_change_db_proxy_never_answers_fails_with_code_12_after_the_configured_timeout() {
     let cluster = TestCluster::start();
     let alice = cluster.create_user("a");
-    let server = start_http_msg_server(&cluster, "DBRequestTimeout=1\n");
+    let server = cluster.start_http_msg_server("DBRequestTimeout=1\n");
     let addr = server.local_addrs()[0];
     wait_for_db(addr);
 

@@ -1,0 +1,66 @@
+//! The audit log: one `IMAdminAudit` row per change, written in the change's own transaction, so
+//! a change is logged exactly when it happened (a teamtalk-rs table; STORAGE §1).
+
+use mysql::prelude::Queryable;
+
+use crate::error::Result;
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Who made it (the administrator's name).
+    pub actor: String,
+    /// What was done, e.g. `user.add`.
+    pub action: String,
+    /// What it was done to, e.g. `user 42 alice`.
+    pub target: String,
+    /// Anything else worth keeping (never a password).
+    pub detail: String,
+    /// Unix seconds.
+    pub created: u32,
+}
+
+/// Records a change in the transaction that makes it.
+pub(crate) fn record(
+    tx: &mut impl Queryable,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    tx.exec_drop(
+        "INSERT INTO IMAdminAudit (actor, action, target, detail, created) \
+         VALUES (?, ?, ?, ?, UNIX_TIMESTAMP())",
+        (
+            cut(actor, 64),
+            cut(action, 32),
+            cut(target, 64),
+            cut(detail, 255),
+        ),
+    )?;
+    Ok(())
+}
+
+/// The newest `limit` entries, newest first.
+pub fn recent(conn: &mut impl Queryable, limit: u32) -> Result<Vec<Entry>> {
+    let rows: Vec<(String, String, String, String, u32)> = conn.exec(
+        "SELECT actor, action, target, detail, created FROM IMAdminAudit \
+         ORDER BY id DESC LIMIT ?",
+        (limit,),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(actor, action, target, detail, created)| Entry {
+            actor,
+            action,
+            target,
+            detail,
+            created,
+        })
+        .collect())
+}
+
+/// `value` cut to its column's `max` characters.
+fn cut(value: &str, max: usize) -> String {
+    value.chars().take(max).collect()
+}
