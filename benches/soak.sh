@@ -145,8 +145,10 @@ start() {
 
 start_server() {
     local name=$1 port=$2 binary=$3
-    # RUST_LOG=info: msg_server's stats line (with pending=) is an info line.
-    start "$name" "$work_dir/$name" "$port" env RUST_LOG=info "$bin_dir/$binary"
+    # RUST_LOG=info: msg_server's stats line (with pending=) is an info line. The malloc
+    # setting is the one dist/systemd's units use (see there).
+    start "$name" "$work_dir/$name" "$port" env RUST_LOG=info MALLOC_MMAP_THRESHOLD_=131072 \
+        "$bin_dir/$binary"
 }
 
 write_confs() {

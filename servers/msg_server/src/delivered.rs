@@ -3,7 +3,8 @@
 //! server never delivered the first one — the first answer may have been lost with its
 //! db_proxy link, and then no recipient got the message.
 //!
-//! Invariant: bounded by entries ([`CAPACITY`]); the oldest are forgotten first. A copy of a
+//! Invariant: bounded by entries ([`CAPACITY`]), allocated at the first delivery and never
+//! grown (about 12 MB); the oldest are forgotten first. A copy of a
 //! message forgotten here, or delivered by another msg_server (the sender reconnected
 //! elsewhere), is delivered again with the same msg id, which clients file under that id.
 
@@ -26,6 +27,14 @@ pub(crate) struct RecentDeliveries {
 impl RecentDeliveries {
     /// Records that `d` was delivered from here.
     pub(crate) fn record(&mut self, d: Delivery) {
+        if self.order.capacity() == 0 {
+            // Full size at the first delivery, so memory does not creep up for as long as the
+            // set takes to fill (half an hour at a moderate rate). Twice the entries in the
+            // set: removals leave tombstones, and with the table never more than half full
+            // they are cleared by rehashing in place instead of growing it.
+            self.set.reserve(2 * CAPACITY);
+            self.order.reserve(CAPACITY + 1);
+        }
         if !self.set.insert(d) {
             return;
         }
