@@ -15,7 +15,10 @@
 #                   the C++ build to measure the original with the same confs)
 #   TT_BENCH_DIR    working directory of the servers (default /tmp/tt-bench)
 #   TT_BENCH_PORT   base port (default 20000): msg_server N listens on base+N, login_server
-#                   HTTP on base+80, route_server on base+200, db_proxy on base+600
+#                   HTTP on base+80, route_server on base+200, db_proxy on base+600; the
+#                   metrics endpoints (docs/CONFIG.md §1.2) on base+901 login_server, +903
+#                   route_server, +904 db_proxy, +910+N msg_server N (builds without metrics
+#                   ignore the keys)
 #   TT_BENCH_DB     MySQL database (default teamtalk_bench)
 #   TT_BENCH_REDIS  first of the five Redis dbs used (default 6: unread 6, group_set 7,
 #                   sync 8, token 9, group_member 10; the demo cluster uses 1-5 and the
@@ -92,10 +95,12 @@ group_member_port=6379
 group_member_db=$((redis_first + 4))
 group_member_maxconncnt=48
 aesKey=$aes_key
+MetricsPort=$((base + 904))
 EOF
     cat >"$work_dir/route_server/routeserver.conf" <<EOF
 ListenIP=127.0.0.1
 ListenMsgPort=$route_port
+MetricsPort=$((base + 903))
 EOF
     cat >"$work_dir/login_server/loginserver.conf" <<EOF
 ClientListenIP=127.0.0.1
@@ -106,6 +111,7 @@ MsgServerListenIP=127.0.0.1
 MsgServerPort=$login_msg
 msfs=http://127.0.0.1:$((base + 700))/
 discovery=http://127.0.0.1/api/discovery
+MetricsPort=$((base + 901))
 EOF
     for ((i = 0; i < n; i++)); do
         dir=$work_dir/msg_server$i
@@ -126,6 +132,7 @@ IpAddr1=127.0.0.1
 IpAddr2=127.0.0.1
 MaxConnCnt=100000
 aesKey=$aes_key
+MetricsPort=$((base + 910 + i))
 EOF
     done
 }

@@ -124,6 +124,20 @@ is_our_server() {
     [[ $exe == "$bin_dir/$server" ]]
 }
 
+# The metrics endpoint (CONFIG §1.2) of each server in the local cluster, on loopback.
+metrics_port() {
+    case $1 in
+        login_server) echo 9101 ;;
+        msg_server) echo 9102 ;;
+        route_server) echo 9103 ;;
+        db_proxy_server) echo 9104 ;;
+        file_server) echo 9105 ;;
+        msfs) echo 9106 ;;
+        http_msg_server) echo 9107 ;;
+        push_server) echo 9108 ;;
+    esac
+}
+
 # msfs writes its file counter back to its own msfs.conf when it exits; that count is kept
 # when the conf is copied again, so new uploads do not restart from directory 000/000.
 copy_conf() {
@@ -138,6 +152,8 @@ copy_conf() {
     if [[ $count =~ ^[0-9]+$ ]]; then
         sed -i "s/^\([[:space:]]*FileCnt[[:space:]]*=\)[^#]*/\1$count/" "$dst"
     fi
+    printf '\n# Added by scripts/cluster.sh: the metrics endpoint of the local cluster.\n' >>"$dst"
+    printf 'MetricsListenIP=127.0.0.1\nMetricsPort=%s\n' "$(metrics_port "$server")" >>"$dst"
 }
 
 # Returns 1 if the server did not come up.
@@ -260,6 +276,10 @@ cmd_start() {
     echo "Demo users:     alice bob carol dave erin frank grace heidi ivan judy"
     echo "Password:       tt123456 (every demo user; see sql/README.md)"
     echo "Logs:           run/<server>/server.log    Stop: scripts/cluster.sh stop"
+    echo "Metrics:        http://127.0.0.1:PORT/metrics (also /healthz, /readyz), PORT ="
+    for server in "${SERVERS[@]}"; do
+        printf '                  %-16s %s\n' "$server" "$(metrics_port "$server")"
+    done
     if ((failed)); then
         die "some servers did not start; see above"
     fi

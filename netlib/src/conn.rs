@@ -205,17 +205,30 @@ impl<D> Conn<D> {
     pub fn is_open(&self) -> bool {
         self.state == ConnState::Open
     }
+
+    /// Whether the loop itself serves this connection (the metrics endpoint): the handler
+    /// never hears of it.
+    pub(crate) fn is_internal(&self) -> bool {
+        self.listener == Some(crate::metrics::METRICS_LISTENER)
+    }
 }
 
-/// The slab of connections, indexed by [`ConnHandle`].
+/// The slab of connections, indexed by [`ConnHandle`]. Connections the loop serves itself
+/// (the metrics endpoint) are in the slab but not counted or listed: a handler that counts or
+/// broadcasts sees only its own.
 #[derive(Debug)]
 pub struct ConnTable<D> {
     slab: Slab<Conn<D>>,
+    /// How many of the slab's connections are the loop's own.
+    internal: usize,
 }
 
 impl<D> ConnTable<D> {
     pub(crate) fn new() -> Self {
-        Self { slab: Slab::new() }
+        Self {
+            slab: Slab::new(),
+            internal: 0,
+        }
     }
 
     pub(crate) fn vacant_key(&self) -> usize {
@@ -223,11 +236,19 @@ impl<D> ConnTable<D> {
     }
 
     pub(crate) fn insert(&mut self, conn: Conn<D>) -> ConnHandle {
+        self.internal += usize::from(conn.is_internal());
         ConnHandle(self.slab.insert(conn))
     }
 
     pub(crate) fn remove(&mut self, h: ConnHandle) -> Option<Conn<D>> {
-        self.slab.try_remove(h.0)
+        let conn = self.slab.try_remove(h.0)?;
+        self.internal -= usize::from(conn.is_internal());
+        Some(conn)
+    }
+
+    /// Every connection, the loop's own included (for the liveness sweep).
+    pub(crate) fn iter_all(&self) -> impl Iterator<Item = (ConnHandle, &Conn<D>)> {
+        self.slab.iter().map(|(k, c)| (ConnHandle(k), c))
     }
 
     /// The connection for `h`, if it still exists.
@@ -247,22 +268,25 @@ impl<D> ConnTable<D> {
 
     /// Number of live connections.
     pub fn len(&self) -> usize {
-        self.slab.len()
+        self.slab.len() - self.internal
     }
 
     /// Whether there are no connections.
     pub fn is_empty(&self) -> bool {
-        self.slab.is_empty()
+        self.len() == 0
     }
 
     /// Every live connection with its handle, in handle order.
     pub fn iter(&self) -> impl Iterator<Item = (ConnHandle, &Conn<D>)> {
-        self.slab.iter().map(|(k, c)| (ConnHandle(k), c))
+        self.iter_all().filter(|(_, c)| !c.is_internal())
     }
 
     /// Every live connection, mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (ConnHandle, &mut Conn<D>)> {
-        self.slab.iter_mut().map(|(k, c)| (ConnHandle(k), c))
+        self.slab
+            .iter_mut()
+            .filter(|(_, c)| !c.is_internal())
+            .map(|(k, c)| (ConnHandle(k), c))
     }
 }
 

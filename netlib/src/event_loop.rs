@@ -15,7 +15,10 @@
 //!   for that long (PROTOCOL §6);
 //! - nothing a peer sends can panic the loop: framing errors close that one connection;
 //! - a listener bound with a [`PeerFilter`] closes a connection from any other address at
-//!   accept, before the handler hears of it, with at most one `warn!` a second per listener.
+//!   accept, before the handler hears of it, with at most one `warn!` a second per listener;
+//! - the metrics endpoint ([`EventLoop::serve_metrics`]) is served by the loop itself: its
+//!   connections never reach the handler, which only refreshes gauges
+//!   ([`Handler::refresh_metrics`]) and says whether it is ready ([`Handler::readiness`]).
 
 use std::io::{self, Read, Write};
 use std::mem;
@@ -34,6 +37,8 @@ use teamtalk_proto::{CommandId, Pdu};
 use crate::conn::{
     CloseReason, Conn, ConnHandle, ConnOptions, ConnState, ConnTable, Framing, ListenerTag,
 };
+use crate::http::Request;
+use crate::metrics::{self, METRICS_LISTENER, Metrics, MetricsConf, Probe, Readiness};
 use crate::peer_filter::{PeerFilter, RefusalLog};
 use crate::timer::{TimerId, Timers};
 
@@ -130,6 +135,18 @@ pub trait Handler: Send + 'static {
         let _ = ctx;
     }
 
+    /// A scrape of `/metrics` is about to be answered: set the gauges that are a view of the
+    /// handler's state (table sizes, queue depths, link states).
+    fn refresh_metrics(&mut self, ctx: &Ctx<Self::ConnData>) {
+        let _ = ctx;
+    }
+
+    /// What `/readyz` answers: the required links that are down. Ready by default.
+    fn readiness(&self, ctx: &Ctx<Self::ConnData>) -> Readiness {
+        let _ = ctx;
+        Readiness::ready()
+    }
+
     /// A stop was requested; return `false` to finish work first and call [`Ctx::exit`] later.
     fn on_stop(&mut self, ctx: &mut Ctx<Self::ConnData>) -> bool {
         let _ = ctx;
@@ -216,20 +233,28 @@ impl Drop for LoopHandle {
 pub struct ServerHandle<A> {
     handle: LoopHandle,
     addrs: A,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl<A> ServerHandle<A> {
     /// Runs `event_loop` on a thread named `name`.
     pub fn spawn<H: Handler>(event_loop: EventLoop<H>, name: &str, addrs: A) -> io::Result<Self> {
+        let metrics_addr = event_loop.metrics_addr();
         Ok(Self {
             handle: event_loop.spawn(name)?,
             addrs,
+            metrics_addr,
         })
     }
 
     /// The addresses the server listens on.
     pub fn local_addrs(&self) -> &A {
         &self.addrs
+    }
+
+    /// Where the metrics endpoint listens, when the conf turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// A handle that stops the server from elsewhere.
@@ -497,6 +522,8 @@ pub struct EventLoop<H: Handler> {
     handler: H,
     ctx: Ctx<H::ConnData>,
     read_buf: Vec<u8>,
+    /// What `/metrics` exports, and where, once [`EventLoop::serve_metrics`] bound it.
+    metrics: Option<(Metrics, SocketAddr)>,
 }
 
 impl<H: Handler> EventLoop<H> {
@@ -529,6 +556,7 @@ impl<H: Handler> EventLoop<H> {
                 deferred: Vec::new(),
             },
             read_buf: vec![0; READ_CHUNK],
+            metrics: None,
         })
     }
 
@@ -617,6 +645,29 @@ impl<H: Handler> EventLoop<H> {
             refusals: RefusalLog::default(),
         });
         Ok(local)
+    }
+
+    /// Serves `metrics`, `/healthz` and `/readyz` on `conf`'s address from this loop (see
+    /// [`crate::metrics`]). Returns the bound address.
+    pub fn serve_metrics(
+        &mut self,
+        conf: &MetricsConf,
+        metrics: Metrics,
+    ) -> Result<SocketAddr, NetError> {
+        let addr = self.listen(
+            &conf.ip,
+            conf.port,
+            METRICS_LISTENER,
+            metrics::endpoint_options(),
+        )?;
+        info!("metrics endpoint: addr={addr}");
+        self.metrics = Some((metrics, addr));
+        Ok(addr)
+    }
+
+    /// Where the metrics endpoint listens, once served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// Listens on every IP of a list (the conf's `;`-separated form, already split).
@@ -786,7 +837,9 @@ impl<H: Handler> EventLoop<H> {
             conn.peer = Some(peer);
             let h = self.ctx.conns.insert(conn);
             debug!("accepted: handle={h} peer={peer} tag={}", tag.0);
-            self.handler.on_accept(&mut self.ctx, h, tag);
+            if tag != METRICS_LISTENER {
+                self.handler.on_accept(&mut self.ctx, h, tag);
+            }
             self.process_closes();
         }
     }
@@ -904,7 +957,7 @@ impl<H: Handler> EventLoop<H> {
         let Some(conn) = self.ctx.conns.get_mut(h) else {
             return;
         };
-        let options = conn.options;
+        let (options, internal) = (conn.options, conn.is_internal());
         let mut input = mem::take(&mut conn.input);
         match options.framing {
             Framing::Raw => {
@@ -914,7 +967,11 @@ impl<H: Handler> EventLoop<H> {
                         .close_with(h, CloseReason::Protocol("request too large".into()));
                     return;
                 }
-                self.handler.on_data(&mut self.ctx, h, &mut input);
+                if internal {
+                    self.serve_endpoint(h, &mut input);
+                } else {
+                    self.handler.on_data(&mut self.ctx, h, &mut input);
+                }
             }
             Framing::Pdu => {
                 let mut used = 0;
@@ -949,12 +1006,43 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
+    /// Answers a complete request on a metrics connection and closes it after the answer; a
+    /// request that does not parse closes it at once.
+    fn serve_endpoint(&mut self, h: ConnHandle, input: &mut Vec<u8>) {
+        let req = match Request::parse(input) {
+            Ok(Some((req, _))) => req,
+            Ok(None) => return,
+            Err(e) => {
+                debug!("closing metrics caller: handle={h} err={e}");
+                self.ctx.close_with(h, CloseReason::Protocol(e.to_string()));
+                return;
+            }
+        };
+        input.clear();
+        let probe = metrics::probe(&req);
+        let readiness = match probe {
+            Probe::Metrics => {
+                self.handler.refresh_metrics(&self.ctx);
+                None
+            }
+            Probe::Ready => Some(self.handler.readiness(&self.ctx)),
+            Probe::Health | Probe::NotFound | Probe::NotGet => None,
+        };
+        let Some((metrics, _)) = &self.metrics else {
+            self.ctx.close(h);
+            return;
+        };
+        let answer = metrics::answer(probe, metrics, readiness);
+        self.ctx.send(h, &answer);
+        self.ctx.close_after_flush(h);
+    }
+
     /// The 1-s sweep: heartbeats on quiet links, idle and over-age connections closed.
     fn tick(&mut self) {
         let now = self.ctx.now;
         let mut heartbeats = Vec::new();
         let mut idle = Vec::new();
-        for (h, conn) in self.ctx.conns.iter() {
+        for (h, conn) in self.ctx.conns.iter_all() {
             if let Some(timeout) = conn.options.idle_timeout {
                 if now.duration_since(conn.last_recv) > timeout {
                     idle.push(h);
@@ -993,7 +1081,9 @@ impl<H: Handler> EventLoop<H> {
                 }
                 self.ctx.read_again.retain(|r| *r != h);
                 debug!("closed: handle={h} peer={:?} reason={reason}", conn.peer);
-                self.handler.on_close(&mut self.ctx, h, conn.data, reason);
+                if !conn.is_internal() {
+                    self.handler.on_close(&mut self.ctx, h, conn.data, reason);
+                }
             }
         }
     }

@@ -94,8 +94,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 /// A `200 OK` response with the original servers' header spelling (no space after the colon):
 /// `extra_headers` go between the status line and `Connection:close`.
 pub fn ok_response(extra_headers: &[&str], content_type: &str, body: &[u8]) -> Vec<u8> {
+    response("200 OK", extra_headers, content_type, body)
+}
+
+/// A response with `status` (`"404 Not Found"`), spelled like [`ok_response`]; the connection
+/// closes after it.
+pub fn response(status: &str, extra_headers: &[&str], content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(160 + body.len());
-    out.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_bytes());
+    out.extend_from_slice(b"\r\n");
     for h in extra_headers {
         out.extend_from_slice(h.as_bytes());
         out.extend_from_slice(b"\r\n");

@@ -9,6 +9,7 @@
 //! - [`worker`]: worker threads and the response queue that wakes the loop.
 //! - [`http`]: the minimal HTTP request parser and response writer; [`styled_json`]: the
 //!   jsoncpp `StyledWriter` form of the original HTTP answers.
+//! - [`metrics`]: the operator endpoint (`/metrics`, `/healthz`, `/readyz`) and metric helpers.
 //! - [`conf`]: the original `*.conf` format.
 //! - [`cmdline`]: the servers' command line; [`logging`]: log set-up, log file rotation;
 //!   [`process`]: the frame of every server `main`, `server.pid`.
@@ -20,6 +21,7 @@ pub mod event_loop;
 pub mod http;
 pub mod link;
 pub mod logging;
+pub mod metrics;
 pub mod peer_filter;
 pub mod process;
 pub mod styled_json;
@@ -30,6 +32,7 @@ pub use conf::{Conf, ConfError};
 pub use conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnTable, Framing, ListenerTag};
 pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle, StopHandle};
 pub use link::{Dialer, Link, LinkState};
+pub use metrics::{LinkStates, Metrics, MetricsConf, Readiness};
 pub use peer_filter::{Cidr, CidrError, PeerFilter};
 pub use timer::TimerId;
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

@@ -104,6 +104,8 @@ pub struct Config {
     pub resend_window: Duration,
     /// Bounds on requests and who may use the admin path (keys not in the original).
     pub policy: Policy,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 /// `MaxGroupMembersPerRequest`: most member ids one group create or change may carry.
@@ -267,6 +269,7 @@ impl Config {
             allowed_peers,
             resend_window: Duration::from_secs(resend_window_secs),
             policy: Policy::from_conf(conf)?,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 

@@ -12,10 +12,12 @@
 //! - [`model`]: SQL statements and Redis keys.
 //! - [`store`]: the pools and the storage error type.
 //! - [`msfs`], [`limiter`], [`sync_center`]: audio blobs, login lock-out, group session sync.
+//! - [`metrics`]: what the metrics endpoint exports.
 
 pub mod config;
 pub mod handler;
 pub mod limiter;
+pub mod metrics;
 pub mod model;
 pub mod msfs;
 pub mod peer;

@@ -17,13 +17,14 @@ use std::thread::{self, JoinHandle};
 
 use log::{debug, info, warn};
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
-    ResponseQueue, StopHandle, TimerId,
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, Metrics, NetError,
+    Readiness, ResponseQueue, StopHandle, TimerId,
 };
 use teamtalk_proto::pb::server::ImStopReceivePacket;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
+use crate::metrics::LinkMetrics;
 use crate::model::resend::Liveness;
 use crate::peer::server_link::{QueueBounds, ServerLink};
 use crate::store::{Store, StoreError};
@@ -85,7 +86,11 @@ impl Server {
     /// Opens the pools, starts the workers and the sync center, and binds every listener.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let store = Arc::new(Store::open(&config)?);
+        let mut metrics = Metrics::new();
+        store.metrics.register(&mut metrics);
         let mut event_loop = EventLoop::new(ProxyHandler {
+            metrics: LinkMetrics::new(&mut metrics),
+            store: Arc::clone(&store),
             workers: None,
             answers: None,
             next_serial: 0,
@@ -118,6 +123,9 @@ impl Server {
             "db_proxy_server listening: addrs={addrs:?} threads={}",
             config.thread_num
         );
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         Ok(Self {
             event_loop,
             addrs,
@@ -129,6 +137,11 @@ impl Server {
     /// The bound listen addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Where the metrics endpoint listens, when the conf turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.event_loop.metrics_addr()
     }
 
     /// A handle that stops the server from another thread (or a signal).
@@ -156,12 +169,14 @@ impl Server {
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
         let stop = self.stop_handle();
         let addrs = self.addrs.clone();
+        let metrics_addr = self.metrics_addr();
         let thread = thread::Builder::new()
             .name("db_proxy_server".into())
             .spawn(move || self.run())?;
         Ok(ServerHandle {
             stop,
             addrs,
+            metrics_addr,
             thread: Some(thread),
         })
     }
@@ -172,6 +187,7 @@ impl Server {
 pub struct ServerHandle {
     stop: StopHandle,
     addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
@@ -179,6 +195,11 @@ impl ServerHandle {
     /// The bound listen addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Where the metrics endpoint listens, when the conf turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// A handle that stops the server.
@@ -213,6 +234,10 @@ impl Drop for ServerHandle {
 /// The reactor side: queues requests per link, hands them to workers, writes answers.
 #[derive(Debug)]
 struct ProxyHandler {
+    /// The reactor's metrics.
+    metrics: LinkMetrics,
+    /// The pools, for their health (`/readyz`).
+    store: Arc<Store>,
     workers: Option<Workers>,
     answers: Option<ResponseQueue<Answer>>,
     next_serial: u64,
@@ -289,6 +314,7 @@ impl Handler for ProxyHandler {
         if !link.push(pdu, self.link_queue) {
             // Shed, not closed: the link is shared by many users (see `peer::server_link`).
             // Logged at the first shed request and then at powers of two.
+            self.metrics.shed.inc();
             let shed = link.shed();
             if shed.is_power_of_two() {
                 warn!(
@@ -327,6 +353,7 @@ impl Handler for ProxyHandler {
             match ctx.data_mut(h) {
                 Some(link) if link.serial == answer.link.serial => link.finish(),
                 _ => {
+                    self.metrics.answers_dropped.inc();
                     debug!("dropping answers for a closed link: handle={h}");
                     continue;
                 }
@@ -341,6 +368,22 @@ impl Handler for ProxyHandler {
             }
             self.dispatch(ctx, h);
         }
+    }
+
+    fn refresh_metrics(&mut self, ctx: &Ctx<ServerLink>) {
+        self.metrics.set(
+            ctx.conns().len(),
+            ctx.conns().iter().map(|(_, c)| c.data.in_flight()),
+            self.workers.as_ref().map_or(0, Workers::backlog),
+        );
+    }
+
+    /// Ready while every pool answered its last use.
+    fn readiness(&self, _: &Ctx<ServerLink>) -> Readiness {
+        self.store
+            .metrics
+            .pools_down()
+            .fold(Readiness::ready(), |r, pool| r.require(pool, false))
     }
 
     fn on_stop(&mut self, ctx: &mut Ctx<ServerLink>) -> bool {

@@ -61,6 +61,7 @@ pub fn start(
 }
 
 fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
+    let start = std::time::Instant::now();
     let pdus = catch_unwind(AssertUnwindSafe(|| {
         handler::handle_batch(store, &task.pdus, task.admin)
     }))
@@ -72,6 +73,7 @@ fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
         );
         Vec::new()
     });
+    store.metrics.request_done(task.pdus.first(), start);
     answers.send(Answer {
         link: task.link,
         pdus,

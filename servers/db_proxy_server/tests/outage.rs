@@ -246,3 +246,64 @@ fn mysql_outage_fails_requests_and_service_resumes_when_it_returns() {
     let id = eventually(|| send_msg(&mut link, ids[0], ids[1]), 3);
     assert!(id == 3, "next id after the outage: {id}");
 }
+
+/// The value of `series` in a scrape of the endpoint at `addr`.
+fn metric(addr: std::net::SocketAddr, series: &str) -> f64 {
+    let (status, body) = netlib::metrics::scrape(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    netlib::metrics::sample(&body, series).unwrap_or_else(|| panic!("{series} missing:\n{body}"))
+}
+
+#[test]
+fn metrics_count_requests_and_pool_uses_and_readyz_reports_a_dead_redis() {
+    let mut db = db();
+    let p = unique("me");
+    let ids = create_users(&mut db, &p, 2);
+    let port = free_port();
+    let mut redis_server = OwnRedis::start(port);
+    let mut cfg = config("http://127.0.0.1:9");
+    for (cache, n) in cfg.caches.iter_mut().zip([1, 2, 4, 5]) {
+        *cache = RedisConfig {
+            port,
+            db: n,
+            ..cache.clone()
+        };
+    }
+    cfg.metrics = Some(netlib::MetricsConf::loopback());
+    let server = start_with(cfg);
+    let m = server.metrics_addr().unwrap();
+    assert_eq!(
+        netlib::metrics::scrape(m, "/readyz").unwrap(),
+        (200, "ready\n".to_owned())
+    );
+    let logins = "teamtalk_request_duration_seconds_count{service=\"server\"}";
+    let messages = "teamtalk_request_duration_seconds_count{service=\"message\"}";
+    let slave = "teamtalk_storage_duration_seconds_count{pool=\"mysql_slave\"}";
+    let unread_errors = "teamtalk_storage_errors_total{pool=\"redis_unread\"}";
+    let (logins0, messages0) = (metric(m, logins), metric(m, messages));
+    let slave0 = metric(m, slave);
+
+    let mut link = Link::to(&server);
+    assert_eq!(validate(&mut link, &format!("{p}_0")), 0);
+    assert_eq!(send_msg(&mut link, ids[0], ids[1]), 1);
+    assert_eq!(metric(m, logins), logins0 + 1.0);
+    assert_eq!(metric(m, messages), messages0 + 1.0);
+    assert!(metric(m, slave) > slave0, "the login read no user");
+    assert_eq!(metric(m, "teamtalk_server_links"), 1.0);
+    assert_eq!(metric(m, "teamtalk_link_queued_requests"), 0.0);
+    assert_eq!(metric(m, unread_errors), 0.0);
+
+    redis_server.kill();
+    assert_eq!(send_msg(&mut link, ids[0], ids[1]), 0);
+    assert!(metric(m, unread_errors) >= 1.0);
+    assert_eq!(metric(m, "teamtalk_storage_up{pool=\"redis_unread\"}"), 0.0);
+    let (status, body) = netlib::metrics::scrape(m, "/readyz").unwrap();
+    assert_eq!(status, 503);
+    assert!(body.contains("redis_unread"), "{body}");
+    assert!(!body.contains("mysql"), "{body}");
+    assert_eq!(netlib::metrics::scrape(m, "/healthz").unwrap().0, 200);
+
+    let _redis_again = OwnRedis::start(redis_server.port);
+    eventually(|| send_msg(&mut link, ids[0], ids[1]).min(1), 1);
+    assert_eq!(netlib::metrics::scrape(m, "/readyz").unwrap().0, 200);
+}

@@ -80,6 +80,8 @@ pub struct Config {
     pub msg_server_timeout: Duration,
     /// Limits on what clients and msg_servers can make the server hold.
     pub limits: Limits,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 /// The resource bounds (all optional in the conf file).
@@ -172,6 +174,7 @@ impl Config {
             client_timeout: DEFAULT_CLIENT_TIMEOUT,
             msg_server_timeout: DEFAULT_MSG_SERVER_TIMEOUT,
             limits: Limits::from_conf(conf)?,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

@@ -17,6 +17,7 @@
 
 pub mod config;
 mod handler;
+mod metrics;
 pub mod offline;
 mod peer;
 pub mod server;

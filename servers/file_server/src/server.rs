@@ -22,6 +22,7 @@ use teamtalk_proto::pb::base_define::IpAddr;
 
 use crate::config::{Config, Limits};
 use crate::handler;
+use crate::metrics::FileMetrics;
 use crate::offline::{DiskBudget, OfflineStore};
 use crate::peer::{Peer, PeerData};
 use crate::task::{TaskState, TaskTable};
@@ -69,11 +70,13 @@ pub(crate) struct FileServer {
     sweep: Option<TimerId>,
     store_sweep: Option<TimerId>,
     deadline_sweep: Option<TimerId>,
+    pub(crate) metrics: FileMetrics,
 }
 
 impl FileServer {
     fn expire_tasks(&mut self, ctx: &mut Ctx<PeerData>) {
         for task in self.tasks.expire(ctx.now(), self.task_timeout) {
+            self.metrics.expired.inc();
             info!("task expired: task={} state={:?}", task.id, task.state());
             for h in task.conns() {
                 ctx.close_after_flush(h);
@@ -164,6 +167,23 @@ impl FileServer {
 impl Handler for FileServer {
     type ConnData = PeerData;
 
+    fn refresh_metrics(&mut self, ctx: &Ctx<PeerData>) {
+        let (mut clients, mut links) = (0, 0);
+        for (_, conn) in ctx.conns().iter() {
+            match conn.data.peer {
+                Peer::Client(_) => clients += 1,
+                Peer::MsgServer => links += 1,
+                Peer::Unknown => {}
+            }
+        }
+        let [c, l] = &self.metrics.connections;
+        c.set(clients);
+        l.set(links);
+        self.metrics
+            .tasks
+            .set(i64::try_from(self.tasks.len()).unwrap_or(i64::MAX));
+    }
+
     fn on_accept(&mut self, ctx: &mut Ctx<PeerData>, h: ConnHandle, listener: ListenerTag) {
         if let Some(data) = ctx.data_mut(h) {
             data.peer = if listener == MSG_SERVER_PORT {
@@ -225,7 +245,9 @@ pub type ServerHandle = netlib::ServerHandle<LocalAddrs>;
 impl Server {
     /// Binds the client listeners and the msg_server listener (behind `AllowedPeerIPs`).
     pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let mut metrics = netlib::Metrics::new();
         let mut handler = FileServer {
+            metrics: FileMetrics::new(&mut metrics),
             advertised: Vec::new(),
             tasks: TaskTable::default(),
             store: OfflineStore::new(&config.offline_dir),
@@ -268,6 +290,9 @@ impl Server {
             msg_options,
             &config.allowed_peers,
         )?;
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         // With port 0 (tests) the advertised port is the one actually bound.
         let port = client
             .first()

@@ -249,3 +249,50 @@ fn full_file_system_fails_the_upload_and_removes_the_partial_file() {
     assert_eq!(got, small);
     server.shutdown().unwrap();
 }
+
+/// The value of `series` in a scrape of the endpoint at `addr`.
+fn metric(addr: std::net::SocketAddr, series: &str) -> f64 {
+    let (status, body) = netlib::metrics::scrape(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    netlib::metrics::sample(&body, series).unwrap_or_else(|| panic!("{series} missing:\n{body}"))
+}
+
+#[test]
+fn metrics_count_transfers_and_file_bytes() {
+    let dir = temp_dir("metrics");
+    let mut cfg = config(&dir);
+    cfg.limits.offline_disk_quota = 3_000;
+    cfg.metrics = Some(netlib::MetricsConf::loopback());
+    let server = start(cfg);
+    let m = server.metrics_addr().unwrap();
+    let client_addr = server.local_addrs().client[0];
+    let mut msg = PduConn::connect(server.local_addrs().msg_server);
+    let data = file_data(1_000);
+    let task = create_task(&mut msg, 21, 22, 1_000, OFFLINE);
+    assert_eq!(metric(m, "teamtalk_file_tasks"), 1.0);
+    assert_eq!(metric(m, "teamtalk_connections{kind=\"msg_server\"}"), 1.0);
+    upload(&mut PduConn::connect(client_addr), 21, &task, &data);
+    assert_eq!(
+        metric(m, "teamtalk_file_transfers_total{event=\"created\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_file_transfers_total{event=\"offline_stored\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_file_bytes_total{path=\"offline_uploaded\"}"),
+        1_000.0
+    );
+    // Over the quota now: refused and counted.
+    request_task(&mut msg, 21, 22, "b.bin", 1_000, OFFLINE);
+    assert_eq!(
+        metric(m, "teamtalk_file_transfers_total{event=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(scrape_status(m, "/readyz"), 200);
+}
+
+fn scrape_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    netlib::metrics::scrape(addr, path).unwrap().0
+}

@@ -55,6 +55,8 @@ pub struct Config {
     pub db_timeout: Duration,
     /// Idle limit and whole-request limit of an HTTP caller ([`DEFAULT_HTTP_TIMEOUT`]).
     pub http_timeout: Duration,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             allow_ips,
             db_timeout: Duration::from_secs(db_timeout_secs),
             http_timeout: DEFAULT_HTTP_TIMEOUT,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

@@ -88,14 +88,19 @@ pub(crate) fn on_data(
         db.is_some(),
     ) {
         Action::Close => {
+            hms.metrics.closed.inc();
             info!(
                 "closing http caller without answer: handle={h} target={}",
                 request.target
             );
             ctx.close(h);
         }
-        Action::Answer(body) => answer(ctx, h, &body),
+        Action::Answer(body) => {
+            hms.metrics.answered.inc();
+            answer(ctx, h, &body);
+        }
         Action::Refuse(code) => {
+            hms.metrics.refused.inc();
             // Never the key itself: only which check failed and who asked.
             let reason = match code {
                 ErrorCode::AppKey => "app_key mismatch",
@@ -148,6 +153,7 @@ fn forward(
         return;
     }
     set_state(ctx, h, HttpState::Waiting);
+    hms.metrics.forwarded.inc();
     let deadline = ctx.now() + hms.config.db_timeout;
     hms.pending.insert(
         id,
@@ -199,6 +205,7 @@ pub(crate) fn expire_pending(hms: &mut HttpMsgServer, ctx: &mut Ctx<Peer>) {
         .collect();
     for id in overdue {
         if let Some((h, kind)) = take_pending(hms, ctx, id) {
+            hms.metrics.timed_out.inc();
             warn!("db_proxy did not answer in time: handle={h} kind={kind:?}");
             answer(ctx, h, &kind.failure_body());
         }

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info};
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, Dialer, EventLoop, Handler, Link, ListenerTag,
-    NetError, StopHandle, TimerId,
+    CloseReason, ConnHandle, ConnOptions, Ctx, Dialer, EventLoop, Handler, Link, LinkStates,
+    ListenerTag, Metrics, NetError, Readiness, StopHandle, TimerId,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use rand::seq::IndexedRandom;
 use teamtalk_proto::pb::server::ImRoleSet;
 use teamtalk_proto::{CommandId, Pdu};
@@ -55,10 +57,46 @@ pub(crate) struct HttpMsgServer {
     pub(crate) pending: HashMap<u32, Pending>,
     last_http_id: u32,
     tick: Option<TimerId>,
+    pub(crate) metrics: ApiMetrics,
+}
+
+/// What http_msg_server exports on its metrics endpoint.
+#[derive(Debug)]
+pub(crate) struct ApiMetrics {
+    /// API calls by outcome: answered here, refused (key or address), forwarded to db_proxy,
+    /// closed without answer, db_proxy answer overdue.
+    pub(crate) answered: Counter,
+    pub(crate) refused: Counter,
+    pub(crate) forwarded: Counter,
+    pub(crate) closed: Counter,
+    pub(crate) timed_out: Counter,
+    /// Calls waiting for db_proxy (set before a scrape).
+    pending: Gauge,
+    links: LinkStates,
+}
+
+impl ApiMetrics {
+    fn new(metrics: &mut Metrics) -> Self {
+        let [answered, refused, forwarded, closed, timed_out] = metrics.counters(
+            "api_requests",
+            "Admin API calls by outcome",
+            "result",
+            ["answered", "refused", "forwarded", "closed", "timed_out"],
+        );
+        Self {
+            answered,
+            refused,
+            forwarded,
+            closed,
+            timed_out,
+            pending: metrics.gauge("pending_requests", "API calls waiting for db_proxy"),
+            links: metrics.link_states(),
+        }
+    }
 }
 
 impl HttpMsgServer {
-    fn new(config: Config, now: Instant) -> Self {
+    fn new(config: Config, now: Instant, metrics: &mut Metrics) -> Self {
         let db_peers: Vec<(String, u16)> = config
             .db_servers
             .iter()
@@ -74,6 +112,7 @@ impl HttpMsgServer {
             pending: HashMap::new(),
             last_http_id: 0,
             tick: None,
+            metrics: ApiMetrics::new(metrics),
         }
     }
 
@@ -171,6 +210,23 @@ impl Handler for HttpMsgServer {
         }
     }
 
+    fn refresh_metrics(&mut self, _ctx: &Ctx<Peer>) {
+        let m = &self.metrics;
+        m.pending
+            .set(i64::try_from(self.pending.len()).unwrap_or(i64::MAX));
+        for link in self.db.links() {
+            m.links.set("db_proxy", link);
+        }
+        for link in self.route.links() {
+            m.links.set("route", link);
+        }
+    }
+
+    /// Ready with a db_proxy link: every API call goes to db_proxy.
+    fn readiness(&self, _ctx: &Ctx<Peer>) -> Readiness {
+        Readiness::ready().require("db_proxy", self.pick_db().is_some())
+    }
+
     fn on_timer(&mut self, ctx: &mut Ctx<Peer>, timer: TimerId) {
         if Some(timer) == self.tick {
             self.db.tick(ctx);
@@ -202,7 +258,10 @@ impl Server {
                  error 6"
             );
         }
-        let mut event_loop = EventLoop::new(HttpMsgServer::new(config, Instant::now()))?;
+        let metrics_conf = config.metrics.clone();
+        let mut metrics = Metrics::new();
+        let mut event_loop =
+            EventLoop::new(HttpMsgServer::new(config, Instant::now(), &mut metrics))?;
         let addrs = event_loop.listen_all(
             &listen_ips,
             port,
@@ -213,6 +272,9 @@ impl Server {
                 ..ConnOptions::raw(MAX_REQUEST, http_timeout)
             },
         )?;
+        if let Some(conf) = &metrics_conf {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         let (hms, ctx) = event_loop.parts_mut();
         hms.db.tick(ctx);
         hms.route.tick(ctx);

@@ -427,3 +427,57 @@ fn db_links_that_announced_a_stop_are_not_used() {
     }
     server.shutdown().unwrap();
 }
+
+/// The value of `series` in a scrape of the endpoint at `addr`.
+fn metric(addr: std::net::SocketAddr, series: &str) -> f64 {
+    let (status, body) = netlib::metrics::scrape(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    netlib::metrics::sample(&body, series).unwrap_or_else(|| panic!("{series} missing:\n{body}"))
+}
+
+#[test]
+fn metrics_count_api_calls_and_the_pending_gauge_and_readyz_needs_db_proxy() {
+    let lonely = start(config(None, None, "MetricsPort=0\n"));
+    let (status, body) =
+        netlib::metrics::scrape(lonely.metrics_addr().unwrap(), "/readyz").unwrap();
+    assert_eq!((status, body.as_str()), (503, "not ready: db_proxy\n"));
+    lonely.shutdown().unwrap();
+
+    let db = FakePeer::start();
+    let server = start(config(Some(db.addr), None, "MetricsPort=0\n"));
+    let http = server.local_addrs()[0];
+    let m = server.metrics_addr().unwrap();
+    wait_for_db(http);
+    assert_eq!(netlib::metrics::scrape(m, "/readyz").unwrap().0, 200);
+    let answered = metric(m, "teamtalk_api_requests_total{result=\"answered\"}");
+    assert!(answered >= 1.0, "wait_for_db's calls are answered here");
+
+    let caller = std::thread::spawn(move || post(http, "/query/CreateGroup", CREATE));
+    let (link, pdu) = db.recv();
+    assert_eq!(metric(m, "teamtalk_pending_requests"), 1.0);
+    assert_eq!(
+        metric(m, "teamtalk_api_requests_total{result=\"forwarded\"}"),
+        1.0
+    );
+    let req: ImGroupCreateReq = pdu.parse().unwrap();
+    let rsp = ImGroupCreateRsp {
+        user_id: 0,
+        result_code: 0,
+        group_id: Some(77),
+        group_name: req.group_name,
+        user_id_list: vec![1, 2, 3],
+        attach_data: req.attach_data,
+    };
+    db.send(
+        link,
+        &Pdu::reply(&pdu.header, CommandId::GroupCreateResponse, &rsp),
+    );
+    assert_eq!(caller.join().unwrap(), create_answer(0, "成功", 77));
+    assert_eq!(metric(m, "teamtalk_pending_requests"), 0.0);
+    let db_link = format!(
+        "teamtalk_link_up{{kind=\"db_proxy\",peer=\"127.0.0.1:{}\"}}",
+        db.addr.port()
+    );
+    assert_eq!(metric(m, &db_link), 1.0);
+    server.shutdown().unwrap();
+}

@@ -64,6 +64,8 @@ pub struct Config {
     pub http_timeout: Duration,
     /// How often the registered msg_servers and totals are logged.
     pub stats_interval: Duration,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 impl Config {
@@ -89,6 +91,7 @@ impl Config {
             client_timeout: DEFAULT_CLIENT_TIMEOUT,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             stats_interval: DEFAULT_STATS_INTERVAL,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

@@ -6,6 +6,8 @@
 //! for an open msg_server link that sent IMMsgServInfo; counts never wrap (KNOWN_DEFECTS
 //! D-LS-2); the total is always the sum of the records, so it cannot drift.
 
+use netlib::Metrics;
+use prometheus_client::metrics::counter::Counter;
 use std::collections::BTreeMap;
 
 use crate::socket_order::SocketNo;
@@ -47,9 +49,24 @@ pub(crate) enum Pick<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     servers: BTreeMap<SocketNo, MsgServerInfo>,
+    /// Picks by outcome: a server, none registered, all full (`teamtalk_discoveries_total`).
+    picks: [Counter; 3],
 }
 
 impl Registry {
+    /// An empty registry counting its picks into `metrics`.
+    pub(crate) fn new(metrics: &mut Metrics) -> Self {
+        Self {
+            servers: BTreeMap::new(),
+            picks: metrics.counters(
+                "discoveries",
+                "msg_server discoveries (TCP and HTTP) by result",
+                "result",
+                ["ok", "no_msg_server", "all_full"],
+            ),
+        }
+    }
+
     /// Records what a link reported; a repeated report replaces the earlier one (the original
     /// kept the first and still added the second's count to the total, D-LS-2).
     pub(crate) fn register(
@@ -81,6 +98,17 @@ impl Registry {
     /// The least-loaded server with room: walking in socket order, the first one with the
     /// strictly smallest `cur_conn_cnt` among those with `cur_conn_cnt < max_conn_cnt`.
     pub(crate) fn pick(&self) -> Pick<'_> {
+        let pick = self.choose();
+        let i = match pick {
+            Pick::Server(_) => 0,
+            Pick::NoServer => 1,
+            Pick::AllFull => 2,
+        };
+        self.picks[i].inc();
+        pick
+    }
+
+    fn choose(&self) -> Pick<'_> {
         if self.servers.is_empty() {
             return Pick::NoServer;
         }

@@ -73,7 +73,8 @@ impl Server {
     /// Creates the loop, listens on every IP of each group (the msg_server group behind
     /// `AllowedPeerIPs`), and starts the stats timer.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
-        let mut event_loop = EventLoop::new(LoginHandler::new(&config))?;
+        let mut metrics = netlib::Metrics::new();
+        let mut event_loop = EventLoop::new(LoginHandler::new(&config, &mut metrics))?;
         if config.allowed_peers.is_default() {
             info!(
                 "AllowedPeerIPs not set: msg_server links accepted from loopback and private \
@@ -101,6 +102,9 @@ impl Server {
                 peer::http_options(&config),
             )?,
         };
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         let (handler, ctx) = event_loop.parts_mut();
         handler.set_stats_timer(ctx.add_timer(config.stats_interval, true));
         Ok(Self {

@@ -57,6 +57,8 @@ pub struct Config {
     pub conf_path: Option<PathBuf>,
     /// Limits on what callers can make the server hold.
     pub limits: Limits,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 /// The resource bounds (all optional in the conf file).
@@ -116,6 +118,7 @@ impl Config {
             post_threads: conf.require_positive(POST_THREAD_COUNT)?,
             conf_path: None,
             limits: Limits::from_conf(conf)?,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

@@ -14,6 +14,7 @@ use log::{debug, info, warn};
 use netlib::ConnHandle;
 use netlib::http::ok_response;
 
+use crate::metrics::MsfsMetrics;
 use crate::multipart::{self, UploadError};
 use crate::store::{FileStore, Lookup, SaveError};
 
@@ -221,32 +222,63 @@ fn format_error_json(code: u32) -> String {
 }
 
 /// Runs a job on a worker thread and returns the complete answer.
-pub(crate) fn run(store: &FileStore, writer: usize, conn: ConnHandle, job: Job) -> Vec<u8> {
+pub(crate) fn run(
+    store: &FileStore,
+    writer: usize,
+    conn: ConnHandle,
+    job: Job,
+    metrics: &MsfsMetrics,
+) -> Vec<u8> {
     match job {
-        Job::Download { target } => download(store, &target),
+        Job::Download { target } => download(store, &target, metrics),
         Job::Upload {
             host,
             content_type,
             body,
-        } => upload(store, writer, conn, &host, content_type.as_deref(), &body),
+        } => upload(
+            store,
+            (writer, conn),
+            &host,
+            content_type.as_deref(),
+            &body,
+            metrics,
+        ),
     }
 }
 
-fn download(store: &FileStore, target: &str) -> Vec<u8> {
+fn download(store: &FileStore, target: &str, metrics: &MsfsMetrics) -> Vec<u8> {
+    let answer = read_file(store, target);
+    match &answer {
+        Ok((data, _)) => {
+            metrics.downloaded.inc();
+            metrics.bytes_out.inc_by(data.len() as u64);
+        }
+        Err(_) => {
+            metrics.not_found.inc();
+        }
+    }
+    match answer {
+        Ok((data, content_type)) => ok_response(&[], &content_type, &data),
+        Err(response) => response.to_vec(),
+    }
+}
+
+/// A stored file and its content type, or the error answer.
+fn read_file(store: &FileStore, target: &str) -> Result<(Vec<u8>, String), &'static [u8]> {
     let url = target.strip_prefix('/').unwrap_or(target);
     let path = match store.resolve(url) {
         Ok(path) => path,
-        Err(Lookup::NoSlash) => return RESPONSE_500.to_vec(),
-        Err(Lookup::NotInTree) => return RESPONSE_404.to_vec(),
+        Err(Lookup::NoSlash) => return Err(RESPONSE_500),
+        Err(Lookup::NotInTree) => return Err(RESPONSE_404),
     };
     if !fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-        return RESPONSE_404.to_vec();
+        return Err(RESPONSE_404);
     }
     let data = match fs::read(&path) {
         Ok(data) => data,
         Err(e) => {
             warn!("cannot read stored file: path={} err={e}", path.display());
-            return RESPONSE_404.to_vec();
+            return Err(RESPONSE_404);
         }
     };
     // The type is whatever follows the last `.` of the path, as the original took it.
@@ -258,27 +290,33 @@ fn download(store: &FileStore, target: &str) -> Vec<u8> {
         "application/octet-stream".to_owned()
     };
     debug!("download: path={} size={}", path.display(), data.len());
-    ok_response(&[], &content_type, &data)
+    Ok((data, content_type))
 }
 
 fn upload(
     store: &FileStore,
-    writer: usize,
-    conn: ConnHandle,
+    (writer, conn): (usize, ConnHandle),
     host: &str,
     content_type: Option<&str>,
     body: &[u8],
+    metrics: &MsfsMetrics,
 ) -> Vec<u8> {
     let upload = match multipart::parse(content_type, body) {
         Ok(upload) => upload,
-        Err(UploadError::TooLarge) => return json_response(TOO_LARGE_JSON),
+        Err(UploadError::TooLarge) => {
+            metrics.refused.inc();
+            return json_response(TOO_LARGE_JSON);
+        }
         Err(UploadError::Format(code)) => {
+            metrics.refused.inc();
             info!("upload refused: handle={conn} code={code}");
             return json_response(&format_error_json(code));
         }
     };
     match store.save(&upload.suffix, &body[upload.data.clone()], writer) {
         Ok(path) => {
+            metrics.stored.inc();
+            metrics.bytes_in.inc_by(upload.data.len() as u64);
             info!("file stored: path={path}");
             let json = format!(
                 r#"{{"error_code":0,"error_msg": "成功","path":"{path}","url":"http://{}/{path}"}}"#,
@@ -287,6 +325,7 @@ fn upload(
             json_response(&json)
         }
         Err(SaveError::Full) => {
+            metrics.refused.inc();
             warn!(
                 "upload refused, no space: handle={conn} size={}",
                 upload.data.len()
@@ -294,6 +333,7 @@ fn upload(
             json_response(DISK_FULL_JSON)
         }
         Err(SaveError::Io(e)) => {
+            metrics.failed.inc();
             warn!("cannot store upload: handle={conn} err={e}");
             json_response(STORE_FAILED_JSON)
         }

@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod http;
+mod metrics;
 pub mod multipart;
 pub mod server;
 pub mod store;

@@ -27,6 +27,7 @@ use netlib::{
 
 use crate::config::{self, Config, Limits};
 use crate::http::{self, Intake, Job, MAX_BODY, MAX_HEAD, RESPONSE_503, Step};
+use crate::metrics::MsfsMetrics;
 use crate::store::FileStore;
 
 const HTTP_PORT: ListenerTag = ListenerTag(0);
@@ -105,6 +106,10 @@ struct Workers {
 /// The reactor handler.
 #[derive(Debug)]
 pub(crate) struct Msfs {
+    /// Shared with the workers, which count files and bytes.
+    metrics: Arc<MsfsMetrics>,
+    /// The store, for its size.
+    store: Arc<FileStore>,
     workers: Option<Workers>,
     last_serial: u64,
     limits: Limits,
@@ -194,6 +199,19 @@ impl Handler for Msfs {
         }
     }
 
+    fn refresh_metrics(&mut self, ctx: &Ctx<HttpConn>) {
+        let m = &self.metrics;
+        m.store_bytes
+            .set(i64::try_from(self.store.used()).unwrap_or(i64::MAX));
+        m.connections
+            .set(i64::try_from(ctx.conns().len()).unwrap_or(i64::MAX));
+        if let Some(w) = &self.workers {
+            for (gauge, pool) in m.queued.iter().zip([&w.get, &w.post]) {
+                gauge.set(i64::try_from(pool.backlog()).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
     fn on_wake(&mut self, ctx: &mut Ctx<HttpConn>) {
         let Some(workers) = &self.workers else {
             return;
@@ -254,7 +272,11 @@ impl Server {
             config.limits.disk_quota
         );
         let store = Arc::new(store);
+        let mut registry = netlib::Metrics::new();
+        let metrics = Arc::new(MsfsMetrics::new(&mut registry));
         let mut event_loop = EventLoop::new(Msfs {
+            metrics: Arc::clone(&metrics),
+            store: Arc::clone(&store),
             workers: None,
             last_serial: 0,
             limits: config.limits.clone(),
@@ -266,13 +288,17 @@ impl Server {
             HTTP_PORT,
             ConnOptions::raw(MAX_HEAD + MAX_BODY, IDLE_TIMEOUT),
         )?;
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, registry)?;
+        }
         let done = ResponseQueue::new(event_loop.ctx_mut().waker());
         let pool = |name: &str, count: usize| {
             WorkerPool::start(name, count, |i| {
                 let store = Arc::clone(&store);
+                let metrics = Arc::clone(&metrics);
                 let answers = done.sender();
                 move |task: Task| {
-                    let answer = http::run(&store, i, task.conn, task.job);
+                    let answer = http::run(&store, i, task.conn, task.job, &metrics);
                     answers.send((task.conn, task.serial, answer));
                 }
             })
@@ -325,6 +351,7 @@ impl Server {
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
         let stop = self.stop_handle();
         let addrs = self.addrs.clone();
+        let metrics_addr = self.event_loop.metrics_addr();
         let thread = thread::Builder::new()
             .name("msfs".into())
             .spawn(move || self.run())
@@ -332,6 +359,7 @@ impl Server {
         Ok(ServerHandle {
             stop,
             addrs,
+            metrics_addr,
             thread: Some(thread),
         })
     }
@@ -352,6 +380,7 @@ fn persist_file_cnt(path: &std::path::Path, file_cnt: u64) -> Result<(), ServerE
 pub struct ServerHandle {
     stop: StopHandle,
     addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
 }
 
@@ -359,6 +388,11 @@ impl ServerHandle {
     /// The bound addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Where the metrics endpoint listens, when the conf turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops the server, waits for it, and reports how it ended.

@@ -368,3 +368,50 @@ fn base_dir_without_parent_refuses_to_start() {
         Err(msfs::ServerError::BaseDir { .. })
     ));
 }
+
+/// The value of `series` in a scrape of the endpoint at `addr`.
+fn metric(addr: SocketAddr, series: &str) -> f64 {
+    let (status, body) = netlib::metrics::scrape(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    netlib::metrics::sample(&body, series).unwrap_or_else(|| panic!("{series} missing:\n{body}"))
+}
+
+#[test]
+fn metrics_count_bytes_in_and_out_and_requests_by_result() {
+    let dir = TempDir::new("metrics");
+    netlib::logging::init_for_tests();
+    let text = conf_text(&dir.0.join("data")) + "MetricsListenIP=127.0.0.1\nMetricsPort=0\n";
+    let config = Config::from_conf(&Conf::parse(&text)).unwrap();
+    let server = Server::bind(config).unwrap().spawn().unwrap();
+    let addr = server.local_addrs()[0];
+    let m = server.metrics_addr().unwrap();
+    let data = vec![7u8; 3000];
+    let path = upload(addr, "a.png", &data);
+    assert_eq!(
+        get(addr, &format!("/{path}")),
+        file_answer("image/png", &data)
+    );
+    get(addr, "/g0/000/000/nothing.png");
+    assert_eq!(
+        metric(m, "teamtalk_msfs_bytes_total{direction=\"in\"}"),
+        3000.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_msfs_bytes_total{direction=\"out\"}"),
+        3000.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_msfs_requests_total{result=\"stored\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_msfs_requests_total{result=\"downloaded\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(m, "teamtalk_msfs_requests_total{result=\"not_found\"}"),
+        1.0
+    );
+    assert!(metric(m, "teamtalk_msfs_store_bytes") >= 3000.0);
+    assert_eq!(netlib::metrics::scrape(m, "/readyz").unwrap().0, 200);
+}

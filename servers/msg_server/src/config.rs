@@ -89,6 +89,8 @@ pub struct Config {
     pub profile_changes_per_minute: u32,
     /// How long a forwarded client request waits for its answer (`RequestTimeout`, seconds).
     pub request_timeout: std::time::Duration,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -118,6 +120,7 @@ impl std::fmt::Debug for Config {
                 &self.profile_changes_per_minute,
             )
             .field("request_timeout", &self.request_timeout)
+            .field("metrics", &self.metrics)
             .finish_non_exhaustive()
     }
 }
@@ -221,6 +224,7 @@ impl Config {
                 DEFAULT_PROFILE_CHANGES_PER_MINUTE,
             )?,
             request_timeout: std::time::Duration::from_secs(request_timeout),
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

@@ -1,21 +1,24 @@
-//! Counters of what the client limits refused and of lost back-end links, readable while the
+//! Counters of what the client limits refused and of lost back-end links: metrics on the
+//! endpoint (`teamtalk_client_requests_refused_total{reason}`,
+//! `teamtalk_abusive_clients_closed_total`, `teamtalk_links_lost_total`), readable while the
 //! server runs ([`crate::Server::counters`]) and logged with the 300-s statistics line.
 //!
-//! Only the loop thread writes them; atomics (relaxed) let an operator thread or a test read
-//! them without stopping the loop. They only ever grow.
+//! Only the loop thread writes them; they are atomics so an operator thread, a scrape or a
+//! test reads them without stopping the loop. They only ever grow.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use netlib::Metrics;
+use prometheus_client::metrics::counter::Counter;
 
 /// The live counters of one msg_server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Counters {
-    refused: AtomicU64,
-    dropped: AtomicU64,
-    rate_limited: AtomicU64,
-    bad_device_tokens: AtomicU64,
-    registrations_refused: AtomicU64,
-    abusive_clients_closed: AtomicU64,
-    links_lost: AtomicU64,
+    refused: Counter,
+    dropped: Counter,
+    rate_limited: Counter,
+    bad_device_tokens: Counter,
+    registrations_refused: Counter,
+    abusive_clients_closed: Counter,
+    links_lost: Counter,
 }
 
 /// One reading of [`Counters`].
@@ -38,50 +41,80 @@ pub struct CounterSnapshot {
     pub links_lost: u64,
 }
 
-fn bump(counter: &AtomicU64) {
-    counter.fetch_add(1, Ordering::Relaxed);
-}
-
 impl Counters {
+    /// The counters, registered in `metrics`.
+    pub(crate) fn new(metrics: &mut Metrics) -> Self {
+        let [
+            refused,
+            dropped,
+            rate_limited,
+            bad_device_tokens,
+            registrations_refused,
+        ] = metrics.counters(
+            "client_requests_refused",
+            "Client requests refused by msg_server's limits (rate_limited and bad_device_token \
+             are also counted as answered or dropped)",
+            "reason",
+            [
+                "answered",
+                "dropped",
+                "rate_limited",
+                "bad_device_token",
+                "registration",
+            ],
+        );
+        Self {
+            refused,
+            dropped,
+            rate_limited,
+            bad_device_tokens,
+            registrations_refused,
+            abusive_clients_closed: metrics.counter(
+                "abusive_clients_closed",
+                "Client connections closed for too many violations",
+            ),
+            links_lost: metrics.counter("links_lost", "Established back-end links that closed"),
+        }
+    }
+
     /// Reads every counter.
     pub fn snapshot(&self) -> CounterSnapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         CounterSnapshot {
-            refused: get(&self.refused),
-            dropped: get(&self.dropped),
-            rate_limited: get(&self.rate_limited),
-            bad_device_tokens: get(&self.bad_device_tokens),
-            registrations_refused: get(&self.registrations_refused),
-            abusive_clients_closed: get(&self.abusive_clients_closed),
-            links_lost: get(&self.links_lost),
+            refused: self.refused.get(),
+            dropped: self.dropped.get(),
+            rate_limited: self.rate_limited.get(),
+            bad_device_tokens: self.bad_device_tokens.get(),
+            registrations_refused: self.registrations_refused.get(),
+            abusive_clients_closed: self.abusive_clients_closed.get(),
+            links_lost: self.links_lost.get(),
         }
     }
 
     pub(crate) fn refused(&self) {
-        bump(&self.refused);
+        self.refused.inc();
     }
 
     pub(crate) fn dropped(&self) {
-        bump(&self.dropped);
+        self.dropped.inc();
     }
 
     pub(crate) fn rate_limited(&self) {
-        bump(&self.rate_limited);
+        self.rate_limited.inc();
     }
 
     pub(crate) fn bad_device_token(&self) {
-        bump(&self.bad_device_tokens);
+        self.bad_device_tokens.inc();
     }
 
     pub(crate) fn registration_refused(&self) {
-        bump(&self.registrations_refused);
+        self.registrations_refused.inc();
     }
 
     pub(crate) fn abusive_client_closed(&self) {
-        bump(&self.abusive_clients_closed);
+        self.abusive_clients_closed.inc();
     }
 
     pub(crate) fn link_lost(&self) {
-        bump(&self.links_lost);
+        self.links_lost.inc();
     }
 }

@@ -12,13 +12,15 @@
 //! dispatch tables; `users` the logged-in users; `push` the notification text; `wire` raw
 //! protobuf field access; `delivered` the stored messages delivered lately; `limits` every
 //! bound on client input and the rate limiters;
-//! `counters` what those refused, readable while the server runs.
+//! `counters` what those refused, readable while the server runs; `metrics` the rest of what
+//! the metrics endpoint exports.
 
 mod config;
 mod counters;
 mod delivered;
 mod handler;
 pub mod limits;
+mod metrics;
 mod peer;
 mod pending;
 mod push;

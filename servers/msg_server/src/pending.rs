@@ -26,7 +26,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use netlib::ConnHandle;
+use netlib::{ConnHandle, Metrics};
+use prometheus_client::metrics::counter::Counter;
 use teamtalk_proto::Pdu;
 
 use crate::peer::client::ClientRef;
@@ -102,17 +103,37 @@ pub(crate) struct Pending {
     pub(crate) failure: Failure,
 }
 
-/// How the table's entries ended, for the statistics line and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// How the table's entries ended, for the statistics line, the metrics endpoint
+/// (`teamtalk_db_proxy_requests_total{outcome}`) and tests.
+#[derive(Debug, Default)]
 pub(crate) struct PendingStats {
     /// Answered by the back end.
-    pub(crate) answered: u64,
+    pub(crate) answered: Counter,
     /// Ended because their link closed.
-    pub(crate) link_lost: u64,
+    pub(crate) link_lost: Counter,
     /// Ended at their deadline.
-    pub(crate) expired: u64,
+    pub(crate) expired: Counter,
     /// Answers that found no entry (late, or never asked).
-    pub(crate) unmatched: u64,
+    pub(crate) unmatched: Counter,
+}
+
+impl PendingStats {
+    /// The counters, registered in `metrics`.
+    pub(crate) fn new(metrics: &mut Metrics) -> Self {
+        let [answered, link_lost, expired, unmatched] = metrics.counters(
+            "db_proxy_requests",
+            "Client requests to db_proxy by how they ended (unmatched: an answer that found \
+             no request)",
+            "outcome",
+            ["answered", "link_lost", "expired", "unmatched"],
+        );
+        Self {
+            answered,
+            link_lost,
+            expired,
+            unmatched,
+        }
+    }
 }
 
 /// The table of pending requests.
@@ -126,6 +147,14 @@ pub(crate) struct PendingTable {
 }
 
 impl PendingTable {
+    /// An empty table counting into `stats`.
+    pub(crate) fn new(stats: PendingStats) -> Self {
+        Self {
+            stats,
+            ..Self::default()
+        }
+    }
+
     /// Enters a request sent at `sent` that fails at `deadline`; returns the id to put in
     /// its attach handle.
     pub(crate) fn insert(
@@ -166,9 +195,9 @@ impl PendingTable {
     pub(crate) fn answer(&mut self, id: u32) -> Option<Pending> {
         let found = self.requests.remove(&id);
         match found {
-            Some(_) => self.stats.answered += 1,
-            None => self.stats.unmatched += 1,
-        }
+            Some(_) => self.stats.answered.inc(),
+            None => self.stats.unmatched.inc(),
+        };
         found
     }
 
@@ -189,7 +218,7 @@ impl PendingTable {
             .iter()
             .filter_map(|id| self.requests.remove(id))
             .collect();
-        self.stats.link_lost += taken.len() as u64;
+        self.stats.link_lost.inc_by(taken.len() as u64);
         taken
     }
 
@@ -205,7 +234,7 @@ impl PendingTable {
                 out.push(p);
             }
         }
-        self.stats.expired += out.len() as u64;
+        self.stats.expired.inc_by(out.len() as u64);
         // Entries that ended otherwise leave their deadline behind; drop those in bulk when
         // they outnumber the live ones, so the queue stays bounded by the table.
         if self.deadlines.len() > 2 * self.requests.len() + 1024 {
@@ -252,7 +281,7 @@ mod tests {
         assert_eq!((p.client, p.link), (client(3), ConnHandle(9)));
         assert!(t.answer(id).is_none());
         assert!(t.expire(now + REQUEST_TIMEOUT).is_empty());
-        assert_eq!((t.stats.answered, t.stats.unmatched), (1, 1));
+        assert_eq!((t.stats.answered.get(), t.stats.unmatched.get()), (1, 1));
         assert_eq!(t.len(), 0);
     }
 
@@ -279,7 +308,7 @@ mod tests {
         assert_eq!(lost[0].continuation, Continuation::Login);
         assert!(t.answer(a).is_none());
         assert!(t.answer(b).is_some());
-        assert_eq!(t.stats.link_lost, 1);
+        assert_eq!(t.stats.link_lost.get(), 1);
     }
 
     #[test]
@@ -310,7 +339,7 @@ mod tests {
         assert_eq!(due[0].client, client(1));
         assert!(t.answer(first).is_none());
         assert_eq!(t.expire(later + REQUEST_TIMEOUT).len(), 1);
-        assert_eq!((t.len(), t.stats.expired), (0, 2));
+        assert_eq!((t.len(), t.stats.expired.get()), (0, 2));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use log::info;
-use netlib::{EventLoop, NetError};
+use netlib::{EventLoop, Metrics, NetError};
 
 use crate::config::Config;
 use crate::counters::Counters;
@@ -49,8 +49,14 @@ impl Server {
         let ips = config.listen_ips.clone();
         let port = config.listen_port;
         let options = client_options(config.max_client_pdu_len);
-        let mut event_loop = EventLoop::new(State::new(config, Instant::now()))?;
+        let metrics_conf = config.metrics.clone();
+        let mut metrics = Metrics::new();
+        let state = State::new(config, Instant::now(), &mut metrics);
+        let mut event_loop = EventLoop::new(state)?;
         let addrs = event_loop.listen_all(&ips, port, CLIENT_LISTENER, options)?;
+        if let Some(conf) = &metrics_conf {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         let (state, ctx) = event_loop.parts_mut();
         // login_server hands clients this port; with port 0 it is the one actually bound.
         if let Some(addr) = addrs.first() {
@@ -65,6 +71,11 @@ impl Server {
     /// The bound client addresses, one per `ListenIP`.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Where the metrics endpoint listens, when the conf turned it on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.event_loop.metrics_addr()
     }
 
     /// The live counters of refused client input and lost links (see [`Counters`]).

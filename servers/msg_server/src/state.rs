@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info};
-use netlib::ConnHandle;
+use netlib::{ConnHandle, Metrics, Readiness};
+use prometheus_client::metrics::counter::Counter;
 use teamtalk_proto::pb::base_define::UserStatType;
 use teamtalk_proto::pb::server::{ImUserCntUpdate, ImUserStatusUpdate};
 use teamtalk_proto::{CommandId, DbAttachData, Pdu};
@@ -28,9 +29,10 @@ use crate::config::Config;
 use crate::counters::Counters;
 use crate::delivered::RecentDeliveries;
 use crate::limits::{Bounds, RateLimiter};
+use crate::metrics::MsgMetrics;
 use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
-use crate::pending::{Continuation, Pending, PendingTable};
+use crate::pending::{Continuation, Pending, PendingStats, PendingTable};
 use crate::users::Users;
 
 /// The reactor context as msg_server uses it.
@@ -53,15 +55,55 @@ const USER_CNT_INC: u32 = 1;
 /// `IMUserCntUpdate.user_action` for a logout.
 const USER_CNT_DEC: u32 = 2;
 
-/// Message counters (BEHAVIOUR §1.4), logged every 300 s.
-#[derive(Debug, Default)]
+/// Message counters (BEHAVIOUR §1.4), logged every 300 s and exported as
+/// `teamtalk_messages_total{event}`. SIGUSR1 resets what the log line shows; the exported
+/// counters never go back (Prometheus counters only grow), so the reset keeps a baseline.
+#[derive(Debug)]
 pub(crate) struct Stats {
     /// IMMsgData forwarded from clients to db_proxy.
-    pub(crate) upstream: u64,
+    pub(crate) upstream: Counter,
     /// IMMsgData delivered to client connections.
-    pub(crate) downstream: u64,
+    pub(crate) downstream: Counter,
     /// Delivered single-chat messages never acked within 15 s.
-    pub(crate) missed: u64,
+    pub(crate) missed: Counter,
+    /// Readings at the last reset.
+    baseline: [u64; 3],
+}
+
+impl Stats {
+    fn new(metrics: &mut Metrics) -> Self {
+        let [upstream, downstream, missed] = metrics.counters(
+            "messages",
+            "Chat messages: received from clients (and sent to db_proxy), delivered to client \
+             connections, delivered but never acked",
+            "event",
+            ["received", "delivered", "unacked"],
+        );
+        Self {
+            upstream,
+            downstream,
+            missed,
+            baseline: [0; 3],
+        }
+    }
+
+    fn now(&self) -> [u64; 3] {
+        [
+            self.upstream.get(),
+            self.downstream.get(),
+            self.missed.get(),
+        ]
+    }
+
+    /// The counts since the last reset: upstream, downstream, missed.
+    fn since_reset(&self) -> [u64; 3] {
+        let now = self.now();
+        [0, 1, 2].map(|i| now[i] - self.baseline[i])
+    }
+
+    fn reset(&mut self) {
+        self.baseline = self.now();
+    }
 }
 
 /// Operator requests made by signals (CONFIG §1.1), picked up by the 1-s timer.
@@ -122,6 +164,8 @@ pub(crate) struct State {
     pub(crate) signals: Arc<SignalFlags>,
     /// What the client limits refused, and lost links (shared with [`crate::Server`]).
     pub(crate) counters: Arc<Counters>,
+    /// The rest of what the metrics endpoint exports.
+    pub(crate) metrics: MsgMetrics,
     /// The configurable field bounds.
     pub(crate) bounds: Bounds,
     /// Registrations per source address.
@@ -137,8 +181,15 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// A state with links to every configured back end (nothing connected yet).
-    pub(crate) fn new(config: Config, now: Instant) -> Self {
+    /// A state with links to every configured back end (nothing connected yet), its metrics
+    /// registered in `metrics`.
+    pub(crate) fn new(config: Config, now: Instant, metrics: &mut Metrics) -> Self {
+        let links = Links::new(&config, now);
+        metrics.registry().register(
+            "route_relays_dropped",
+            "Relays to other msg_servers dropped while no route_server was up (queue full)",
+            links.route.dropped.clone(),
+        );
         // Users whose windows are live: at most every connection's user plus those that left
         // within the last minute.
         let profile_keys = (config.max_conn_cnt as usize).saturating_mul(2).max(1024);
@@ -151,19 +202,20 @@ impl State {
                 MAX_REGISTRATION_ADDRS,
             ),
             profile_changes: RateLimiter::new(config.profile_changes_per_minute, profile_keys),
-            counters: Arc::default(),
-            links: Links::new(&config, now),
+            counters: Arc::new(Counters::new(metrics)),
+            metrics: MsgMetrics::new(metrics),
+            links,
             listen_port: config.listen_port,
             host_name: host_name(),
             config,
             users: Users::default(),
             generations: Generations::default(),
-            pending: PendingTable::default(),
+            pending: PendingTable::new(PendingStats::new(metrics)),
             delivered: RecentDeliveries::default(),
             clients: 0,
             logged_in: 0,
             second: 0,
-            stats: Stats::default(),
+            stats: Stats::new(metrics),
             log_messages: false,
             signals: Arc::default(),
             login_deadlines: VecDeque::new(),
@@ -201,6 +253,8 @@ impl State {
     ) -> Option<Pending> {
         let id = DbAttachData::decode(attach).ok()?.handle;
         let pending = self.pending.answer(id)?;
+        self.metrics
+            .db_answered(pending.continuation, pending.sent.elapsed().as_secs_f64());
         if std::mem::discriminant(&pending.continuation) != std::mem::discriminant(&continuation) {
             debug!(
                 "answer for another kind of request: expected={continuation:?} was={:?}",
@@ -317,7 +371,7 @@ impl State {
         if !ctx.send_deferred(h, bytes) {
             return;
         }
-        self.stats.downstream += 1;
+        self.stats.downstream.inc();
         let now = ctx.now();
         if let Some(ConnData::Client(c)) = ctx.data_mut(h) {
             if c.push_unacked(msg_id, from_id, now) {
@@ -466,7 +520,7 @@ impl State {
             if let Some(ConnData::Client(c)) = ctx.data_mut(h) {
                 if c.generation == generation {
                     let (missed, next) = c.expire_unacked(now);
-                    self.stats.missed += missed as u64;
+                    self.stats.missed.inc_by(missed as u64);
                     if let Some(next) = next {
                         self.unacked_expiry.push(Reverse((next, key, generation)));
                     }
@@ -475,7 +529,7 @@ impl State {
         }
         if self.signals.reset_stats.swap(false, Ordering::Relaxed) {
             info!("message counters reset");
-            self.stats = Stats::default();
+            self.stats.reset();
         }
         if self.signals.toggle_msg_log.swap(false, Ordering::Relaxed) {
             self.log_messages = !self.log_messages;
@@ -484,7 +538,8 @@ impl State {
         if now.duration_since(self.last_stats) >= STATS_INTERVAL {
             self.last_stats = now;
             let c = self.counters.snapshot();
-            let p = self.pending.stats;
+            let p = &self.pending.stats;
+            let [upstream, downstream, missed] = self.stats.since_reset();
             info!(
                 "stats: users={} conns={} logged_in={} upstream={} downstream={} missed={} \
                  refused={} dropped={} rate_limited={} bad_tokens={} regist_refused={} \
@@ -493,9 +548,9 @@ impl State {
                 self.users.len(),
                 self.clients,
                 self.logged_in,
-                self.stats.upstream,
-                self.stats.downstream,
-                self.stats.missed,
+                upstream,
+                downstream,
+                missed,
                 c.refused,
                 c.dropped,
                 c.rate_limited,
@@ -504,13 +559,45 @@ impl State {
                 c.abusive_clients_closed,
                 c.links_lost,
                 self.pending.len(),
-                p.answered,
-                p.link_lost,
-                p.expired,
-                p.unmatched,
-                self.links.route.dropped
+                p.answered.get(),
+                p.link_lost.get(),
+                p.expired.get(),
+                p.unmatched.get(),
+                self.links.route.dropped.get()
             );
         }
+    }
+}
+
+impl State {
+    /// Sets the gauges that mirror the loop's state, before a scrape.
+    pub(crate) fn set_metric_gauges(&self) {
+        self.metrics.set_state(
+            self.clients,
+            self.logged_in,
+            self.users.len(),
+            self.pending.len(),
+        );
+        let links = &self.metrics.links;
+        for (kind, dialer) in [
+            ("db_proxy", self.links.db.dialer()),
+            ("login", &self.links.login),
+            ("route", self.links.route.dialer()),
+            ("push", &self.links.push),
+            ("file", self.links.file.dialer()),
+        ] {
+            for link in dialer.links() {
+                links.set(kind, link);
+            }
+        }
+    }
+
+    /// Ready with a db_proxy link and a master route link: without either no client can log
+    /// in.
+    pub(crate) fn required_links(&self) -> Readiness {
+        Readiness::ready()
+            .require("db_proxy", self.links.db.any_open())
+            .require("route", self.links.route.master().is_some())
     }
 }
 

@@ -35,6 +35,8 @@ pub struct Config {
     /// Who may open a session (`AllowedPeerIPs`, addresses and CIDR ranges); without the key,
     /// loopback and private addresses only.
     pub allowed_peers: PeerFilter,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 impl fmt::Debug for Config {
@@ -78,6 +80,7 @@ impl Config {
             key_password: conf.require(KEY_PASSWORD)?.to_owned(),
             sandbox,
             allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use log::{debug, info};
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, NetError,
+    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, Metrics, NetError,
     StopHandle,
 };
+use prometheus_client::metrics::gauge::Gauge;
 use teamtalk_proto::Pdu;
 
 use crate::apns::{ApnsSender, DropSender};
@@ -44,6 +45,8 @@ pub(crate) struct Session {
 /// The reactor handler.
 pub(crate) struct PushServer {
     pub(crate) sender: Box<dyn ApnsSender>,
+    /// Open msg_server sessions (set before a scrape).
+    sessions: Gauge,
 }
 
 impl std::fmt::Debug for PushServer {
@@ -61,6 +64,11 @@ impl Handler for PushServer {
 
     fn on_pdu(&mut self, ctx: &mut Ctx<Session>, h: ConnHandle, pdu: Pdu) {
         handler::dispatch(self, ctx, h, pdu);
+    }
+
+    fn refresh_metrics(&mut self, ctx: &Ctx<Session>) {
+        self.sessions
+            .set(i64::try_from(ctx.conns().len()).unwrap_or(i64::MAX));
     }
 
     fn on_close(
@@ -96,7 +104,9 @@ impl Server {
         config: Config,
         sender: Box<dyn ApnsSender>,
     ) -> Result<Self, ServerError> {
-        let mut event_loop = EventLoop::new(PushServer { sender })?;
+        let mut metrics = Metrics::new();
+        let sessions = metrics.gauge("push_sessions", "Open msg_server sessions");
+        let mut event_loop = EventLoop::new(PushServer { sender, sessions })?;
         let options = ConnOptions {
             idle_timeout: Some(SESSION_TIMEOUT),
             ..ConnOptions::pdu()
@@ -113,6 +123,9 @@ impl Server {
             options,
             &config.allowed_peers,
         )?;
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         Ok(Self {
             event_loop,
             addrs: vec![addr],

@@ -338,3 +338,24 @@ fn without_the_key_loopback_sessions_are_served() {
     session.expect_alive();
     server.shutdown().unwrap();
 }
+
+#[test]
+fn metrics_show_the_open_sessions_and_the_process() {
+    let (server, capture) = start_with("MetricsPort=0\n");
+    let m = server.metrics_addr().unwrap();
+    let scrape = || {
+        let (status, body) = netlib::metrics::scrape(m, "/metrics").unwrap();
+        assert_eq!(status, 200);
+        body
+    };
+    let sessions = |body: &str| netlib::metrics::sample(body, "teamtalk_push_sessions");
+    assert_eq!(sessions(&scrape()), Some(0.0));
+    let mut s = Session::connect(server.local_addrs()[0]);
+    let (_, results) = s.push(vec![token(5, 0x11, IOS_TOKEN, 1, 1)]);
+    assert_eq!(results.len(), 1);
+    assert_eq!(capture.0.lock().unwrap().len(), 1);
+    let body = scrape();
+    assert_eq!(sessions(&body), Some(1.0));
+    assert!(netlib::metrics::sample(&body, "process_open_fds").is_some_and(|n| n > 0.0));
+    assert_eq!(netlib::metrics::scrape(m, "/readyz").unwrap().0, 200);
+}

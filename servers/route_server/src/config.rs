@@ -32,6 +32,8 @@ pub struct Config {
     /// Who may link (`AllowedPeerIPs`, addresses and CIDR ranges); without the key, loopback
     /// and private addresses only.
     pub allowed_peers: PeerFilter,
+    /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
+    pub metrics: Option<netlib::MetricsConf>,
 }
 
 impl Config {
@@ -48,6 +50,7 @@ impl Config {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             link_timeout: DEFAULT_LINK_TIMEOUT,
             allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
+            metrics: netlib::MetricsConf::from_conf(conf)?,
         })
     }
 }

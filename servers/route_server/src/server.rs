@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use log::info;
-use netlib::{ConnOptions, EventLoop, ListenerTag, NetError, StopHandle};
+use netlib::{ConnOptions, EventLoop, ListenerTag, Metrics, NetError, StopHandle};
 
 use crate::config::Config;
 use crate::handler::RouteHandler;
@@ -42,7 +42,8 @@ impl Server {
     /// Creates the loop and listens on every `ListenIP` at `ListenMsgPort`; links from
     /// addresses outside `AllowedPeerIPs` are closed at accept.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
-        let mut event_loop = EventLoop::new(RouteHandler::default())?;
+        let mut metrics = Metrics::new();
+        let mut event_loop = EventLoop::new(RouteHandler::new(&mut metrics))?;
         let options = ConnOptions {
             heartbeat: Some(config.heartbeat_interval),
             idle_timeout: Some(config.link_timeout),
@@ -60,6 +61,9 @@ impl Server {
             options,
             &config.allowed_peers,
         )?;
+        if let Some(conf) = &config.metrics {
+            event_loop.serve_metrics(conf, metrics)?;
+        }
         Ok(Self {
             event_loop,
             local_addrs,

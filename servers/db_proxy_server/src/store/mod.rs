@@ -11,6 +11,7 @@ pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use ::mysql::Transaction;
 use ::redis::{Connection, RedisResult};
@@ -20,7 +21,16 @@ use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
 use self::redis::{RedisEpoch, RedisPool, build_pool as build_redis_pool};
 use crate::config::{Config, MASTER_POOL, Policy, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
+use crate::metrics::StoreMetrics;
 use crate::msfs::MsfsClient;
+
+/// Index of the write pool in [`crate::metrics::POOLS`].
+const MASTER: usize = 0;
+/// Index of the read pool in [`crate::metrics::POOLS`].
+const SLAVE: usize = 1;
+/// Index of the first Redis pool in [`crate::metrics::POOLS`]; the others follow in
+/// [`Cache`] order.
+const FIRST_CACHE: usize = 2;
 
 /// Number of conversation lock stripes.
 const CONVERSATION_STRIPES: usize = 4096;
@@ -114,9 +124,8 @@ pub struct Store {
     /// User ids known to have an `IMUser` row (rows are never deleted; resigning only sets
     /// their status), value unused.
     users: IdCache<u32>,
-    /// Messages refused because their sender, receiver or group does not exist or the sender
-    /// is not a member.
-    refused_messages: AtomicU64,
+    /// Pool timings and health, request timings, refused messages (the metrics endpoint).
+    pub metrics: StoreMetrics,
     /// Striped locks serialising work on one conversation across workers.
     conversations: Vec<Mutex<()>>,
     /// Serialises registrations (the existence check and the insert must not interleave).
@@ -155,7 +164,7 @@ impl Store {
             checked_sequences: IdCache::new(MAX_CHECKED_SEQUENCES),
             checked_groups: IdCache::new(MAX_CHECKED_GROUPS),
             users: IdCache::new(MAX_CACHED_USERS),
-            refused_messages: AtomicU64::new(0),
+            metrics: StoreMetrics::default(),
             conversations: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             registration: Mutex::new(()),
             last_user_update: AtomicU64::new(0),
@@ -168,11 +177,14 @@ impl Store {
         &self,
         f: impl FnOnce(&mut ::mysql::Conn) -> ::mysql::Result<T>,
     ) -> StoreResult<T> {
-        let mut conn = self
+        let start = Instant::now();
+        let result = self
             .slave
             .get()
-            .map_err(|e| StoreError::Pool(SLAVE_POOL.to_owned(), e))?;
-        conn.run(f)
+            .map_err(|e| StoreError::Pool(SLAVE_POOL.to_owned(), e))
+            .and_then(|mut conn| conn.run(f));
+        self.metrics.pool_used(SLAVE, start, &result);
+        result
     }
 
     /// Runs `f` on a connection of the write pool.
@@ -180,11 +192,14 @@ impl Store {
         &self,
         f: impl FnOnce(&mut ::mysql::Conn) -> ::mysql::Result<T>,
     ) -> StoreResult<T> {
-        let mut conn = self
+        let start = Instant::now();
+        let result = self
             .master
             .get()
-            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))?;
-        conn.run(f)
+            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))
+            .and_then(|mut conn| conn.run(f));
+        self.metrics.pool_used(MASTER, start, &result);
+        result
     }
 
     /// Runs `f` in one transaction on the write pool: all of it is stored or none.
@@ -192,11 +207,14 @@ impl Store {
         &self,
         f: impl FnMut(&mut Transaction<'_>) -> ::mysql::Result<T>,
     ) -> StoreResult<T> {
-        let mut conn = self
+        let start = Instant::now();
+        let result = self
             .master
             .get()
-            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))?;
-        conn.transaction(f)
+            .map_err(|e| StoreError::Pool(MASTER_POOL.to_owned(), e))
+            .and_then(|mut conn| conn.transaction(f));
+        self.metrics.pool_used(MASTER, start, &result);
+        result
     }
 
     /// Runs `f` on a connection of Redis pool `cache`.
@@ -205,11 +223,14 @@ impl Store {
         cache: Cache,
         f: impl FnOnce(&mut Connection) -> RedisResult<T>,
     ) -> StoreResult<T> {
-        let pool = &self.caches[cache.index()];
-        let mut conn = pool
+        let start = Instant::now();
+        let result = self.caches[cache.index()]
             .get()
-            .map_err(|e| StoreError::Pool(format!("{cache:?}"), e))?;
-        conn.run(f)
+            .map_err(|e| StoreError::Pool(format!("{cache:?}"), e))
+            .and_then(|mut conn| conn.run(f));
+        self.metrics
+            .pool_used(FIRST_CACHE + cache.index(), start, &result);
+        result
     }
 
     /// The cached relation id of a user pair.
@@ -275,12 +296,12 @@ impl Store {
 
     /// Counts a refused message; returns the count so far.
     pub fn count_refused_message(&self) -> u64 {
-        self.refused_messages.fetch_add(1, Ordering::Relaxed) + 1
+        self.metrics.message_refused()
     }
 
     /// Messages refused so far (sender, receiver or group unknown, or sender not a member).
     pub fn refused_messages(&self) -> u64 {
-        self.refused_messages.load(Ordering::Relaxed)
+        self.metrics.refused_messages()
     }
 
     /// The lock stripe of a conversation key (see [`conversation_key`]).

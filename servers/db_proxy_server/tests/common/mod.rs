@@ -135,6 +135,7 @@ pub fn config(msfs: &str) -> Config {
         allowed_peers: Vec::new(),
         resend_window: db_proxy_server::config::DEFAULT_RESEND_WINDOW,
         policy: Default::default(),
+        metrics: None,
     }
 }
 

@@ -292,6 +292,7 @@ fn pull_data_req(
         }
         TransferMode::Offline => {
             let (file_data, progress) = task.download_block(&fs.store, req.offset, now)?;
+            fs.metrics.downloaded_bytes.inc_by(file_data.len() as u64);
             let rsp = ImFilePullDataRsp {
                 result_code: 0,
                 task_id: req.task_id.clone(),
@@ -307,6 +308,7 @@ fn pull_data_req(
                 let from_user_id = task.from_user_id;
                 send_state(ctx, h, FILE_DONE, &req.task_id, from_user_id);
                 ctx.close_after_flush(h);
+                fs.metrics.downloaded.inc();
                 // The file stays for further downloads (another device of the receiver)
                 // until its retention period ends (D-FS-3).
                 info!("offline file downloaded: task={}", req.task_id);
@@ -361,18 +363,23 @@ fn pull_data_rsp(
         TransferMode::Online => {
             // The receiver matches answers to its requests by seq (PROTOCOL §2.3).
             pdu.header.seq_num = task.online_data(rsp.user_id, now)?;
+            fs.metrics.relayed_bytes.inc_by(rsp.file_data.len() as u64);
             if let Some(receiver) = task.to_conn() {
                 ctx.send_pdu(receiver, pdu);
             }
         }
         TransferMode::Offline => {
-            match task.upload_block(&fs.store, rsp.user_id, rsp.offset, &rsp.file_data, now)? {
+            let progress =
+                task.upload_block(&fs.store, rsp.user_id, rsp.offset, &rsp.file_data, now)?;
+            fs.metrics.uploaded_bytes.inc_by(rsp.file_data.len() as u64);
+            match progress {
                 Progress::Next { offset, size } => {
                     send_pull_request(ctx, h, &rsp.task_id, rsp.user_id, offset, size);
                 }
                 Progress::Done => {
                     fs.budget.commit(task.reserved);
                     task.reserved = 0;
+                    fs.metrics.stored.inc();
                     info!("offline file stored: task={}", rsp.task_id);
                     send_state(ctx, h, FILE_DONE, &rsp.task_id, rsp.user_id);
                     ctx.close_after_flush(h);

@@ -50,6 +50,7 @@ pub(crate) fn handle_file_transfer_req(
     let task_id = match mode {
         Ok(mode) => {
             let id = new_task_id();
+            fs.metrics.created.inc();
             info!(
                 "task created: task={id} mode={mode:?} from={} to={} size={}",
                 req.from_user_id, req.to_user_id, req.file_size
@@ -66,6 +67,7 @@ pub(crate) fn handle_file_transfer_req(
             Some(id)
         }
         Err(why) => {
+            fs.metrics.refused.inc();
             warn!(
                 "refusing file transfer: handle={h} from={} trans_mode={} size={} why={why}",
                 req.from_user_id, req.trans_mode, req.file_size

@@ -10,7 +10,9 @@ mod login;
 mod server;
 
 use log::{debug, info, warn};
+use netlib::Metrics;
 use netlib::{CloseReason, ConnHandle, Ctx, Handler, ListenerTag, TimerId};
+use prometheus_client::metrics::gauge::Gauge;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::config::Config;
@@ -27,13 +29,29 @@ pub(crate) struct LoginHandler {
     msfs_url: String,
     discovery_url: String,
     stats_timer: Option<TimerId>,
+    /// Connections by kind: client, http, msg_server (set before a scrape).
+    connections: [Gauge; 3],
+    /// Registered msg_servers and their client connections (set before a scrape).
+    msg_servers: [Gauge; 2],
 }
 
 impl LoginHandler {
-    /// A handler with an empty registry.
-    pub(crate) fn new(config: &Config) -> Self {
+    /// A handler with an empty registry, its metrics registered in `metrics`.
+    pub(crate) fn new(config: &Config, metrics: &mut Metrics) -> Self {
         Self {
-            registry: Registry::default(),
+            connections: metrics.gauges(
+                "connections",
+                "Open connections by kind",
+                "kind",
+                ["client", "http", "msg_server"],
+            ),
+            msg_servers: metrics.gauges(
+                "msg_servers",
+                "Registered msg_servers, and the client connections they report",
+                "count",
+                ["servers", "client_connections"],
+            ),
+            registry: Registry::new(metrics),
             sockets: SocketOrder::default(),
             msfs_url: config.msfs_url.clone(),
             discovery_url: config.discovery_url.clone(),
@@ -142,6 +160,24 @@ impl Handler for LoginHandler {
                 debug!("conn closed: handle={h} kind={peer:?} reason={reason}");
             }
         }
+    }
+
+    fn refresh_metrics(&mut self, ctx: &Ctx<Peer>) {
+        let mut by_kind = [0i64; 3];
+        for (_, conn) in ctx.conns().iter() {
+            match conn.data {
+                Peer::Client => by_kind[0] += 1,
+                Peer::Http => by_kind[1] += 1,
+                Peer::MsgServer => by_kind[2] += 1,
+                Peer::Unclassified => {}
+            }
+        }
+        for (gauge, n) in self.connections.iter().zip(by_kind) {
+            gauge.set(n);
+        }
+        let [servers, clients] = &self.msg_servers;
+        servers.set(i64::try_from(self.registry.len()).unwrap_or(i64::MAX));
+        clients.set(i64::try_from(self.registry.total()).unwrap_or(i64::MAX));
     }
 
     fn on_timer(&mut self, _ctx: &mut Ctx<Peer>, timer: TimerId) {

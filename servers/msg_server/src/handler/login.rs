@@ -55,6 +55,7 @@ pub(crate) fn refuse_login(
     code: ResultType,
     text: String,
 ) {
+    st.metrics.login_refused(code);
     if let Some(c) = client(ctx, h) {
         let name = match &c.state {
             ClientState::Validating { name } => name,

@@ -111,7 +111,7 @@ pub(crate) fn handle_msg_data(st: &mut State, ctx: &mut Ctx, me: Caller, pdu: &P
         .append_to(&mut up.body);
     }
     if ctx.send_pdu_deferred(link, &up) {
-        st.stats.upstream += 1;
+        st.stats.upstream.inc();
     }
 }
 
@@ -138,6 +138,7 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
     let attach = msg.attach_data.take().unwrap_or_default();
     // The message is stored whatever became of its request: recipients get it even when the
     // sender's entry ended (the sender was then told nothing and will send it again).
+    st.metrics.messages_stored.inc();
     let request = st.answered(&attach, Continuation::Deliver);
     let sender = request
         .as_ref()
@@ -319,7 +320,7 @@ pub(crate) fn fan_out(
     for &member in &group.group_member_list {
         for &h in st.users.conns(member) {
             if Some(h) != origin && ctx.send_deferred(h, &bytes) {
-                st.stats.downstream += 1;
+                st.stats.downstream.inc();
             }
         }
     }

@@ -29,7 +29,7 @@ mod server;
 mod switch_service;
 
 use log::{debug, warn};
-use netlib::{CloseReason, ConnHandle, ConnOptions, Handler, ListenerTag, TimerId};
+use netlib::{CloseReason, ConnHandle, ConnOptions, Handler, ListenerTag, Readiness, TimerId};
 use prost::Message;
 use teamtalk_proto::attach::attach_type;
 use teamtalk_proto::{CommandId, Pdu};
@@ -105,6 +105,14 @@ impl Handler for State {
             }
             ConnData::Dialing => server::link_down(self, ctx, h, &reason),
         }
+    }
+
+    fn refresh_metrics(&mut self, _ctx: &Ctx) {
+        self.set_metric_gauges();
+    }
+
+    fn readiness(&self, _ctx: &Ctx) -> Readiness {
+        self.required_links()
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx, _timer: TimerId) {

@@ -225,6 +225,7 @@ pub(crate) fn handle_validate_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         ctx.set_idle_timeout(h, Some(MOBILE_IDLE_TIMEOUT));
     }
     st.logged_in += 1;
+    st.metrics.login_ok();
     st.announce_online(ctx, user_id, client_type);
     if let Some(c) = client(ctx, h) {
         info!(

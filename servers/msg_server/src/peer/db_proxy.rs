@@ -48,6 +48,11 @@ impl DbLinks {
         &mut self.dialer
     }
 
+    /// The dialer, to read link states.
+    pub(crate) fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
     /// Records a completed connect; `false` if `h` is not a db_proxy link.
     pub(crate) fn connected(&mut self, h: ConnHandle, now: Instant) -> bool {
         let Some(i) = self.dialer.connected(h, now) else {

@@ -11,6 +11,7 @@
 //! route_server who is online where. The held queue is bounded ([`MAX_HELD`],
 //! [`MAX_HELD_BYTES`]): past it the oldest relay is dropped and counted.
 
+use prometheus_client::metrics::counter::Counter;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,7 @@ pub(crate) struct RouteLinks {
     held: VecDeque<Vec<u8>>,
     held_bytes: usize,
     /// Held relays dropped because the queue was full.
-    pub(crate) dropped: u64,
+    pub(crate) dropped: Counter,
 }
 
 /// What a route link event means for the master role.
@@ -59,13 +60,18 @@ impl RouteLinks {
             master_since: None,
             held: VecDeque::new(),
             held_bytes: 0,
-            dropped: 0,
+            dropped: Counter::default(),
         }
     }
 
     /// The dialer, to start due connects.
     pub(crate) fn dialer_mut(&mut self) -> &mut Dialer {
         &mut self.dialer
+    }
+
+    /// The dialer, to read link states.
+    pub(crate) fn dialer(&self) -> &Dialer {
+        &self.dialer
     }
 
     /// Records a completed connect.
@@ -107,7 +113,7 @@ impl RouteLinks {
                 break;
             };
             self.held_bytes -= old.len();
-            self.dropped += 1;
+            self.dropped.inc();
         }
     }
 
@@ -152,7 +158,7 @@ mod tests {
             links.hold(vec![(i % 251) as u8; 4]);
         }
         assert_eq!(links.held.len(), MAX_HELD);
-        assert_eq!(links.dropped, 10);
+        assert_eq!(links.dropped.get(), 10);
         assert!(links.holding());
         // No master: nothing to send on, however long it waits.
         assert!(links.take_held(now + FLUSH_DELAY * 10).is_none());

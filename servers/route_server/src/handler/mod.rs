@@ -9,16 +9,52 @@ mod relay;
 mod server;
 
 use log::{info, warn};
-use netlib::{CloseReason, ConnHandle, Ctx, Handler, ListenerTag};
+use netlib::{CloseReason, ConnHandle, Ctx, Handler, ListenerTag, Metrics};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use teamtalk_proto::{CommandId, Pdu};
 
 use crate::peer::msg_server::MsgServerLink;
 use crate::presence::Presence;
 
 /// The loop's handler: the presence table plus the dispatch.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct RouteHandler {
     presence: Presence,
+    metrics: RouteMetrics,
+}
+
+/// What route_server exports on its metrics endpoint.
+#[derive(Debug)]
+struct RouteMetrics {
+    /// msg_server and http_msg_server links.
+    links: Gauge,
+    /// Users online on some msg_server.
+    users: Gauge,
+    /// PDUs relayed: to the other links, to every link.
+    relays: [Counter; 2],
+    /// Links that closed.
+    links_lost: Counter,
+}
+
+impl RouteHandler {
+    /// A handler with an empty presence table, its metrics registered in `metrics`.
+    pub(crate) fn new(metrics: &mut Metrics) -> Self {
+        Self {
+            presence: Presence::default(),
+            metrics: RouteMetrics {
+                links: metrics.gauge("server_links", "msg_server and http_msg_server links"),
+                users: metrics.gauge("online_users", "Users online on some msg_server"),
+                relays: metrics.counters(
+                    "relays",
+                    "PDUs relayed between msg_servers (to the others, or to all)",
+                    "to",
+                    ["others", "all"],
+                ),
+                links_lost: metrics.counter("links_lost", "msg_server links that closed"),
+            },
+        }
+    }
 }
 
 impl Handler for RouteHandler {
@@ -57,10 +93,20 @@ impl Handler for RouteHandler {
             | CommandId::OtherServerKickUser
             | CommandId::GroupChangeMemberNotify
             | CommandId::FileNotify
-            | CommandId::BuddyListRemoveSessionNotify => relay::relay_to_others(ctx, h, &pdu),
-            CommandId::BuddyListSignInfoChangedNotify => relay::relay_to_all(ctx, &pdu),
+            | CommandId::BuddyListRemoveSessionNotify => {
+                self.metrics.relays[0].inc();
+                relay::relay_to_others(ctx, h, &pdu);
+            }
+            CommandId::BuddyListSignInfoChangedNotify => {
+                self.metrics.relays[1].inc();
+                relay::relay_to_all(ctx, &pdu);
+            }
             other => warn!("ignoring unexpected command: handle={h} cmd={other}"),
         }
+    }
+
+    fn refresh_metrics(&mut self, ctx: &Ctx<MsgServerLink>) {
+        self.set_gauges(ctx.conns().len());
     }
 
     fn on_close(
@@ -70,6 +116,7 @@ impl Handler for RouteHandler {
         link: MsgServerLink,
         reason: CloseReason,
     ) {
+        self.metrics.links_lost.inc();
         let removed = server::link_closed(&mut self.presence, ctx, h);
         info!(
             "msg_server link closed: handle={h} master={} reason={reason} users_removed={removed} \
@@ -77,6 +124,17 @@ impl Handler for RouteHandler {
             link.master,
             self.presence.user_count()
         );
+    }
+}
+
+impl RouteHandler {
+    fn set_gauges(&self, links: usize) {
+        self.metrics
+            .links
+            .set(i64::try_from(links).unwrap_or(i64::MAX));
+        self.metrics
+            .users
+            .set(i64::try_from(self.presence.user_count()).unwrap_or(i64::MAX));
     }
 }
 
