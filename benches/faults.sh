@@ -13,6 +13,10 @@
 #   * duplicated  deliveries seen twice by a receiver
 #   * stored      MySQL rows of the run's messages: an acked message without a row, extra
 #                 rows for one message, a msg id used twice in a conversation
+#   * pending     client requests still in a msg_server's pending table (its
+#                 teamtalk_pending_requests metric) once the traffic has ended and the
+#                 request deadline (RequestTimeout, 15 s) has passed: every entry must have
+#                 ended, answered or failed, by then
 # The suite fails (exit 1) when any of these is non-zero in any fault. It also reports,
 # as numbers and not as failures: messages resent after an ack timeout (requests that
 # stalled), messages never acked at the end, reconnects, and the seconds to heal (the
@@ -71,6 +75,7 @@ readonly db_relay=$((base + 601))
 readonly db_relay_ctl=$((base + 602))
 readonly file_client=$((base + 800))
 readonly file_msg=$((base + 801))
+readonly metrics_base=$((base + 900))
 readonly mysql_url=mysql://root@127.0.0.1:$mysql_port/$db_name
 readonly login_url=http://127.0.0.1:$login_http/msg_server
 
@@ -287,6 +292,8 @@ IpAddr1=127.0.0.1
 IpAddr2=127.0.0.1
 MaxConnCnt=100000
 aesKey=$aes_key
+MetricsListenIP=127.0.0.1
+MetricsPort=$((metrics_base + i))
 EOF
     done
 }
@@ -409,6 +416,33 @@ field() {
     jq -s "map(.messages | $expr // 0) | add" "$@"
 }
 
+# Client requests in msg_server I's pending table (from its metrics endpoint); empty when
+# the endpoint does not answer.
+pending_in() {
+    curl -sf "http://127.0.0.1:$((metrics_base + $1))/metrics" 2>/dev/null |
+        awk '$1 == "teamtalk_pending_requests" { print $2 }' || true
+}
+
+# Waits (at most the request deadline and a little) until both msg_servers' pending tables
+# are empty; prints how many requests are left in them ("?" if they cannot be read).
+pending_left() {
+    local deadline=$((SECONDS + 20)) a b
+    while :; do
+        a=$(pending_in 0)
+        b=$(pending_in 1)
+        if [[ $a =~ ^[0-9]+$ && $b =~ ^[0-9]+$ ]]; then
+            if ((a + b == 0 || SECONDS >= deadline)); then
+                printf '%s\n' $((a + b))
+                return
+            fi
+        elif ((SECONDS >= deadline)); then
+            printf '?\n'
+            return
+        fi
+        sleep 1
+    done
+}
+
 gap() {
     jq -s 'map(.messages.longest_ack_gap_s // 0) | max' "$@"
 }
@@ -416,7 +450,7 @@ gap() {
 run_fault() {
     local fault=$1
     local dir=$work_dir/runs/$fault common msg_pid group_pid rc_msg=0 rc_group=0
-    local lost dup stored_bad resent unacked reconnects heal unhealed verdict
+    local lost dup stored_bad resent unacked reconnects heal unhealed verdict pending
     mkdir -p "$dir"
     revive
     wait_ready
@@ -442,7 +476,7 @@ run_fault() {
     if [[ ! -s $dir/msg.json || ! -s $dir/group.json ]]; then
         log "fault $fault: a tt-load run ended without a result (exit $rc_msg/$rc_group)"
         tail -5 "$dir/msg.log" "$dir/group.log" >&2 || true
-        results+=("$(printf '| %s | error | error | error | | | | | FAIL |' "$fault")")
+        results+=("$(printf '| %s | error | error | error | error | | | | | | FAIL |' "$fault")")
         failed=1
         return
     fi
@@ -461,15 +495,16 @@ run_fault() {
     if ((unhealed > 0)); then
         heal="not healed ($unhealed senders)"
     fi
+    pending=$(pending_left)
     verdict=pass
     # A run that sent nothing proves nothing.
-    if ((lost + dup + stored_bad > 0 || sent == 0 || acked == 0)); then
+    if ((lost + dup + stored_bad > 0 || sent == 0 || acked == 0)) || [[ $pending != 0 ]]; then
         verdict=FAIL
         failed=1
     fi
-    results+=("$(printf '| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s |' \
-        "$fault" "$sent" "$acked" "$lost" "$dup" "$stored_bad" "$resent" "$unacked" \
-        "$reconnects" "$heal" "$verdict")")
+    results+=("$(printf '| %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' \
+        "$fault" "$sent" "$acked" "$lost" "$dup" "$stored_bad" "$pending" "$resent" \
+        "$unacked" "$reconnects" "$heal" "$verdict")")
     log "fault $fault: ${results[-1]}"
 }
 
@@ -491,7 +526,7 @@ main() {
     [[ $db_name =~ ^[A-Za-z0-9_]+$ ]] || die "TT_FAULTS_DB must be a plain identifier"
     for p in "$base" $((base + 1)) "$login_http" "$login_msg" "$login_client" "$route_port" \
         "$redis_port" "$mysql_port" "$mysql_relay" "$mysql_relay_ctl" "$push_port" "$db_port" "$db_relay" \
-        "$db_relay_ctl" "$file_client" "$file_msg"; do
+        "$db_relay_ctl" "$file_client" "$file_msg" "$metrics_base" $((metrics_base + 1)); do
         listening "$p" && die "port $p is in use (set TT_FAULTS_PORT)"
     done
     if [[ ${TT_FAULTS_NO_BUILD:-0} != 1 ]]; then
@@ -520,9 +555,9 @@ main() {
     done
 
     {
-        printf '%s' "| fault | sent / acked | lost | duplicated | stored wrong "
+        printf '%s' "| fault | sent / acked | lost | duplicated | stored wrong | pending left "
         printf '%s\n' "| resent after timeout | unacked at end | reconnects | seconds to heal | result |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         printf '%s\n' "${results[@]}"
     } | tee "$work_dir/results.md"
     log "$(((SECONDS - started))) s in all; $([[ $failed == 0 ]] && echo passed || echo FAILED)"
