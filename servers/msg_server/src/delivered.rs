@@ -3,12 +3,15 @@
 //! server never delivered the first one — the first answer may have been lost with its
 //! db_proxy link, and then no recipient got the message.
 //!
-//! Invariant: bounded by entries ([`CAPACITY`]), allocated at the first delivery and never
-//! grown (about 12 MB); the oldest are forgotten first. A copy of a
+//! Invariant: bounded by entries ([`CAPACITY`]); the oldest are forgotten first. The set is a
+//! B-tree, whose memory follows the entries it holds (about 5 MB when full) and is reused as
+//! old entries leave: a hash set's table grows in steps and, with entries leaving all the
+//! time, once more when its removed slots use up the spare room, so its memory kept rising
+//! long after it was full. A copy of a
 //! message forgotten here, or delivered by another msg_server (the sender reconnected
 //! elsewhere), is delivered again with the same msg id, which clients file under that id.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 /// Deliveries remembered: at 15,000 messages a second about 13 s, at a busy office's rate
 /// far longer than a client waits before it sends a message again.
@@ -20,21 +23,13 @@ pub(crate) type Delivery = (u32, u32, bool, u32);
 /// The deliveries remembered, oldest first.
 #[derive(Debug, Default)]
 pub(crate) struct RecentDeliveries {
-    set: HashSet<Delivery>,
+    set: BTreeSet<Delivery>,
     order: VecDeque<Delivery>,
 }
 
 impl RecentDeliveries {
     /// Records that `d` was delivered from here.
     pub(crate) fn record(&mut self, d: Delivery) {
-        if self.order.capacity() == 0 {
-            // Full size at the first delivery, so memory does not creep up for as long as the
-            // set takes to fill (half an hour at a moderate rate). Twice the entries in the
-            // set: removals leave tombstones, and with the table never more than half full
-            // they are cleared by rehashing in place instead of growing it.
-            self.set.reserve(2 * CAPACITY);
-            self.order.reserve(CAPACITY + 1);
-        }
         if !self.set.insert(d) {
             return;
         }
