@@ -1,6 +1,6 @@
 //! [`TestCluster`]: route_server, login_server, db_proxy_server, file_server, push_server and
 //! two msg_servers running in-process on 127.0.0.1, against the test MariaDB and Redis.
-//! push_server's APNs frames are captured instead of sent to Apple ([`TestCluster::next_push`]).
+//! push_server's pushes are captured instead of sent to APNs or FCM ([`TestCluster::next_push`]).
 //!
 //! Every server is configured from `Conf` text in its original format, pointing at the others'
 //! bound addresses; listeners start on port 0 and the bound port is written back into the
@@ -48,9 +48,9 @@ pub struct TestCluster {
     /// file_server's offline store, a per-cluster temporary directory.
     file_dir: PathBuf,
     push: Node<push_server::ServerHandle>,
-    /// APNs frames push_server produced, in order.
-    pushed: Mutex<mpsc::Receiver<Vec<u8>>>,
-    push_tx: mpsc::Sender<Vec<u8>>,
+    /// Pushes push_server accepted, in order.
+    pushed: Mutex<mpsc::Receiver<push_server::Push>>,
+    push_tx: mpsc::Sender<push_server::Push>,
     msg: Vec<Node<msg_server::ServerHandle>>,
     /// The counters of each msg_server's current run.
     msg_counters: Vec<Arc<msg_server::Counters>>,
@@ -333,9 +333,9 @@ impl TestCluster {
         self.file.handle = Some(start_file(&mut self.file.conf, &self.file_dir));
     }
 
-    /// The next APNs frame push_server built (command 2: token, JSON payload, id, expiry,
-    /// priority), waiting up to `timeout`.
-    pub fn next_push(&self, timeout: Duration) -> Option<Vec<u8>> {
+    /// The next push push_server accepted (provider, user, token, text, data, badge, silent),
+    /// waiting up to `timeout`.
+    pub fn next_push(&self, timeout: Duration) -> Option<push_server::Push> {
         self.pushed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -510,23 +510,28 @@ fn start_file(conf: &mut Conf, dir: &Path) -> file_server::ServerHandle {
     server.spawn().expect("file_server spawn")
 }
 
-/// Hands push_server's APNs frames to the test instead of Apple.
-struct CapturingSender(mpsc::Sender<Vec<u8>>);
+/// Hands push_server's pushes (both providers) to the test instead of APNs and FCM.
+struct CapturingSink(mpsc::Sender<push_server::Push>);
 
-impl push_server::apns::ApnsSender for CapturingSender {
-    fn send(&mut self, frame: &[u8]) {
+impl push_server::PushSink for CapturingSink {
+    fn serves(&self, _provider: push_server::Provider) -> bool {
+        true
+    }
+
+    fn submit(&mut self, push: push_server::Push) {
         // The cluster (the receiver) outlives its push_server.
-        let _ = self.0.send(frame.to_vec());
+        let _ = self.0.send(push);
     }
 }
 
-fn start_push(conf: &mut Conf, frames: &mpsc::Sender<Vec<u8>>) -> push_server::ServerHandle {
+fn start_push(
+    conf: &mut Conf,
+    pushes: &mpsc::Sender<push_server::Push>,
+) -> push_server::ServerHandle {
     let config = push_server::Config::from_conf(conf).expect("push_server conf");
     let server = bind_retrying("push_server", || {
-        push_server::Server::bind_with_sender(
-            config.clone(),
-            Box::new(CapturingSender(frames.clone())),
-        )
+        push_server::Server::bind_with_sink(config.clone(), Box::new(CapturingSink(pushes.clone())))
+            .map(|(server, _dead)| server)
     });
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
     server.spawn().expect("push_server spawn")
