@@ -68,6 +68,18 @@ impl TestCluster {
     /// Like [`TestCluster::start`], with extra `key=value` lines in both msg_servers' conf
     /// (e.g. `("EnableRegistration", "1")`).
     pub fn start_with_msg_conf(extra: &[(&str, &str)]) -> Self {
+        Self::start_with(extra, "")
+    }
+
+    /// Like [`TestCluster::start`], with push_server delivering for real: `push_conf` adds
+    /// provider keys (`ApnsKeyPath`…, `FcmServiceAccountPath`…, `PushCaFile` for a double)
+    /// and push_server clears dead tokens through the cluster's db_proxy.
+    /// [`TestCluster::next_push`] then sees nothing.
+    pub fn start_delivering(push_conf: &str) -> Self {
+        Self::start_with(&[], push_conf)
+    }
+
+    fn start_with(extra: &[(&str, &str)], push_extra: &str) -> Self {
         netlib::logging::init_for_tests();
         let fixtures = Fixtures::new(TestEnv::from_env());
         let probe = fixtures.create_user("probe");
@@ -89,10 +101,15 @@ impl TestCluster {
         );
         let file = start_file(&mut file_conf, &file_dir);
         let (push_tx, pushed) = mpsc::channel();
-        let mut push_conf = Conf::parse(
+        let mut push_conf = Conf::parse(&format!(
             "ListenIP=127.0.0.1\nListenPort=0\nCertPath=/nonexistent/cert.pem\n\
-             KeyPath=/nonexistent/key.pem\nKeyPassword=unused\nSandBox=1\n",
-        );
+             KeyPath=/nonexistent/key.pem\nKeyPassword=unused\nSandBox=1\n{push_extra}",
+        ));
+        if !push_extra.is_empty() {
+            push_conf.set("DBServerIP1", "127.0.0.1");
+            let db_port = port_addr(&db_conf, "ListenPort").port();
+            push_conf.set("DBServerPort1", db_port.to_string());
+        }
         let push = start_push(&mut push_conf, &push_tx);
 
         let mut cluster = Self {
@@ -343,6 +360,14 @@ impl TestCluster {
             .ok()
     }
 
+    /// push_server's delivery counters (`None` while it is stopped).
+    pub fn push_stats(&self) -> Option<push_server::StatsSnapshot> {
+        self.push
+            .handle
+            .as_ref()
+            .map(push_server::ServerHandle::stats)
+    }
+
     /// Stops push_server.
     pub fn stop_push(&mut self) {
         if let Some(h) = self.push.handle.take() {
@@ -510,7 +535,8 @@ fn start_file(conf: &mut Conf, dir: &Path) -> file_server::ServerHandle {
     server.spawn().expect("file_server spawn")
 }
 
-/// Hands push_server's pushes (both providers) to the test instead of APNs and FCM.
+/// Hands push_server's pushes (both providers) to the test instead of APNs and FCM, unless
+/// its conf names a provider.
 struct CapturingSink(mpsc::Sender<push_server::Push>);
 
 impl push_server::PushSink for CapturingSink {
@@ -529,9 +555,17 @@ fn start_push(
     pushes: &mpsc::Sender<push_server::Push>,
 ) -> push_server::ServerHandle {
     let config = push_server::Config::from_conf(conf).expect("push_server conf");
+    let delivers = config.delivery.apns.is_some() || config.delivery.fcm.is_some();
     let server = bind_retrying("push_server", || {
-        push_server::Server::bind_with_sink(config.clone(), Box::new(CapturingSink(pushes.clone())))
+        if delivers {
+            push_server::Server::bind(config.clone())
+        } else {
+            push_server::Server::bind_with_sink(
+                config.clone(),
+                Box::new(CapturingSink(pushes.clone())),
+            )
             .map(|(server, _dead)| server)
+        }
     });
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
     server.spawn().expect("push_server spawn")
