@@ -1,4 +1,4 @@
-//! APNs provider API over HTTP/2 with token-based authentication (PROTOCOL §11.2).
+//! APNs provider API over HTTP/2 with token-based authentication (PROTOCOL §11.1).
 //!
 //! Each request is `POST /3/device/<token>` with an ES256 JWT (`kid` = key id, `iss` = team
 //! id, `iat`) signed with the `.p8` key; the JWT is reused for [`JWT_REFRESH_SECS`] (Apple
@@ -134,9 +134,6 @@ impl Apns {
         let body = payload(push).to_string();
         if body.len() > MAX_PAYLOAD {
             return Attempt::Failed(format!("payload of {} bytes", body.len()));
-        }
-        if push.token.is_empty() || !push.token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Attempt::TokenDead("not a hexadecimal token".to_owned());
         }
         let jwt = match self.jwt(false) {
             Ok(jwt) => jwt,

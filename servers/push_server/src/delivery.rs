@@ -116,10 +116,7 @@ impl Delivery {
             .enable_all()
             .build()
             .map_err(DeliveryError::Spawn)?;
-        let client = {
-            let _inside = runtime.enter();
-            http_client::build(config.ca_file.as_deref())?
-        };
+        let client = http_client::build(config.ca_file.as_deref())?;
         let apns = match &config.apns {
             Some(c) => {
                 let apns = Apns::new(c, config.apns_host.clone(), client.clone())?;

@@ -1,4 +1,4 @@
-//! FCM HTTP v1 (PROTOCOL §11.3): `POST /v1/projects/<project>/messages:send` with an OAuth2
+//! FCM HTTP v1 (PROTOCOL §11.1): `POST /v1/projects/<project>/messages:send` with an OAuth2
 //! access token obtained from the service account's `token_uri` by an RS256 JWT assertion
 //! (scope `firebase.messaging`), cached until a minute before it expires.
 //!
@@ -137,8 +137,7 @@ impl Fcm {
         let account: ServiceAccount =
             serde_json::from_slice(&text).map_err(|e| FcmError::Invalid {
                 path: path.clone(),
-                // serde_json's message names the field or position, not the content.
-                reason: e.to_string(),
+                reason: json_error(&e),
             })?;
         let key = EncodingKey::from_rsa_pem(account.private_key.as_bytes()).map_err(|_| {
             FcmError::Invalid {
@@ -254,6 +253,22 @@ impl Fcm {
     }
 }
 
+/// What is wrong with the service-account file, without quoting it: serde_json's message for
+/// a value of the wrong type would include the value, which may be the key.
+fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("missing field") {
+        text
+    } else {
+        format!(
+            "not a service-account JSON ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    }
+}
+
 /// The v1 message for `push`.
 pub fn message(push: &Push) -> serde_json::Value {
     let data = json!({ "custom": &*push.data, "badge": push.badge.to_string() });
@@ -308,6 +323,46 @@ mod tests {
             m["message"]["android"]["notification"]["notification_count"],
             2
         );
+    }
+
+    #[test]
+    fn unusable_service_accounts_are_refused_without_quoting_the_key() {
+        let dir = std::env::temp_dir().join(format!("fcm-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let client = crate::http_client::build(None).unwrap();
+        let fields = r#""project_id": "p", "client_email": "e", "token_uri": "https://t""#;
+        for (name, text, expect) in [
+            (
+                "typed.json",
+                format!("{{{fields}, \"private_key\": 424242}}"),
+                "line 1",
+            ),
+            (
+                "missing.json",
+                format!("{{{fields}}}"),
+                "missing field `private_key`",
+            ),
+            (
+                "notrsa.json",
+                format!("{{{fields}, \"private_key\": \"SECRET\"}}"),
+                "not an RSA",
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            let err = Fcm::new(&path, "https://h", None, client.clone()).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(shown.contains(expect), "{shown}");
+            assert!(
+                !shown.contains("424242") && !shown.contains("SECRET"),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            Fcm::new(&dir.join("absent.json"), "https://h", None, client),
+            Err(FcmError::File { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

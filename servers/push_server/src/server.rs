@@ -7,7 +7,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -174,15 +174,11 @@ impl Server {
         Self::bind_parts(config, Box::new(delivery), stats, dead_rx)
     }
 
-    /// Binds the listener with pushes going to `sink` instead of the providers; `dead` is where
-    /// a sink reports dead tokens, which are then cleared through db_proxy.
-    pub fn bind_with_sink(
-        config: Config,
-        sink: Box<dyn PushSink>,
-    ) -> Result<(Self, Sender<DeadToken>), ServerError> {
-        let (dead_tx, dead_rx) = mpsc::channel();
-        let server = Self::bind_parts(config, sink, Arc::new(PushStats::default()), dead_rx)?;
-        Ok((server, dead_tx))
+    /// Binds the listener with pushes going to `sink` instead of the providers (tests that
+    /// look only at the msg_server side); no dead tokens are reported.
+    pub fn bind_with_sink(config: Config, sink: Box<dyn PushSink>) -> Result<Self, ServerError> {
+        let (_, dead) = mpsc::channel();
+        Self::bind_parts(config, sink, Arc::new(PushStats::default()), dead)
     }
 
     fn bind_parts(

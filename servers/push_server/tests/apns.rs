@@ -1,6 +1,6 @@
 //! push_server against an APNs double over HTTP/2 + TLS: the ES256 provider JWT and its
 //! claims, the headers, the JSON payload, normal and silent pushes, one multiplexed
-//! connection, reconnection after GOAWAY, retries and dead tokens (PROTOCOL §11.2).
+//! connection, reconnection after GOAWAY, retries and dead tokens (PROTOCOL §11.1).
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,6 +1,6 @@
 //! push_server against an FCM double over HTTP/2 + TLS: the RS256 assertion exchanged at the
 //! token endpoint, the cached access token, the v1 message for normal and silent pushes, dead
-//! tokens, a revoked access token and token endpoint failures (PROTOCOL §11.3).
+//! tokens, a revoked access token and token endpoint failures (PROTOCOL §11.1).
 
 #![allow(clippy::unwrap_used)]
 

@@ -43,10 +43,11 @@ fn start_with(extra: &str) -> (ServerHandle, Capture) {
          KeyPath=/nonexistent/key.pem\nKeyPassword=x\nSandBox=1\n{extra}",
     ));
     let capture = Capture::default();
-    let (server, _dead) =
+    let server =
         Server::bind_with_sink(Config::from_conf(&conf).unwrap(), Box::new(capture.clone()))
+            .unwrap()
+            .spawn()
             .unwrap();
-    let server = server.spawn().unwrap();
     (server, capture)
 }
 

@@ -564,7 +564,6 @@ fn start_push(
                 config.clone(),
                 Box::new(CapturingSink(pushes.clone())),
             )
-            .map(|(server, _dead)| server)
         }
     });
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
