@@ -204,10 +204,10 @@ impl Drop for Delivery {
     fn drop(&mut self) {
         self.queue.close();
         self.in_flight.close();
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            warn!("push delivery thread panicked");
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                warn!("push delivery thread panicked");
+            }
         }
     }
 }
