@@ -171,6 +171,7 @@ id_enum! {
     OtherPushToUserRsp = 0x0710 => "CID_OTHER_PUSH_TO_USER_RSP",
     OtherGetShieldReq = 0x0711 => "CID_OTHER_GET_SHIELD_REQ",
     OtherGetShieldRsp = 0x0712 => "CID_OTHER_GET_SHIELD_RSP",
+    OtherClearDeviceTokenReq = 0x0713 => "CID_OTHER_CLEAR_DEVICE_TOKEN_REQ",
     OtherFileTransferReq = 0x0731 => "CID_OTHER_FILE_TRANSFER_REQ",
     OtherFileTransferRsp = 0x0732 => "CID_OTHER_FILE_TRANSFER_RSP",
     OtherFileServerIpReq = 0x0733 => "CID_OTHER_FILE_SERVER_IP_REQ",
@@ -197,7 +198,7 @@ mod tests {
             assert_eq!(cmd.service() as u16, (cmd as u16) >> 8);
             assert!(cmd.name().starts_with("CID_"));
         }
-        assert_eq!(CommandId::ALL.len(), 97);
+        assert_eq!(CommandId::ALL.len(), 98);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use teamtalk_proto::pb::login::{ImDeviceTokenReq, ImDeviceTokenRsp};
 use teamtalk_proto::pb::message::{
     ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImUnreadMsgCntReq, ImUnreadMsgCntRsp,
 };
-use teamtalk_proto::pb::server::{ImGetDeviceTokenReq, ImGetDeviceTokenRsp};
+use teamtalk_proto::pb::server::{ImClearDeviceTokenReq, ImGetDeviceTokenReq, ImGetDeviceTokenRsp};
 
 const SINGLE_TEXT: i32 = 1;
 const SINGLE_AUDIO: i32 = 2;
@@ -484,6 +484,71 @@ fn a_user_never_overwrites_or_clears_another_users_token_entry() {
         get(&mut r, format!("device_{b}")),
         Some(format!("android:{t1}"))
     );
+}
+
+/// push_server's clear request for a token a provider called dead (0x0713, no answer); the
+/// token query that follows on the same link is answered after it.
+fn clear_token(link: &mut Link, user: u32, token: &str) {
+    link.send(
+        CommandId::OtherClearDeviceTokenReq,
+        &ImClearDeviceTokenReq {
+            user_id: user,
+            device_token: token.to_owned(),
+        },
+    );
+}
+
+#[test]
+fn a_dead_token_is_cleared_only_while_it_is_still_the_users_token() {
+    const IOS: i32 = 0x11;
+    let mut db = db();
+    let ids = create_users(&mut db, &unique("dt"), 2);
+    let (a, b) = (ids[0], ids[1]);
+    let server = start();
+    let mut link = Link::to(&server);
+    let mut r = redis(DB_TOKEN);
+    let get = |r: &mut redis::Connection, key: String| -> Option<String> {
+        redis::cmd("GET").arg(key).query(r).unwrap()
+    };
+    let old = format!("{:064x}", u64::from(a) * 7919);
+    let new = format!("{:064x}", u64::from(a) * 7919 + 1);
+
+    // The user registered a new device since the push: the new token survives the clear.
+    set_token(&mut link, a, &old, IOS);
+    set_token(&mut link, a, &new, IOS);
+    clear_token(&mut link, a, &old);
+    assert_eq!(pushed_tokens(&mut link, vec![a]), [(a, new.clone())]);
+    assert_eq!(
+        get(&mut r, format!("device_{a}")),
+        Some(format!("ios:{new}"))
+    );
+    assert_eq!(get(&mut r, format!("device_{new}")), Some(a.to_string()));
+
+    // Still the user's token: cleared, and the user is no longer pushed.
+    clear_token(&mut link, a, &new);
+    assert_eq!(pushed_tokens(&mut link, vec![a]), []);
+    assert_eq!(get(&mut r, format!("device_{a}")), Some(String::new()));
+    assert_eq!(get(&mut r, format!("device_{new}")), None);
+
+    // Another user claimed the device meanwhile: a's entry is cleared, b's claim stays.
+    set_token(&mut link, a, &old, IOS);
+    set_token(&mut link, b, &old, IOS);
+    clear_token(&mut link, a, &old);
+    assert_eq!(pushed_tokens(&mut link, vec![a, b]), [(b, old.clone())]);
+    assert_eq!(get(&mut r, format!("device_{a}")), Some(String::new()));
+    assert_eq!(get(&mut r, format!("device_{old}")), Some(b.to_string()));
+    assert_eq!(
+        get(&mut r, format!("device_{b}")),
+        Some(format!("ios:{old}"))
+    );
+
+    // A user without a token, or a clear naming nothing: no change, no answer.
+    let nobody = b + 1_000_000;
+    clear_token(&mut link, nobody, &old);
+    clear_token(&mut link, b, "");
+    link.expect_silence(std::time::Duration::from_millis(200));
+    assert_eq!(get(&mut r, format!("device_{nobody}")), None);
+    assert_eq!(pushed_tokens(&mut link, vec![b]), [(b, old)]);
 }
 
 /// Deletes the users named `<prefix>%` when dropped, so the bulk rows of a test do not swell

@@ -1,295 +1,251 @@
-//! The APNs legacy binary protocol as the original speaks it (PROTOCOL §11.1): the payload
-//! JSON, the command-2 frame, and the pluggable sender frames are handed to.
+//! APNs provider API over HTTP/2 with token-based authentication (PROTOCOL §11.1).
 //!
-//! Frame: command byte 2, u32 big-endian length of the items, then items `{id u8, len u16 BE,
-//! data}`: 1 device token (32 bytes from 64 hex characters), 2 payload (at most 256 bytes),
-//! 3 notification id (u32 BE), 4 expiration (u32 BE), 5 priority (1 byte).
-//!
-//! Delivery needs TLS with the client certificate to Apple, which this build does not include:
-//! [`DropSender`], the default, logs each frame and drops it (after warning once at start-up
-//! whether the certificate files are missing). A deployment that can reach Apple plugs in its
-//! own [`ApnsSender`] through `Server::bind_with_sender`.
+//! Each request is `POST /3/device/<token>` with an ES256 JWT (`kid` = key id, `iss` = team
+//! id, `iat`) signed with the `.p8` key; the JWT is reused for [`JWT_REFRESH_SECS`] (Apple
+//! refuses one older than an hour and throttles refreshing more often than every 20 min) and
+//! replaced at once when Apple calls it expired or invalid. Normal pushes are `alert`
+//! (priority 10, sound), silent ones `background` (priority 5, `content-available`). No
+//! `apns-collapse-id` is sent: every chat message is its own notification, and background
+//! pushes are never shown.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
-use log::{debug, warn};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use log::debug;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::config::Config;
+use crate::attempt::{Attempt, excerpt, unix_now};
+use crate::config::ApnsConfig;
+use crate::push::Push;
 
-/// Largest payload APNs accepts on this protocol.
-pub const MAX_PAYLOAD: usize = 256;
-/// Priority item value: send immediately.
-pub const PRIORITY_IMMEDIATELY: u8 = 10;
-/// Sound played for normal pushes.
-const SOUND: &str = "bingbong.aiff";
+/// Sound played for normal pushes, as the original's.
+pub const SOUND: &str = "bingbong.aiff";
+/// Largest payload APNs accepts for a notification.
+pub const MAX_PAYLOAD: usize = 4096;
+/// Apple may drop an undelivered notification after this long.
+pub const EXPIRATION_SECS: u64 = 3600;
+/// A provider JWT is replaced after this long (Apple's limit is one hour).
+pub const JWT_REFRESH_SECS: u64 = 50 * 60;
 
-/// Why a frame could not be built (the push result is then 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// The token is not 64 hexadecimal characters.
-    #[error("device token is not 64 hex characters")]
-    BadToken,
-    /// The payload is empty or longer than 256 bytes.
-    #[error("payload of {0} bytes does not fit")]
-    PayloadSize(usize),
+/// Why APNs cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ApnsError {
+    /// The `.p8` key file cannot be read.
+    #[error("cannot read the APNs key {path}")]
+    KeyFile {
+        /// The file named by `ApnsKeyPath`.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file is not a PKCS#8 P-256 key.
+    #[error("the APNs key {path} is not a PKCS#8 EC key")]
+    Key {
+        /// The file named by `ApnsKeyPath`.
+        path: String,
+    },
 }
 
-/// Builds the payload JSON: `aps` {`alert` {`body`}, `badge`, `sound`} for normal pushes,
-/// `aps` {`badge`} only for silent ones, and `custom`, in jsonxx's layout (keys sorted, tab
-/// indentation, `": "`, the last comma of each level replaced by a space).
-pub fn payload(flash: &str, custom: &str, badge: u32, sound: bool) -> String {
-    let mut aps = String::new();
-    if sound {
-        let alert = if flash.is_empty() {
-            "\t\t\"alert\": {\n\t\t},\n".to_owned()
-        } else {
-            format!(
-                "\t\t\"alert\": {{\n\t\t\t\"body\": \"{}\" \n\t\t}},\n",
-                escape(flash)
-            )
-        };
-        aps.push_str(&alert);
-        aps.push_str(&format!(
-            "\t\t\"badge\": {badge},\n\t\t\"sound\": \"{SOUND}\" \n"
-        ));
-    } else {
-        aps.push_str(&format!("\t\t\"badge\": {badge} \n"));
-    }
-    format!(
-        "{{\n\t\"aps\": {{\n{aps}\t}},\n\t\"custom\": \"{}\" \n}} \n",
-        escape(custom)
-    )
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    iat: u64,
 }
 
-/// jsonxx string escaping: control characters as `\u00xx` (or their short forms), `"`, `\`
-/// and `/` backslashed, everything else (including UTF-8) as is.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '/' => out.push_str("\\/"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
+/// The cached provider JWT and when it was issued.
+#[derive(Default)]
+struct CachedJwt {
+    token: String,
+    issued: u64,
 }
 
-/// Decodes a 64-character hex device token.
-fn token_bytes(token: &str) -> Result<[u8; 32], FrameError> {
-    let hex = token.as_bytes();
-    if hex.len() != 64 {
-        return Err(FrameError::BadToken);
-    }
-    let nibble = |b: u8| match b {
-        b'0'..=b'9' => Ok(b - b'0'),
-        b'a'..=b'f' => Ok(b - b'a' + 10),
-        b'A'..=b'F' => Ok(b - b'A' + 10),
-        _ => Err(FrameError::BadToken),
-    };
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.chunks_exact(2).enumerate() {
-        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Ok(out)
+/// An APNs client: endpoint, topic and the signing key.
+pub(crate) struct Apns {
+    client: reqwest::Client,
+    base_url: String,
+    topic: String,
+    key_id: String,
+    team_id: String,
+    key: EncodingKey,
+    jwt: Mutex<CachedJwt>,
 }
 
-/// One notification for the gateway.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notification<'a> {
-    /// Device token, 64 hex characters.
-    pub token: &'a str,
-    /// Payload JSON.
-    pub payload: &'a str,
-    /// Per-session notification counter.
-    pub id: u32,
-    /// Unix time after which Apple may drop it.
-    pub expiration: u32,
-    /// Delivery priority.
-    pub priority: u8,
-}
-
-impl Notification<'_> {
-    /// The command-2 frame.
-    pub fn frame(&self) -> Result<Vec<u8>, FrameError> {
-        let token = token_bytes(self.token)?;
-        let payload = self.payload.as_bytes();
-        if payload.is_empty() || payload.len() > MAX_PAYLOAD {
-            return Err(FrameError::PayloadSize(payload.len()));
-        }
-        let mut items = Vec::with_capacity(3 * 5 + 32 + payload.len() + 4 + 4 + 1);
-        let mut item = |id: u8, data: &[u8]| {
-            items.push(id);
-            let len = u16::try_from(data.len()).expect("items are at most 256 bytes");
-            items.extend_from_slice(&len.to_be_bytes());
-            items.extend_from_slice(data);
-        };
-        item(1, &token);
-        item(2, payload);
-        item(3, &self.id.to_be_bytes());
-        item(4, &self.expiration.to_be_bytes());
-        item(5, &[self.priority]);
-        let mut frame = Vec::with_capacity(5 + items.len());
-        frame.push(2);
-        let len = u32::try_from(items.len()).expect("a frame is a few hundred bytes");
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&items);
-        Ok(frame)
-    }
-}
-
-/// Where built frames go: the connection to Apple's gateway in a full deployment.
-pub trait ApnsSender: Send + 'static {
-    /// Hands one frame to the gateway. Delivery problems are the sender's to log and retry;
-    /// the push result reported to msg_server was decided when the frame was built, as in the
-    /// original.
-    fn send(&mut self, frame: &[u8]);
-}
-
-/// The default sender: there is no TLS client in this build, so every frame is logged and
-/// dropped.
-pub struct DropSender {
-    dropped: u64,
-}
-
-impl DropSender {
-    /// A sender for `config`; warns once about why pushes will not reach Apple.
-    pub fn new(config: &Config) -> Self {
-        let missing: Vec<String> = [&config.cert_path, &config.key_path]
-            .into_iter()
-            .filter(|p| !p.is_file())
-            .map(|p| p.display().to_string())
-            .collect();
-        if missing.is_empty() {
-            warn!(
-                "apns delivery needs a tls sender, pushes are dropped: gateway={}",
-                config.gateway()
-            );
-        } else {
-            warn!(
-                "apns certificates missing, pushes are dropped: missing={}",
-                missing.join(",")
-            );
-        }
-        Self { dropped: 0 }
-    }
-}
-
-impl fmt::Debug for DropSender {
+impl fmt::Debug for Apns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DropSender")
-            .field("dropped", &self.dropped)
-            .finish()
+        // The key and the JWT stay out of logs.
+        f.debug_struct("Apns")
+            .field("base_url", &self.base_url)
+            .field("topic", &self.topic)
+            .field("key_id", &self.key_id)
+            .field("team_id", &self.team_id)
+            .finish_non_exhaustive()
     }
 }
 
-impl ApnsSender for DropSender {
-    fn send(&mut self, frame: &[u8]) {
-        self.dropped += 1;
-        debug!(
-            "apns frame dropped: bytes={} dropped={}",
-            frame.len(),
-            self.dropped
-        );
+/// APNs' error body.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    reason: String,
+}
+
+impl Apns {
+    /// Reads the key named in `config`.
+    pub(crate) fn new(
+        config: &ApnsConfig,
+        base_url: String,
+        client: reqwest::Client,
+    ) -> Result<Self, ApnsError> {
+        let key = load_key(&config.key_path)?;
+        Ok(Self {
+            client,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            topic: config.topic.clone(),
+            key_id: config.key_id.clone(),
+            team_id: config.team_id.clone(),
+            key,
+            jwt: Mutex::new(CachedJwt::default()),
+        })
     }
+
+    /// The provider JWT, signed anew when the cached one is too old or `renew` is set.
+    fn jwt(&self, renew: bool) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = unix_now();
+        let mut cached = self.jwt.lock().unwrap_or_else(PoisonError::into_inner);
+        if renew || cached.token.is_empty() || now >= cached.issued + JWT_REFRESH_SECS {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(self.key_id.clone());
+            let claims = Claims {
+                iss: &self.team_id,
+                iat: now,
+            };
+            cached.token = jsonwebtoken::encode(&header, &claims, &self.key)?;
+            cached.issued = now;
+        }
+        Ok(cached.token.clone())
+    }
+
+    /// Sends one notification.
+    pub(crate) async fn send(&self, push: &Push) -> Attempt {
+        let body = payload(push).to_string();
+        if body.len() > MAX_PAYLOAD {
+            return Attempt::Failed(format!("payload of {} bytes", body.len()));
+        }
+        let jwt = match self.jwt(false) {
+            Ok(jwt) => jwt,
+            Err(e) => return Attempt::Failed(format!("cannot sign the JWT: {e}")),
+        };
+        let (push_type, priority) = if push.silent {
+            ("background", "5")
+        } else {
+            ("alert", "10")
+        };
+        let request = self
+            .client
+            .post(format!("{}/3/device/{}", self.base_url, push.token))
+            .header("authorization", format!("bearer {jwt}"))
+            .header("apns-topic", &self.topic)
+            .header("apns-push-type", push_type)
+            .header("apns-priority", priority)
+            .header(
+                "apns-expiration",
+                (unix_now() + EXPIRATION_SECS).to_string(),
+            )
+            .header("content-type", "application/json")
+            .body(body);
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(format!("request failed: {e}")),
+        };
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        let reason = serde_json::from_slice::<ErrorBody>(&bytes)
+            .map(|b| b.reason)
+            .unwrap_or_default();
+        debug!("apns answered: status={status} reason={reason}");
+        match (status, reason.as_str()) {
+            (200, _) => Attempt::Delivered,
+            (410, _) | (400, "BadDeviceToken") | (_, "Unregistered") => {
+                Attempt::TokenDead(format!("{status} {reason}"))
+            }
+            (403, "ExpiredProviderToken" | "InvalidProviderToken") => {
+                // Sign a new one for the retry.
+                if let Err(e) = self.jwt(true) {
+                    return Attempt::Failed(format!("cannot sign the JWT: {e}"));
+                }
+                Attempt::Retry(format!("{status} {reason}"))
+            }
+            (429 | 500..=599, _) => Attempt::Retry(format!("{status} {reason}")),
+            _ => Attempt::Failed(format!("{status} {}", excerpt(&bytes))),
+        }
+    }
+}
+
+/// Reads a `.p8` key (PKCS#8 PEM).
+fn load_key(path: &Path) -> Result<EncodingKey, ApnsError> {
+    let pem = std::fs::read(path).map_err(|source| ApnsError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    EncodingKey::from_ec_pem(&pem).map_err(|_| ApnsError::Key {
+        path: path.display().to_string(),
+    })
+}
+
+/// The JSON payload: `aps` {`alert` {`body`}, `badge`, `sound`} for a normal push, `aps`
+/// {`badge`, `content-available`} for a silent one, and msg_server's data as `custom`.
+pub fn payload(push: &Push) -> serde_json::Value {
+    let aps = if push.silent {
+        json!({ "badge": push.badge, "content-available": 1 })
+    } else {
+        json!({
+            "alert": { "body": &*push.flash },
+            "badge": push.badge,
+            "sound": SOUND,
+        })
+    };
+    json!({ "aps": aps, "custom": &*push.data })
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::push::Provider;
 
-    const TOKEN: &str = "00112233445566778899aabbccddeeffFFEEDDCCBBAA99887766554433221100";
-    const DATA: &str = "{\n\t\"from_id\": 12,\n\t\"msg_type\": 1 \n} \n";
-
-    #[test]
-    fn normal_payload_has_alert_badge_and_sound_in_jsonxx_layout() {
-        assert_eq!(
-            payload("tt1:hi \"you\"", DATA, 3, true),
-            "{\n\t\"aps\": {\n\t\t\"alert\": {\n\t\t\t\"body\": \"tt1:hi \\\"you\\\"\" \n\t\t},\n\
-             \t\t\"badge\": 3,\n\t\t\"sound\": \"bingbong.aiff\" \n\t},\n\
-             \t\"custom\": \"{\\n\\t\\\"from_id\\\": 12,\\n\\t\\\"msg_type\\\": 1 \\n} \\n\" \n} \n"
-        );
-    }
-
-    #[test]
-    fn silent_payload_has_only_the_badge() {
-        assert_eq!(
-            payload("ignored", "c", 0, false),
-            "{\n\t\"aps\": {\n\t\t\"badge\": 0 \n\t},\n\t\"custom\": \"c\" \n} \n"
-        );
-        assert!(payload("", "c", 1, true).contains("\t\t\"alert\": {\n\t\t},\n"));
-    }
-
-    #[test]
-    fn escaping_follows_jsonxx() {
-        assert_eq!(
-            escape("a/b\\c\u{1}\u{1f}\t你好"),
-            "a\\/b\\\\c\\u0001\\u001f\\t你好"
-        );
-    }
-
-    #[test]
-    fn frame_layout_is_command_2_with_five_items() {
-        let payload = payload("hi", "d", 1, true);
-        let frame = Notification {
-            token: TOKEN,
-            payload: &payload,
-            id: 0x0102_0304,
-            expiration: 0x5566_7788,
-            priority: PRIORITY_IMMEDIATELY,
+    fn push(silent: bool) -> Push {
+        Push {
+            provider: Provider::Apns,
+            user_id: 7,
+            token: "ab".repeat(32),
+            flash: Arc::from("tt1:hi \"you\""),
+            data: Arc::from("{\"from_id\":12}"),
+            badge: 3,
+            silent,
         }
-        .frame()
-        .unwrap();
-        let items_len = 3 + 32 + 3 + payload.len() + 3 + 4 + 3 + 4 + 3 + 1;
-        assert_eq!(frame[0], 2);
-        assert_eq!(&frame[1..5], &(items_len as u32).to_be_bytes());
-        assert_eq!(frame.len(), 5 + items_len);
-        assert_eq!(&frame[5..8], &[1, 0, 32]);
-        assert_eq!(&frame[8..12], &[0x00, 0x11, 0x22, 0x33]);
-        assert_eq!(&frame[36..40], &[0x33, 0x22, 0x11, 0x00]);
-        let p = 40;
-        assert_eq!(frame[p], 2);
-        assert_eq!(&frame[p + 1..p + 3], &(payload.len() as u16).to_be_bytes());
-        assert_eq!(&frame[p + 3..p + 3 + payload.len()], payload.as_bytes());
-        let rest = &frame[p + 3 + payload.len()..];
+    }
+
+    #[test]
+    fn normal_payload_has_alert_badge_and_sound() {
         assert_eq!(
-            rest,
-            &[
-                3, 0, 4, 1, 2, 3, 4, 4, 0, 4, 0x55, 0x66, 0x77, 0x88, 5, 0, 1, 10
-            ]
+            payload(&push(false)),
+            json!({
+                "aps": {"alert": {"body": "tt1:hi \"you\""}, "badge": 3, "sound": "bingbong.aiff"},
+                "custom": "{\"from_id\":12}",
+            })
         );
     }
 
     #[test]
-    fn bad_tokens_and_oversized_payloads_are_refused() {
-        let ok = payload("x", "y", 1, true);
-        let frame = |token: &str, payload: &str| {
-            Notification {
-                token,
-                payload,
-                id: 1,
-                expiration: 1,
-                priority: 10,
-            }
-            .frame()
-        };
-        assert_eq!(frame(&TOKEN[..62], &ok), Err(FrameError::BadToken));
-        assert_eq!(frame(&format!("{TOKEN}00"), &ok), Err(FrameError::BadToken));
-        let not_hex = TOKEN.replace('a', "g");
-        assert_eq!(frame(&not_hex, &ok), Err(FrameError::BadToken));
-        let long = payload(&"x".repeat(300), "y", 1, true);
+    fn silent_payload_has_badge_and_content_available_only() {
         assert_eq!(
-            frame(TOKEN, &long),
-            Err(FrameError::PayloadSize(long.len()))
+            payload(&push(true)),
+            json!({"aps": {"badge": 3, "content-available": 1}, "custom": "{\"from_id\":12}"})
         );
-        assert_eq!(frame(TOKEN, ""), Err(FrameError::PayloadSize(0)));
-        assert!(frame(TOKEN, &ok).is_ok());
     }
 }

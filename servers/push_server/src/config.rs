@@ -3,6 +3,13 @@
 //! Invariants: `SandBox` is 0 or 1; the key passphrase is kept only in memory and never
 //! logged (the `Debug` form hides it). `AllowedPeerIPs` is an addition (KNOWN_DEFECTS
 //! D-AUTH-10): who may open a session.
+//!
+//! Delivery keys are additions (KNOWN_DEFECTS D-PUSH-7): APNs is configured by `ApnsKeyPath`
+//! (then `ApnsKeyId`, `ApnsTeamId` and `ApnsTopic` are required), FCM by
+//! `FcmServiceAccountPath`; either may be absent. The original's certificate keys
+//! (`CertPath`, `KeyPath`, `KeyPassword`) are still accepted but no longer required: Apple
+//! retired the protocol they served. Only file names are read here; the files themselves are
+//! read when the delivery side starts.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +23,80 @@ const KEY_PATH: &str = "KeyPath";
 const KEY_PASSWORD: &str = "KeyPassword";
 const SANDBOX: &str = "SandBox";
 const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
+const APNS_KEY_PATH: &str = "ApnsKeyPath";
+const APNS_KEY_ID: &str = "ApnsKeyId";
+const APNS_TEAM_ID: &str = "ApnsTeamId";
+const APNS_TOPIC: &str = "ApnsTopic";
+const APNS_HOST: &str = "ApnsHost";
+const FCM_SERVICE_ACCOUNT_PATH: &str = "FcmServiceAccountPath";
+const FCM_HOST: &str = "FcmHost";
+const FCM_TOKEN_URI: &str = "FcmTokenUri";
+const PUSH_CA_FILE: &str = "PushCaFile";
+const DB_SERVER: &str = "DBServer";
+const PUSH_QUEUE_SIZE: &str = "PushQueueSize";
+const PUSH_MAX_IN_FLIGHT: &str = "PushMaxInFlight";
+const PUSH_RETRY_MAX: &str = "PushRetryMax";
+const PUSH_RETRY_BASE_MS: &str = "PushRetryBaseMs";
+
+/// Pushes waiting for a provider when `PushQueueSize` is absent.
+pub const DEFAULT_QUEUE_SIZE: usize = 10_000;
+/// Requests in flight (over all providers) when `PushMaxInFlight` is absent.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 200;
+/// Retries of a push after a 429, a 5xx or a connection failure, when `PushRetryMax` is absent.
+pub const DEFAULT_RETRY_MAX: u32 = 3;
+/// First back-off in milliseconds (doubled at each retry) when `PushRetryBaseMs` is absent.
+pub const DEFAULT_RETRY_BASE_MS: u64 = 500;
+/// APNs production host.
+pub const APNS_PRODUCTION: &str = "https://api.push.apple.com";
+/// APNs sandbox (development) host.
+pub const APNS_SANDBOX: &str = "https://api.sandbox.push.apple.com";
+/// FCM host.
+pub const FCM_DEFAULT_HOST: &str = "https://fcm.googleapis.com";
+
+/// APNs token authentication and topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApnsConfig {
+    /// The `.p8` signing key file (`ApnsKeyPath`).
+    pub key_path: PathBuf,
+    /// Its key id (`ApnsKeyId`).
+    pub key_id: String,
+    /// The developer team id (`ApnsTeamId`).
+    pub team_id: String,
+    /// The app's bundle id (`ApnsTopic`).
+    pub topic: String,
+}
+
+/// FCM service account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FcmConfig {
+    /// The service-account JSON file (`FcmServiceAccountPath`).
+    pub service_account_path: PathBuf,
+    /// Overrides the file's `token_uri` (`FcmTokenUri`).
+    pub token_uri: Option<String>,
+}
+
+/// How pushes are delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// APNs, when configured.
+    pub apns: Option<ApnsConfig>,
+    /// APNs base URL (`ApnsHost`; by default the host `SandBox` selects).
+    pub apns_host: String,
+    /// FCM, when configured.
+    pub fcm: Option<FcmConfig>,
+    /// FCM base URL (`FcmHost`).
+    pub fcm_host: String,
+    /// An extra CA certificate file (PEM) to trust, for test doubles (`PushCaFile`).
+    pub ca_file: Option<PathBuf>,
+    /// Pushes waiting for a provider before the oldest are dropped (`PushQueueSize`).
+    pub queue_size: usize,
+    /// Requests in flight at once (`PushMaxInFlight`).
+    pub max_in_flight: usize,
+    /// Retries after a 429, a 5xx or a connection failure (`PushRetryMax`).
+    pub retry_max: u32,
+    /// First back-off in milliseconds, doubled at each retry (`PushRetryBaseMs`).
+    pub retry_base_ms: u64,
+}
 
 /// Everything push_server reads from its conf.
 #[derive(Clone, PartialEq, Eq)]
@@ -24,12 +105,12 @@ pub struct Config {
     pub listen_ip: String,
     /// Listen port (0 picks one, for tests).
     pub listen_port: u16,
-    /// PEM client certificate for APNs.
-    pub cert_path: PathBuf,
-    /// PEM private key for APNs.
-    pub key_path: PathBuf,
-    /// Passphrase of the private key.
-    pub key_password: String,
+    /// PEM client certificate of the retired binary protocol (accepted, unused).
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key of the retired binary protocol (accepted, unused).
+    pub key_path: Option<PathBuf>,
+    /// Passphrase of that key (accepted, unused, never logged).
+    pub key_password: Option<String>,
     /// Whether to use Apple's sandbox hosts.
     pub sandbox: bool,
     /// Who may open a session (`AllowedPeerIPs`, addresses and CIDR ranges); without the key,
@@ -37,6 +118,10 @@ pub struct Config {
     pub allowed_peers: PeerFilter,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// db_proxy entries (`DBServerIP<n>`/`DBServerPort<n>`), where dead tokens are cleared.
+    pub db_servers: Vec<(String, u16)>,
+    /// The providers and the delivery queue.
+    pub delivery: DeliveryConfig,
 }
 
 impl fmt::Debug for Config {
@@ -49,6 +134,8 @@ impl fmt::Debug for Config {
             .field("key_password", &"<hidden>")
             .field("sandbox", &self.sandbox)
             .field("allowed_peers", &self.allowed_peers)
+            .field("db_servers", &self.db_servers)
+            .field("delivery", &self.delivery)
             .finish()
     }
 }
@@ -72,34 +159,47 @@ impl Config {
                 });
             }
         };
+        let apns = match conf.get(APNS_KEY_PATH) {
+            Some(path) => Some(ApnsConfig {
+                key_path: PathBuf::from(path),
+                key_id: conf.require(APNS_KEY_ID)?.to_owned(),
+                team_id: conf.require(APNS_TEAM_ID)?.to_owned(),
+                topic: conf.require(APNS_TOPIC)?.to_owned(),
+            }),
+            None => None,
+        };
+        let fcm = conf.get(FCM_SERVICE_ACCOUNT_PATH).map(|path| FcmConfig {
+            service_account_path: PathBuf::from(path),
+            token_uri: conf.get(FCM_TOKEN_URI).map(str::to_owned),
+        });
+        let default_apns = if sandbox {
+            APNS_SANDBOX
+        } else {
+            APNS_PRODUCTION
+        };
+        let delivery = DeliveryConfig {
+            apns,
+            apns_host: conf.get(APNS_HOST).unwrap_or(default_apns).to_owned(),
+            fcm,
+            fcm_host: conf.get(FCM_HOST).unwrap_or(FCM_DEFAULT_HOST).to_owned(),
+            ca_file: conf.get(PUSH_CA_FILE).map(PathBuf::from),
+            queue_size: conf.positive_or(PUSH_QUEUE_SIZE, DEFAULT_QUEUE_SIZE)?,
+            max_in_flight: conf.positive_or(PUSH_MAX_IN_FLIGHT, DEFAULT_MAX_IN_FLIGHT)?,
+            retry_max: conf.num_or(PUSH_RETRY_MAX, DEFAULT_RETRY_MAX)?,
+            retry_base_ms: conf.positive_or(PUSH_RETRY_BASE_MS, DEFAULT_RETRY_BASE_MS)?,
+        };
         Ok(Self {
             listen_ip: conf.require(LISTEN_IP)?.to_owned(),
             listen_port: conf.require_num(LISTEN_PORT)?,
-            cert_path: PathBuf::from(conf.require(CERT_PATH)?),
-            key_path: PathBuf::from(conf.require(KEY_PATH)?),
-            key_password: conf.require(KEY_PASSWORD)?.to_owned(),
+            cert_path: conf.get(CERT_PATH).map(PathBuf::from),
+            key_path: conf.get(KEY_PATH).map(PathBuf::from),
+            key_password: conf.get(KEY_PASSWORD).map(str::to_owned),
             sandbox,
             allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            db_servers: conf.server_list(DB_SERVER)?,
+            delivery,
         })
-    }
-
-    /// The APNs gateway `host:port` selected by `SandBox`.
-    pub fn gateway(&self) -> &'static str {
-        if self.sandbox {
-            "gateway.sandbox.push.apple.com:2195"
-        } else {
-            "gateway.push.apple.com:2195"
-        }
-    }
-
-    /// The APNs feedback service `host:port` selected by `SandBox`.
-    pub fn feedback(&self) -> &'static str {
-        if self.sandbox {
-            "feedback.sandbox.push.apple.com:2196"
-        } else {
-            "feedback.push.apple.com:2196"
-        }
     }
 }
 
@@ -112,32 +212,71 @@ mod tests {
                           #SandBox\n#1: sandbox 0: production\nSandBox=1\t\n";
 
     #[test]
-    fn sample_conf_is_read_and_the_password_is_not_printed() {
+    fn original_conf_is_read_and_the_password_is_not_printed() {
         let config = Config::from_conf(&Conf::parse(SAMPLE)).unwrap();
         assert_eq!(config.listen_ip, "127.0.0.1");
         assert_eq!(config.listen_port, 8500);
-        assert_eq!(config.cert_path, PathBuf::from("./apns-dev-cert.pem"));
-        assert_eq!(config.key_path, PathBuf::from("./apns-dev-key.pem"));
-        assert_eq!(config.key_password, "tt@mogujie");
+        assert_eq!(config.cert_path, Some(PathBuf::from("./apns-dev-cert.pem")));
+        assert_eq!(config.key_path, Some(PathBuf::from("./apns-dev-key.pem")));
+        assert_eq!(config.key_password.as_deref(), Some("tt@mogujie"));
         assert!(config.sandbox);
-        assert_eq!(config.gateway(), "gateway.sandbox.push.apple.com:2195");
-        assert_eq!(config.feedback(), "feedback.sandbox.push.apple.com:2196");
         assert!(!format!("{config:?}").contains("mogujie"));
         assert!(config.allowed_peers.is_default());
+        assert!(config.db_servers.is_empty());
+        let d = &config.delivery;
+        assert_eq!((d.apns.as_ref(), d.fcm.as_ref()), (None, None));
+        assert_eq!(d.apns_host, APNS_SANDBOX);
+        assert_eq!(d.fcm_host, FCM_DEFAULT_HOST);
+        assert_eq!(d.queue_size, DEFAULT_QUEUE_SIZE);
+        assert_eq!(d.retry_max, DEFAULT_RETRY_MAX);
         let production = Config::from_conf(&Conf::parse(&SAMPLE.replace("SandBox=1", "SandBox=0")));
-        assert_eq!(production.unwrap().gateway(), "gateway.push.apple.com:2195");
+        assert_eq!(production.unwrap().delivery.apns_host, APNS_PRODUCTION);
+    }
+
+    #[test]
+    fn delivery_keys_are_read() {
+        let text = format!(
+            "{SAMPLE}ApnsKeyPath=/k/AuthKey.p8\nApnsKeyId=ABC123DEFG\nApnsTeamId=TEAM123456\n\
+             ApnsTopic=com.example.tt\nApnsHost=https://127.0.0.1:9443\n\
+             FcmServiceAccountPath=/k/sa.json\nFcmTokenUri=https://127.0.0.1:9444/token\n\
+             PushCaFile=/k/ca.pem\nDBServerIP1=127.0.0.1\nDBServerPort1=10600\n\
+             PushQueueSize=5\nPushMaxInFlight=7\nPushRetryMax=0\nPushRetryBaseMs=20\n"
+        );
+        let config = Config::from_conf(&Conf::parse(&text)).unwrap();
+        let d = config.delivery;
+        let apns = d.apns.unwrap();
+        assert_eq!(apns.key_path, PathBuf::from("/k/AuthKey.p8"));
+        assert_eq!(
+            (
+                apns.key_id.as_str(),
+                apns.team_id.as_str(),
+                apns.topic.as_str()
+            ),
+            ("ABC123DEFG", "TEAM123456", "com.example.tt")
+        );
+        assert_eq!(d.apns_host, "https://127.0.0.1:9443");
+        let fcm = d.fcm.unwrap();
+        assert_eq!(fcm.service_account_path, PathBuf::from("/k/sa.json"));
+        assert_eq!(
+            fcm.token_uri.as_deref(),
+            Some("https://127.0.0.1:9444/token")
+        );
+        assert_eq!(d.ca_file, Some(PathBuf::from("/k/ca.pem")));
+        assert_eq!(config.db_servers, vec![("127.0.0.1".to_owned(), 10600)]);
+        assert_eq!(
+            (d.queue_size, d.max_in_flight, d.retry_max, d.retry_base_ms),
+            (5, 7, 0, 20)
+        );
+        let no_topic = text.replace("ApnsTopic=", "#");
+        assert!(matches!(
+            Config::from_conf(&Conf::parse(&no_topic)),
+            Err(ConfError::Missing { key }) if key == APNS_TOPIC
+        ));
     }
 
     #[test]
     fn missing_keys_are_named_and_sandbox_is_validated() {
-        for key in [
-            LISTEN_IP,
-            LISTEN_PORT,
-            CERT_PATH,
-            KEY_PATH,
-            KEY_PASSWORD,
-            SANDBOX,
-        ] {
+        for key in [LISTEN_IP, LISTEN_PORT, SANDBOX] {
             let text = SAMPLE.replace(&format!("{key}="), "#");
             let err = Config::from_conf(&Conf::parse(&text)).unwrap_err();
             assert!(
@@ -145,6 +284,11 @@ mod tests {
                 "{err}"
             );
         }
+        let no_certs = SAMPLE
+            .replace("CertPath=", "#")
+            .replace("KeyPath=", "#")
+            .replace("KeyPassword=", "#");
+        assert!(Config::from_conf(&Conf::parse(&no_certs)).is_ok());
         let listed = format!("{SAMPLE}AllowedPeerIPs=10.4.0.0/16\n");
         let config = Config::from_conf(&Conf::parse(&listed)).unwrap();
         assert!(config.allowed_peers.allows("10.4.1.1".parse().unwrap()));

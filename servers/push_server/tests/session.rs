@@ -1,16 +1,15 @@
-//! push_server sessions over real TCP: push requests, per-token results, the frames handed to
-//! the sender, heartbeats and bad input (BEHAVIOUR §10, PROTOCOL §11.1).
+//! push_server sessions over real TCP: push requests, per-token results, the pushes handed to
+//! the delivery side, heartbeats and bad input (BEHAVIOUR §10, PROTOCOL §11.1).
 
 #![allow(clippy::unwrap_used)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use netlib::Conf;
-use push_server::apns::{self, ApnsSender};
-use push_server::{Config, Server, ServerHandle};
+use push_server::{Config, Provider, Push, PushSink, Server, ServerHandle};
 use teamtalk_proto::pb::base_define::{PushResult, UserTokenInfo};
 use teamtalk_proto::pb::server::{ImPushToUserReq, ImPushToUserRsp};
 use teamtalk_proto::{CommandId, Pdu, PduHeader};
@@ -18,12 +17,17 @@ use teamtalk_proto::{CommandId, Pdu, PduHeader};
 const IOS_TOKEN: &str = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 const DATA: &str = "{\n\t\"from_id\": 12,\n\t\"msg_type\": 1 \n} \n";
 
+/// Takes the pushes of both providers.
 #[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
+struct Capture(Arc<Mutex<Vec<Push>>>);
 
-impl ApnsSender for Capture {
-    fn send(&mut self, frame: &[u8]) {
-        self.0.lock().unwrap().push(frame.to_vec());
+impl PushSink for Capture {
+    fn serves(&self, _provider: Provider) -> bool {
+        true
+    }
+
+    fn submit(&mut self, push: Push) {
+        self.0.lock().unwrap().push(push);
     }
 }
 
@@ -40,7 +44,7 @@ fn start_with(extra: &str) -> (ServerHandle, Capture) {
     ));
     let capture = Capture::default();
     let server =
-        Server::bind_with_sender(Config::from_conf(&conf).unwrap(), Box::new(capture.clone()))
+        Server::bind_with_sink(Config::from_conf(&conf).unwrap(), Box::new(capture.clone()))
             .unwrap()
             .spawn()
             .unwrap();
@@ -141,26 +145,18 @@ fn token(
     }
 }
 
-fn unix_now() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as u32
-}
-
 #[test]
-fn only_ios_tokens_with_valid_frames_are_pushed() {
+fn ios_and_android_tokens_are_routed_and_others_refused() {
     let (server, capture) = start();
     let mut session = Session::connect(server.local_addrs()[0]);
-    let before = unix_now();
     let (header, results) = session.push(vec![
         token(1, 0x11, IOS_TOKEN, 5, 1),
-        token(2, 0x12, IOS_TOKEN, 5, 1),
+        token(2, 0x12, "fcm:token-1", 5, 1),
         token(3, 0x11, "abcd", 5, 1),
         token(4, 0x11, &IOS_TOKEN.to_uppercase(), 0, 2),
         token(5, 0x01, "pc-token", 1, 1),
+        token(6, 0x12, "", 1, 1),
     ]);
-    let after = unix_now();
     assert_eq!(
         (
             header.version,
@@ -180,71 +176,33 @@ fn only_ios_tokens_with_valid_frames_are_pushed() {
         codes,
         [
             (IOS_TOKEN.to_owned(), 0),
-            (IOS_TOKEN.to_owned(), 1),
+            ("fcm:token-1".to_owned(), 0),
             ("abcd".to_owned(), 1),
             (IOS_TOKEN.to_uppercase(), 0),
             ("pc-token".to_owned(), 1),
+            (String::new(), 1),
         ]
     );
-
-    let frames = capture.0.lock().unwrap().clone();
-    assert_eq!(frames.len(), 2);
-    for (frame, (id, badge, sound)) in frames.iter().zip([(1u32, 5, true), (3, 0, false)]) {
-        let payload = apns::payload("张三:你好", DATA, badge, sound);
-        let p = payload.len();
-        assert_eq!(frame[0], 2);
-        assert_eq!(&frame[1..5], &((frame.len() - 5) as u32).to_be_bytes());
-        assert_eq!(&frame[5..8], &[1, 0, 32]);
-        assert_eq!(frame[8..40], hex(IOS_TOKEN));
-        assert_eq!(
-            &frame[40..43],
-            &[&[2u8][..], &(p as u16).to_be_bytes()].concat()[..]
-        );
-        assert_eq!(&frame[43..43 + p], payload.as_bytes());
-        let rest = &frame[43 + p..];
-        assert_eq!(&rest[..3], &[3, 0, 4]);
-        assert_eq!(
-            &rest[3..7],
-            &id.to_be_bytes(),
-            "per-session counter, bad tokens included"
-        );
-        assert_eq!(&rest[7..10], &[4, 0, 4]);
-        let expiration = u32::from_be_bytes(rest[10..14].try_into().unwrap());
-        assert!((before + 3600..=after + 3600).contains(&expiration));
-        assert_eq!(&rest[14..], &[5, 0, 1, 10]);
-    }
-    server.shutdown().unwrap();
-}
-
-fn hex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-#[test]
-fn notification_ids_count_per_session() {
-    let (server, capture) = start();
-    for _ in 0..2 {
-        let mut session = Session::connect(server.local_addrs()[0]);
-        session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
-        session.push(vec![token(1, 0x11, IOS_TOKEN, 1, 1)]);
-    }
-    let ids: Vec<[u8; 4]> = capture
-        .0
-        .lock()
-        .unwrap()
+    let pushes = capture.0.lock().unwrap().clone();
+    let summary: Vec<(Provider, u32, &str, u32, bool)> = pushes
         .iter()
-        .map(|f| {
-            let at = f.len() - 4 - 7 - 4;
-            f[at..at + 4].try_into().unwrap()
-        })
+        .map(|p| (p.provider, p.user_id, p.token.as_str(), p.badge, p.silent))
         .collect();
+    let upper = IOS_TOKEN.to_uppercase();
     assert_eq!(
-        ids,
-        [[0, 0, 0, 1], [0, 0, 0, 2], [0, 0, 0, 1], [0, 0, 0, 2]]
+        summary,
+        [
+            (Provider::Apns, 1, IOS_TOKEN, 5, false),
+            (Provider::Fcm, 2, "fcm:token-1", 5, false),
+            (Provider::Apns, 4, upper.as_str(), 0, true),
+        ]
     );
+    assert!(
+        pushes
+            .iter()
+            .all(|p| &*p.flash == "张三:你好" && &*p.data == DATA)
+    );
+    assert_eq!(server.stats().unroutable, 3);
     server.shutdown().unwrap();
 }
 

@@ -1,6 +1,6 @@
 //! [`TestCluster`]: route_server, login_server, db_proxy_server, file_server, push_server and
 //! two msg_servers running in-process on 127.0.0.1, against the test MariaDB and Redis.
-//! push_server's APNs frames are captured instead of sent to Apple ([`TestCluster::next_push`]).
+//! push_server's pushes are captured instead of sent to APNs or FCM ([`TestCluster::next_push`]).
 //!
 //! Every server is configured from `Conf` text in its original format, pointing at the others'
 //! bound addresses; listeners start on port 0 and the bound port is written back into the
@@ -48,9 +48,9 @@ pub struct TestCluster {
     /// file_server's offline store, a per-cluster temporary directory.
     file_dir: PathBuf,
     push: Node<push_server::ServerHandle>,
-    /// APNs frames push_server produced, in order.
-    pushed: Mutex<mpsc::Receiver<Vec<u8>>>,
-    push_tx: mpsc::Sender<Vec<u8>>,
+    /// Pushes push_server accepted, in order.
+    pushed: Mutex<mpsc::Receiver<push_server::Push>>,
+    push_tx: mpsc::Sender<push_server::Push>,
     msg: Vec<Node<msg_server::ServerHandle>>,
     /// The counters of each msg_server's current run.
     msg_counters: Vec<Arc<msg_server::Counters>>,
@@ -68,6 +68,18 @@ impl TestCluster {
     /// Like [`TestCluster::start`], with extra `key=value` lines in both msg_servers' conf
     /// (e.g. `("EnableRegistration", "1")`).
     pub fn start_with_msg_conf(extra: &[(&str, &str)]) -> Self {
+        Self::start_with(extra, "")
+    }
+
+    /// Like [`TestCluster::start`], with push_server delivering for real: `push_conf` adds
+    /// provider keys (`ApnsKeyPath`…, `FcmServiceAccountPath`…, `PushCaFile` for a double)
+    /// and push_server clears dead tokens through the cluster's db_proxy.
+    /// [`TestCluster::next_push`] then sees nothing.
+    pub fn start_delivering(push_conf: &str) -> Self {
+        Self::start_with(&[], push_conf)
+    }
+
+    fn start_with(extra: &[(&str, &str)], push_extra: &str) -> Self {
         netlib::logging::init_for_tests();
         let fixtures = Fixtures::new(TestEnv::from_env());
         let probe = fixtures.create_user("probe");
@@ -89,10 +101,15 @@ impl TestCluster {
         );
         let file = start_file(&mut file_conf, &file_dir);
         let (push_tx, pushed) = mpsc::channel();
-        let mut push_conf = Conf::parse(
+        let mut push_conf = Conf::parse(&format!(
             "ListenIP=127.0.0.1\nListenPort=0\nCertPath=/nonexistent/cert.pem\n\
-             KeyPath=/nonexistent/key.pem\nKeyPassword=unused\nSandBox=1\n",
-        );
+             KeyPath=/nonexistent/key.pem\nKeyPassword=unused\nSandBox=1\n{push_extra}",
+        ));
+        if !push_extra.is_empty() {
+            push_conf.set("DBServerIP1", "127.0.0.1");
+            let db_port = port_addr(&db_conf, "ListenPort").port();
+            push_conf.set("DBServerPort1", db_port.to_string());
+        }
         let push = start_push(&mut push_conf, &push_tx);
 
         let mut cluster = Self {
@@ -355,14 +372,22 @@ impl TestCluster {
         self.file.handle = Some(start_file(&mut self.file.conf, &self.file_dir));
     }
 
-    /// The next APNs frame push_server built (command 2: token, JSON payload, id, expiry,
-    /// priority), waiting up to `timeout`.
-    pub fn next_push(&self, timeout: Duration) -> Option<Vec<u8>> {
+    /// The next push push_server accepted (provider, user, token, text, data, badge, silent),
+    /// waiting up to `timeout`.
+    pub fn next_push(&self, timeout: Duration) -> Option<push_server::Push> {
         self.pushed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .recv_timeout(timeout)
             .ok()
+    }
+
+    /// push_server's delivery counters (`None` while it is stopped).
+    pub fn push_stats(&self) -> Option<push_server::StatsSnapshot> {
+        self.push
+            .handle
+            .as_ref()
+            .map(push_server::ServerHandle::stats)
     }
 
     /// Stops push_server.
@@ -532,23 +557,36 @@ fn start_file(conf: &mut Conf, dir: &Path) -> file_server::ServerHandle {
     server.spawn().expect("file_server spawn")
 }
 
-/// Hands push_server's APNs frames to the test instead of Apple.
-struct CapturingSender(mpsc::Sender<Vec<u8>>);
+/// Hands push_server's pushes (both providers) to the test instead of APNs and FCM, unless
+/// its conf names a provider.
+struct CapturingSink(mpsc::Sender<push_server::Push>);
 
-impl push_server::apns::ApnsSender for CapturingSender {
-    fn send(&mut self, frame: &[u8]) {
+impl push_server::PushSink for CapturingSink {
+    fn serves(&self, _provider: push_server::Provider) -> bool {
+        true
+    }
+
+    fn submit(&mut self, push: push_server::Push) {
         // The cluster (the receiver) outlives its push_server.
-        let _ = self.0.send(frame.to_vec());
+        let _ = self.0.send(push);
     }
 }
 
-fn start_push(conf: &mut Conf, frames: &mpsc::Sender<Vec<u8>>) -> push_server::ServerHandle {
+fn start_push(
+    conf: &mut Conf,
+    pushes: &mpsc::Sender<push_server::Push>,
+) -> push_server::ServerHandle {
     let config = push_server::Config::from_conf(conf).expect("push_server conf");
+    let delivers = config.delivery.apns.is_some() || config.delivery.fcm.is_some();
     let server = bind_retrying("push_server", || {
-        push_server::Server::bind_with_sender(
-            config.clone(),
-            Box::new(CapturingSender(frames.clone())),
-        )
+        if delivers {
+            push_server::Server::bind(config.clone())
+        } else {
+            push_server::Server::bind_with_sink(
+                config.clone(),
+                Box::new(CapturingSink(pushes.clone())),
+            )
+        }
     });
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
     server.spawn().expect("push_server spawn")

@@ -1,6 +1,7 @@
 //! Test infrastructure for cross-server integration tests: [`TestCluster`] boots route_server,
-//! login_server, db_proxy_server, file_server, push_server (APNs frames captured) and two
-//! msg_servers in-process against the test MariaDB and Redis, and [`Fixtures`] creates (and afterwards removes) uniquely named users and groups.
+//! login_server, db_proxy_server, file_server, push_server (pushes captured, or delivered to
+//! test doubles) and two msg_servers in-process against the test MariaDB and Redis, and
+//! [`Fixtures`] creates (and afterwards removes) uniquely named users and groups.
 //!
 //! The services are found through `TT_TEST_MYSQL_URL` (default
 //! `mysql://root@127.0.0.1:3306/teamtalk_test`) and `TT_TEST_REDIS_URL` (default

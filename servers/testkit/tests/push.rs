@@ -1,21 +1,18 @@
 //! Push notifications end to end: a phone registers its token, a message to it makes the
 //! sender's msg_server fetch the tokens from db_proxy_server, decrypt the text, ask
-//! route_server about PC presence and hand the push to push_server, whose APNs frame carries
-//! the notification text (BEHAVIOUR §4, §10).
+//! route_server about PC presence and hand the push to push_server, which accepts it for APNs
+//! with the notification text (BEHAVIOUR §4, §10).
 
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 
+use push_server::Provider;
 use testkit::{TestCluster, TestUser};
 use tt_client::Client;
 use tt_client::pb::base_define::ClientType;
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
-}
 
 /// The iOS device token of `user`: one per user, since a token belongs to one user at a time
 /// (tests run in parallel).
@@ -28,13 +25,6 @@ fn token(user: &TestUser) -> String {
 fn register_token(phone: &Client, user: &TestUser) {
     phone.set_device_token(&token(user)).unwrap();
     phone.all_users(u32::MAX).unwrap();
-}
-
-fn token_bytes(user: &TestUser) -> Vec<u8> {
-    let token = token(user);
-    (0..32)
-        .map(|i| u8::from_str_radix(&token[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
 }
 
 fn users(cluster: &TestCluster) -> (TestUser, TestUser) {
@@ -51,22 +41,18 @@ fn a_message_to_a_phone_is_pushed_with_the_sender_nick_and_text() {
 
     a.send_text(bob.id, "hi").unwrap();
     assert_eq!(phone.next_message(WAIT).unwrap().text, "hi");
-    let frame = cluster.next_push(WAIT).expect("no APNs frame");
-    assert_eq!(frame[0], 2, "APNs command 2");
-    assert!(contains(&frame, &token_bytes(&bob)), "device token item");
-    let flash = format!("{}:hi", alice.nick);
-    assert!(
-        contains(&frame, flash.as_bytes()),
-        "flash text in the payload"
+    let push = cluster.next_push(WAIT).expect("no push");
+    assert_eq!(push.provider, Provider::Apns);
+    assert_eq!(
+        (push.user_id, push.token.as_str()),
+        (bob.id, token(&bob).as_str())
     );
+    assert_eq!(&*push.flash, format!("{}:hi", alice.nick));
     // No PC client of bob is online anywhere: a normal push, with sound.
-    assert!(contains(&frame, b"bingbong.aiff"));
-    // msg_server's `data` JSON rides as an escaped string in the payload's "custom".
-    let data = format!("\\\"from_id\\\": {},\\n\\t\\\"msg_type\\\": 1 ", alice.id);
-    assert!(
-        contains(&frame, data.as_bytes()),
-        "data JSON in the payload"
-    );
+    assert!(!push.silent);
+    // msg_server's `data` JSON text, passed on as the payload's "custom".
+    let data = format!("\"from_id\": {},\n\t\"msg_type\": 1 ", alice.id);
+    assert!(push.data.contains(&data), "data JSON: {}", push.data);
 }
 
 #[test]
@@ -80,7 +66,7 @@ fn the_push_is_silent_while_a_pc_client_of_the_recipient_is_online() {
 
     a.send_text(bob.id, "quiet").unwrap();
     assert_eq!(pc.next_message(WAIT).unwrap().text, "quiet");
-    let frame = cluster.next_push(WAIT).expect("no APNs frame");
-    assert!(contains(&frame, &token_bytes(&bob)));
-    assert!(!contains(&frame, b"bingbong.aiff"), "silent: badge only");
+    let push = cluster.next_push(WAIT).expect("no push");
+    assert_eq!(push.token, token(&bob));
+    assert!(push.silent, "silent: badge only");
 }

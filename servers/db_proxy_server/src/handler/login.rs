@@ -1,13 +1,15 @@
 //! `IM.Login` requests: device token (0x0108), push shield set/query (0x010c/0x010e) and
-//! registration (0x0110, from the Polaris fork) — BEHAVIOUR §8.13, §8.15, §8.16, §8.27.
+//! registration (0x0110, from the Polaris fork) — BEHAVIOUR §8.13, §8.15, §8.16, §8.27 — and
+//! push_server's clearing of a dead device token (0x0713, §8.13), which shares the token keys.
 
-use log::warn;
+use log::{debug, info, warn};
 use rand::Rng;
 use redis::cmd;
 use teamtalk_proto::pb::login::{
     ImDeviceTokenReq, ImDeviceTokenRsp, ImPushShieldReq, ImPushShieldRsp, ImQueryPushShieldReq,
     ImQueryPushShieldRsp, ImRegistReq, ImRegistRes,
 };
+use teamtalk_proto::pb::server::ImClearDeviceTokenReq;
 use teamtalk_proto::{CommandId, Pdu};
 
 use super::{echo, error_chain, or_default, parse};
@@ -117,6 +119,57 @@ fn set_device_token(store: &Store, req: &ImDeviceTokenReq) -> StoreResult<()> {
             .arg(token)
             .exec(c)
     })
+}
+
+/// Clears a dead token in one script: `device_<uid>` is emptied only while it still holds
+/// that token (a user who registered a new device since keeps it), and `device_<token>` is
+/// deleted only while it still names that user (another user may have claimed the device).
+const CLEAR_TOKEN: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+    return 0
+end
+local i = string.find(cur, ':', 1, true)
+if i then
+    cur = string.sub(cur, i + 1)
+end
+if cur ~= ARGV[2] then
+    return 0
+end
+redis.call('SET', KEYS[1], '')
+local k = 'device_' .. ARGV[2]
+if redis.call('GET', k) == ARGV[1] then
+    redis.call('DEL', k)
+end
+return 1
+";
+
+/// 0x0713 (teamtalk-rs, from push_server): a provider called this token dead; no answer.
+pub fn handle_clear_device_token_req(store: &Store, pdu: &Pdu) -> Option<Pdu> {
+    let req: ImClearDeviceTokenReq = parse(pdu)?;
+    let token = req.device_token.as_str();
+    if token.is_empty() || token.len() > MAX_DEVICE_TOKEN {
+        return None;
+    }
+    let cleared = store.redis(Cache::Token, |c| {
+        cmd("EVAL")
+            .arg(CLEAR_TOKEN)
+            .arg(1)
+            .arg(format!("device_{}", req.user_id))
+            .arg(req.user_id)
+            .arg(token)
+            .query::<i64>(c)
+    });
+    match cleared {
+        Ok(1) => info!("dead device token cleared: user={}", req.user_id),
+        Ok(_) => debug!("dead device token already replaced: user={}", req.user_id),
+        Err(e) => warn!(
+            "dead device token not cleared: user={} err={}",
+            req.user_id,
+            error_chain(&e)
+        ),
+    }
+    None
 }
 
 /// 0x010c: sets a user's push shield (§8.15).

@@ -34,6 +34,7 @@ pub fn handle(store: &Store, pdu: &Pdu, admin: bool) -> Option<Pdu> {
         CommandId::OtherGetDeviceTokenReq => server::handle_get_device_token_req(store, pdu),
         CommandId::OtherGetShieldReq => server::handle_group_get_shield_req(store, pdu),
         CommandId::LoginReqDevicetoken => login::handle_device_token_req(store, pdu),
+        CommandId::OtherClearDeviceTokenReq => login::handle_clear_device_token_req(store, pdu),
         CommandId::LoginReqPushShield => login::handle_push_shield_req(store, pdu),
         CommandId::LoginReqQueryPushShield => login::handle_query_push_shield_req(store, pdu),
         CommandId::LoginReqRegist => login::handle_regist_req(store, pdu),

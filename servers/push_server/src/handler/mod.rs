@@ -9,10 +9,10 @@ use log::debug;
 use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::{CommandId, Pdu};
 
-use crate::server::{PushServer, Session};
+use crate::server::PushServer;
 
 /// Routes one PDU from session `h`.
-pub(crate) fn dispatch(ps: &mut PushServer, ctx: &mut Ctx<Session>, h: ConnHandle, pdu: Pdu) {
+pub(crate) fn dispatch(ps: &mut PushServer, ctx: &mut Ctx<()>, h: ConnHandle, pdu: Pdu) {
     match pdu.command() {
         Some(CommandId::OtherHeartbeat) => other::handle_heartbeat(ctx, h, &pdu),
         Some(CommandId::OtherPushToUserReq) => server::handle_push_to_user_req(ps, ctx, h, &pdu),

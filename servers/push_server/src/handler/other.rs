@@ -3,9 +3,7 @@
 use netlib::{ConnHandle, Ctx};
 use teamtalk_proto::Pdu;
 
-use crate::server::Session;
-
 /// Echoes the heartbeat PDU as received.
-pub(crate) fn handle_heartbeat(ctx: &mut Ctx<Session>, h: ConnHandle, pdu: &Pdu) {
+pub(crate) fn handle_heartbeat(ctx: &mut Ctx<()>, h: ConnHandle, pdu: &Pdu) {
     ctx.send_pdu(h, pdu);
 }

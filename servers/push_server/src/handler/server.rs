@@ -1,30 +1,30 @@
-//! `IM.Server` IMPushToUserReq: one APNs notification per iOS token, and a result per token
-//! (BEHAVIOUR §10).
+//! `IM.Server` IMPushToUserReq: one push per token for the provider its client type names,
+//! and a result per token (BEHAVIOUR §10).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-use log::{debug, info, warn};
+use log::{debug, warn};
 use netlib::{ConnHandle, Ctx};
-use teamtalk_proto::pb::base_define::PushResult;
+use teamtalk_proto::pb::base_define::{PushResult, UserTokenInfo};
 use teamtalk_proto::pb::server::{ImPushToUserReq, ImPushToUserRsp};
 use teamtalk_proto::{CommandId, Pdu};
 
-use crate::apns::{self, Notification, PRIORITY_IMMEDIATELY};
-use crate::server::{PushServer, Session};
+use crate::push::{PUSH_TYPE_NORMAL, Provider, Push};
+use crate::server::PushServer;
 
-/// `ClientType` of iOS devices, the only ones APNs can reach.
-const CLIENT_TYPE_IOS: i32 = 0x11;
-/// `push_type` of a normal (alert and sound) push; anything else is silent.
-const PUSH_TYPE_NORMAL: u32 = 1;
-/// Apple may drop an undelivered notification after this long.
-const EXPIRATION_SECS: u64 = 3600;
+/// Shortest APNs device token, in hexadecimal characters (32 bytes).
+const MIN_APNS_TOKEN: usize = 64;
+/// Result code of a push handed to the delivery side.
+const RESULT_QUEUED: u32 = 0;
+/// Result code of a token no configured provider can serve.
+const RESULT_NOT_SENT: u32 = 1;
 
-/// IMPushToUserReq: builds and sends a frame per iOS token and answers with the results.
-/// A body that does not parse ends the session, as in the original; an empty body is ignored,
-/// as the original's framing refused a bare 16-byte request before looking at it.
+/// IMPushToUserReq: queues a push per servable token and answers with the results. A body
+/// that does not parse ends the session, as in the original; an empty body is ignored, as the
+/// original's framing refused a bare 16-byte request before looking at it.
 pub(crate) fn handle_push_to_user_req(
     ps: &mut PushServer,
-    ctx: &mut Ctx<Session>,
+    ctx: &mut Ctx<()>,
     h: ConnHandle,
     pdu: &Pdu,
 ) {
@@ -40,49 +40,37 @@ pub(crate) fn handle_push_to_user_req(
             return;
         }
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let expiration = u32::try_from(now + EXPIRATION_SECS).unwrap_or(u32::MAX);
+    let flash: Arc<str> = Arc::from(req.flash);
+    let data: Arc<str> = Arc::from(req.data);
     let mut results = Vec::with_capacity(req.user_token_list.len());
-    for token in &req.user_token_list {
-        let result_code = if token.user_type == CLIENT_TYPE_IOS {
-            let Some(session) = ctx.data_mut(h) else {
-                return;
-            };
-            session.notification_id = session.notification_id.wrapping_add(1);
-            let payload = apns::payload(
-                &req.flash,
-                &req.data,
-                token.push_count,
-                token.push_type == PUSH_TYPE_NORMAL,
-            );
-            let notification = Notification {
-                token: &token.token,
-                payload: &payload,
-                id: session.notification_id,
-                expiration,
-                priority: PRIORITY_IMMEDIATELY,
-            };
-            match notification.frame() {
-                Ok(frame) => {
-                    ps.sender.send(&frame);
-                    0
-                }
-                Err(e) => {
-                    info!("push not sent: user={} err={e}", token.user_id);
-                    1
-                }
+    for token in req.user_token_list {
+        let result_code = match route(ps, &token) {
+            Some(provider) => {
+                let user_token = token.token.clone();
+                ps.sink.submit(Push {
+                    provider,
+                    user_id: token.user_id,
+                    token: token.token,
+                    flash: Arc::clone(&flash),
+                    data: Arc::clone(&data),
+                    badge: token.push_count,
+                    silent: token.push_type != PUSH_TYPE_NORMAL,
+                });
+                results.push(PushResult {
+                    user_token,
+                    result_code: RESULT_QUEUED,
+                });
+                continue;
             }
-        } else {
-            debug!(
-                "not an ios token: user={} type={}",
-                token.user_id, token.user_type
-            );
-            1
+            None => RESULT_NOT_SENT,
         };
+        ps.stats.unroutable();
+        debug!(
+            "token not pushed: user={} type={}",
+            token.user_id, token.user_type
+        );
         results.push(PushResult {
-            user_token: token.token.clone(),
+            user_token: token.token,
             result_code,
         });
     }
@@ -90,4 +78,19 @@ pub(crate) fn handle_push_to_user_req(
         push_result_list: results,
     };
     ctx.send_pdu(h, &Pdu::new(CommandId::OtherPushToUserRsp, 0, &rsp));
+}
+
+/// The provider for `token`, if it is configured and the token can be sent to it: APNs
+/// tokens are at least 64 hexadecimal characters (the original required exactly 64; Apple
+/// warns the length may grow), FCM tokens non-empty.
+fn route(ps: &PushServer, token: &UserTokenInfo) -> Option<Provider> {
+    let provider = Provider::for_client_type(token.user_type)?;
+    let well_formed = match provider {
+        Provider::Apns => {
+            token.token.len() >= MIN_APNS_TOKEN
+                && token.token.bytes().all(|b| b.is_ascii_hexdigit())
+        }
+        Provider::Fcm => !token.token.is_empty(),
+    };
+    (well_formed && ps.sink.serves(provider)).then_some(provider)
 }
