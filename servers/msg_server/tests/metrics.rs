@@ -147,4 +147,14 @@ fn readyz_follows_the_route_link_and_links_are_exported() {
     );
     assert_eq!(scrape(m, "/healthz").unwrap().0, 200);
     assert!(metric(m, "teamtalk_links_lost_total") >= 1.0);
+
+    // Without a route link a login is refused, and counted by its reason.
+    let mut c = TestClient::connect(h.addr);
+    c.send(CommandId::LoginReqUserlogin, &login_req("carol", WINDOWS));
+    c.wait_closed();
+    assert_eq!(
+        metric(m, "teamtalk_logins_total{result=\"no_route_server\"}"),
+        1.0
+    );
+    assert_eq!(metric(m, "teamtalk_logins_total{result=\"ok\"}"), 0.0);
 }
