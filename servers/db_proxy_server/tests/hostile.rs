@@ -510,8 +510,10 @@ fn a_dead_token_is_cleared_only_while_it_is_still_the_users_token() {
     let get = |r: &mut redis::Connection, key: String| -> Option<String> {
         redis::cmd("GET").arg(key).query(r).unwrap()
     };
-    let old = format!("{:064x}", u64::from(a) * 7919);
-    let new = format!("{:064x}", u64::from(a) * 7919 + 1);
+    // 64 hex digits with letters in them: a token of decimal digits only is refused (it
+    // would name a user entry), and a bare hex number of a user id can be one.
+    let old = format!("ab{:062x}", u64::from(a) * 7919);
+    let new = format!("ab{:062x}", u64::from(a) * 7919 + 1);
 
     // The user registered a new device since the push: the new token survives the clear.
     set_token(&mut link, a, &old, IOS);
