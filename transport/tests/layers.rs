@@ -1,5 +1,6 @@
 //! Both sides' layers run against each other in memory: PDU bytes cross every transport
 //! unchanged, and bad input on each layer ends in a clear error.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
