@@ -261,7 +261,7 @@ fn bad_upgrade_requests_get_an_http_error() {
             "400",
         ),
         (
-            format!("POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"),
+            "POST /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n".to_owned(),
             "405",
         ),
         ("\x16\x03\x01 not http\r\n\r\n".to_owned(), "400"),
