@@ -14,6 +14,8 @@
 //! call left in its output (a TLS alert, an HTTP error answer) and closes the connection.
 
 mod pipe;
+#[cfg(feature = "test-pki")]
+pub mod test_pki;
 mod tls;
 mod websocket;
 
@@ -71,7 +73,9 @@ impl Layers {
         ws: Option<&WsServer>,
     ) -> Result<Self, LayerError> {
         let tls = match tls {
-            Some(config) => Some(rustls::ServerConnection::new(Arc::clone(config))?.into()),
+            Some(config) => Some(unbounded(
+                rustls::ServerConnection::new(Arc::clone(config))?.into(),
+            )),
             None => None,
         };
         Ok(Self {
@@ -92,7 +96,9 @@ impl Layers {
         first: &mut Vec<u8>,
     ) -> Result<Self, LayerError> {
         let tls = match tls {
-            Some((config, name)) => Some(rustls::ClientConnection::new(config, name)?.into()),
+            Some((config, name)) => Some(unbounded(
+                rustls::ClientConnection::new(config, name)?.into(),
+            )),
             None => None,
         };
         let mut layers = Self {
@@ -238,6 +244,14 @@ fn open_tls(
     Ok(opened)
 }
 
+/// Lifts rustls's own cap on buffered output: every seal drains what it encrypted at once, so
+/// the owner's output cap (netlib's write buffer limit) is the one that bounds memory, and a
+/// PDU larger than rustls's default 64 KiB can be sealed before the handshake ends.
+fn unbounded(mut tls: rustls::Connection) -> rustls::Connection {
+    tls.set_buffer_limit(None);
+    tls
+}
+
 /// Encrypts `plain` into `wire` when there is TLS, copies it otherwise.
 fn seal_tls(
     tls: Option<&mut rustls::Connection>,
@@ -282,4 +296,87 @@ fn release(buf: Vec<u8>) -> Vec<u8> {
 /// An `io::Error` for "no more bytes now", which the WebSocket codec treats as "come back".
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
+}
+
+/// A blocking stream with layers, for tools and tests that talk to one server from one
+/// thread: `Read` yields PDU bytes, `Write` seals them. (The `tt` client, which reads and
+/// writes from different threads, drives [`Layers`] itself.)
+#[derive(Debug)]
+pub struct Blocking<S> {
+    socket: S,
+    layers: Layers,
+    /// PDU bytes received and not yet read, from `at`.
+    plain: Vec<u8>,
+    at: usize,
+    closed: bool,
+}
+
+impl<S: Read + Write> Blocking<S> {
+    /// Starts the client side of `layers` on a connected socket: the first flight (TLS
+    /// ClientHello, WebSocket upgrade request) goes out now, the handshakes finish as the
+    /// first reads and writes go.
+    pub fn client(
+        mut socket: S,
+        tls: Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+        ws: Option<WsClient>,
+    ) -> io::Result<Self> {
+        let mut first = Vec::new();
+        let layers = Layers::client(tls, ws, &mut first).map_err(io::Error::other)?;
+        socket.write_all(&first)?;
+        Ok(Self {
+            socket,
+            layers,
+            plain: Vec::new(),
+            at: 0,
+            closed: false,
+        })
+    }
+
+    /// The socket underneath.
+    pub fn get_ref(&self) -> &S {
+        &self.socket
+    }
+}
+
+impl<S: Read + Write> Read for Blocking<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut chunk = [0u8; 16 * 1024];
+        while self.at == self.plain.len() {
+            if self.closed {
+                return Ok(0);
+            }
+            self.plain.clear();
+            self.at = 0;
+            let n = self.socket.read(&mut chunk)?;
+            if n == 0 {
+                return Ok(0);
+            }
+            let mut reply = Vec::new();
+            let opened = self.layers.open(&chunk[..n], &mut self.plain, &mut reply);
+            self.socket.write_all(&reply)?;
+            if opened.map_err(io::Error::other)? == Opened::PeerClosed {
+                self.closed = true;
+            }
+        }
+        let n = buf.len().min(self.plain.len() - self.at);
+        buf[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl<S: Read + Write> Write for Blocking<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut wire = Vec::new();
+        self.layers.seal(buf, &mut wire).map_err(io::Error::other)?;
+        self.socket.write_all(&wire)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.socket.flush()
+    }
 }

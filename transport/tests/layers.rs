@@ -2,47 +2,13 @@
 //! unchanged, and bad input on each layer ends in a clear error.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use teamtalk_transport::rustls::pki_types::ServerName;
+use teamtalk_transport::test_pki::Pki;
 use teamtalk_transport::{
-    LayerError, Layers, Opened, TlsFiles, WsClient, WsServer, client_config, server_config,
+    LayerError, Layers, Opened, WsClient, WsServer, client_config, server_config,
 };
 
 const MAX: usize = 64 * 1024;
-
-/// A CA and a server certificate for 127.0.0.1 and localhost, as PEM files.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("tt-transport-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let cert = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-        Self { dir }
-    }
-
-    fn files(&self) -> TlsFiles {
-        TlsFiles {
-            cert: self.dir.join("cert.pem"),
-            key: self.dir.join("key.pem"),
-            client_ca: None,
-        }
-    }
-}
 
 struct Pair {
     client: Layers,
@@ -58,14 +24,14 @@ struct Pair {
 impl Pair {
     fn new(tls: bool, ws: bool) -> Self {
         let pki = Pki::new(&format!("{tls}{ws}"));
-        let server_tls = tls.then(|| server_config(&pki.files()).unwrap());
+        let server_tls = tls.then(|| server_config(&pki.server_files()).unwrap());
         let ws_server = WsServer {
             path: "/ws".into(),
             max_message: MAX,
         };
         let server = Layers::server(server_tls.as_ref(), ws.then_some(&ws_server)).unwrap();
         let client_tls = tls.then(|| {
-            let config = client_config(Some(&pki.dir.join("ca.pem")), None).unwrap();
+            let config = client_config(Some(&pki.ca()), None).unwrap();
             (config, ServerName::try_from("localhost").unwrap())
         });
         let ws_client = ws.then(|| WsClient {
@@ -172,7 +138,7 @@ fn bytes_split_anywhere_arrive_whole() {
 #[test]
 fn garbage_before_the_tls_handshake_is_refused_with_an_alert() {
     let pki = Pki::new("garbage");
-    let config = server_config(&pki.files()).unwrap();
+    let config = server_config(&pki.server_files()).unwrap();
     let mut server = Layers::server(Some(&config), None).unwrap();
     let (mut plain, mut reply) = (Vec::new(), Vec::new());
     let err = server
@@ -189,9 +155,9 @@ fn garbage_before_the_tls_handshake_is_refused_with_an_alert() {
 fn a_client_that_does_not_trust_the_server_fails_the_handshake() {
     let server_pki = Pki::new("untrusted-server");
     let other = Pki::new("untrusted-other");
-    let server_tls = server_config(&server_pki.files()).unwrap();
+    let server_tls = server_config(&server_pki.server_files()).unwrap();
     let mut server = Layers::server(Some(&server_tls), None).unwrap();
-    let config = client_config(Some(&other.dir.join("ca.pem")), None).unwrap();
+    let config = client_config(Some(&other.ca()), None).unwrap();
     let mut to_server = Vec::new();
     let mut client = Layers::client(
         Some((config, ServerName::try_from("localhost").unwrap())),
@@ -390,12 +356,12 @@ fn the_server_closes_politely() {
 #[test]
 fn missing_or_bad_pem_files_name_the_file() {
     let pki = Pki::new("badpem");
-    let mut files = pki.files();
+    let mut files = pki.server_files();
     files.key = pki.dir.join("missing.pem");
     let err = server_config(&files).unwrap_err();
     assert!(err.to_string().contains("missing.pem"), "{err}");
     std::fs::write(pki.dir.join("empty.pem"), "not pem").unwrap();
-    files.key = pki.files().key;
+    files.key = pki.server_files().key;
     files.cert = pki.dir.join("empty.pem");
     let err = server_config(&files).unwrap_err();
     assert!(err.to_string().contains("no certificate"), "{err}");
