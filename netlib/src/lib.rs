@@ -36,7 +36,7 @@ pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle
 pub use link::{Dialer, Link, LinkState};
 pub use metrics::{LinkStates, Metrics, MetricsConf, Readiness};
 pub use peer_filter::{Cidr, CidrError, PeerFilter};
-pub use teamtalk_transport::TlsFiles;
+
 pub use timer::TimerId;
-pub use transport::Transport;
+pub use transport::{ClientTransports, TlsFiles, Transport};
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use log::{info, warn};
 use teamtalk_transport::rustls::ServerConfig;
-use teamtalk_transport::{LayerError, Layers, TlsError, TlsFiles, WsServer, server_config};
+use teamtalk_transport::{LayerError, Layers, WsServer, server_config};
+pub use teamtalk_transport::{TlsError, TlsFiles};
 
 /// Time a new connection has to finish its TLS handshake and WebSocket upgrade unless
 /// [`Transport::with_handshake_timeout`] says otherwise; a peer that opens connections and
@@ -119,5 +120,108 @@ impl Transport {
             }
             Err(e) => warn!("tls certificate reload failed, keeping the old one: {e}"),
         }
+    }
+}
+
+const TLS_CERT_FILE: &str = "TlsCertFile";
+const TLS_KEY_FILE: &str = "TlsKeyFile";
+const TLS_LISTEN_PORT: &str = "TlsListenPort";
+const WS_LISTEN_PORT: &str = "WsListenPort";
+const WSS_LISTEN_PORT: &str = "WssListenPort";
+const WS_PATH: &str = "WsPath";
+/// The WebSocket path when `WsPath` is absent.
+pub const DEFAULT_WS_PATH: &str = "/ws";
+
+/// The extra client listeners a conf asks for beside its plain port (docs/CONFIG.md, "TLS and
+/// WebSocket"): TLS, WebSocket and WebSocket over TLS, each on a port of its own, all on the
+/// server's listen IPs. All are off unless their port key is present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTransports {
+    /// `TlsCertFile` and `TlsKeyFile`, needed by the TLS and WSS ports.
+    pub tls_files: Option<TlsFiles>,
+    /// `TlsListenPort`.
+    pub tls_port: Option<u16>,
+    /// `WsListenPort`.
+    pub ws_port: Option<u16>,
+    /// `WssListenPort`.
+    pub wss_port: Option<u16>,
+    /// `WsPath`, the path a WebSocket upgrade must ask for.
+    pub ws_path: String,
+}
+
+impl ClientTransports {
+    /// Reads the keys; a TLS port without both PEM files, or a path not starting with `/`,
+    /// is refused.
+    pub fn from_conf(conf: &crate::Conf) -> Result<Self, crate::ConfError> {
+        let port = |key: &str| {
+            conf.get(key)
+                .map(|_| conf.require_num::<u16>(key))
+                .transpose()
+        };
+        let tls_files = match (conf.get(TLS_CERT_FILE), conf.get(TLS_KEY_FILE)) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: None,
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(missing(TLS_KEY_FILE)),
+            (None, Some(_)) => return Err(missing(TLS_CERT_FILE)),
+        };
+        let this = Self {
+            tls_port: port(TLS_LISTEN_PORT)?,
+            ws_port: port(WS_LISTEN_PORT)?,
+            wss_port: port(WSS_LISTEN_PORT)?,
+            ws_path: conf.get(WS_PATH).unwrap_or(DEFAULT_WS_PATH).to_owned(),
+            tls_files,
+        };
+        if (this.tls_port.is_some() || this.wss_port.is_some()) && this.tls_files.is_none() {
+            return Err(missing(TLS_CERT_FILE));
+        }
+        if !this.ws_path.starts_with('/') || this.ws_path.contains(char::is_whitespace) {
+            return Err(crate::ConfError::Invalid {
+                key: WS_PATH.to_owned(),
+                value: this.ws_path,
+                reason: "must be a path starting with /".to_owned(),
+            });
+        }
+        Ok(this)
+    }
+
+    /// Each configured port with its transport (certificates read now); a WebSocket message
+    /// may carry at most `max_message` bytes.
+    pub fn transports(&self, max_message: usize) -> Result<Vec<(u16, Transport)>, TlsError> {
+        let mut out = Vec::new();
+        let tls = || -> Result<Transport, TlsError> {
+            let files = self.tls_files.clone().ok_or_else(|| TlsError::File {
+                path: TLS_CERT_FILE.into(),
+                reason: format!("a TLS port needs {TLS_CERT_FILE} and {TLS_KEY_FILE}"),
+            })?;
+            Transport::tls(files)
+        };
+        if let Some(port) = self.tls_port {
+            out.push((port, tls()?));
+        }
+        if let Some(port) = self.ws_port {
+            out.push((
+                port,
+                Transport::plain().with_websocket(&self.ws_path, max_message),
+            ));
+        }
+        if let Some(port) = self.wss_port {
+            out.push((port, tls()?.with_websocket(&self.ws_path, max_message)));
+        }
+        Ok(out)
+    }
+
+    /// Whether any TLS listener is configured (SIGHUP then reloads certificates).
+    pub fn uses_tls(&self) -> bool {
+        self.tls_port.is_some() || self.wss_port.is_some()
+    }
+}
+
+fn missing(key: &str) -> crate::ConfError {
+    crate::ConfError::Missing {
+        key: key.to_owned(),
     }
 }
