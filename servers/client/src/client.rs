@@ -180,6 +180,12 @@ pub enum ClientError {
     /// The call needs a logged-in connection.
     #[error("not logged in")]
     NotLoggedIn,
+    /// The msg_server login_server picked offers no port for the transport asked for.
+    #[error("the msg_server offers no {transport} port")]
+    TransportNotOffered {
+        /// `tls`, `ws` or `wss`.
+        transport: &'static str,
+    },
 }
 
 /// State shared by the client handle and its threads.
@@ -263,13 +269,20 @@ impl Client {
         config: ClientConfig,
     ) -> Result<Self, ClientError> {
         let info = discover_with_timeout(login_url, config.connect_timeout)?;
-        match Self::connect_with(info.addr(), config.clone()) {
+        let name = config.transport.name();
+        let Some(port) = info.port_for(name) else {
+            return Err(ClientError::TransportNotOffered { transport: name });
+        };
+        let mut config = config;
+        // The path login_server advertises wins over the default one.
+        if let (Some(path), Some(_)) = (&info.ws_path, &config.transport.ws_path) {
+            config.transport.ws_path = Some(path.clone());
+        }
+        let prior = format!("{}:{port}", info.prior_ip);
+        match Self::connect_with(prior.as_str(), config.clone()) {
             Err(e) if info.backup_ip != info.prior_ip => {
-                warn!(
-                    "prior msg_server unreachable, trying backup: addr={} err={e}",
-                    info.addr()
-                );
-                Self::connect_with(info.backup_addr(), config)
+                warn!("prior msg_server unreachable, trying backup: addr={prior} err={e}");
+                Self::connect_with(format!("{}:{port}", info.backup_ip).as_str(), config)
             }
             other => other,
         }

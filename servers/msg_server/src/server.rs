@@ -82,6 +82,14 @@ impl Server {
         if let Some(addr) = addrs.first() {
             state.listen_port = addr.port();
         }
+        for (name, addr) in &transport_addrs {
+            let port = Some(addr.port());
+            match *name {
+                "tls" => state.other_ports.tls = port,
+                "ws" => state.other_ports.ws = port,
+                _ => state.other_ports.wss = port,
+            }
+        }
         state.links.tick(ctx);
         ctx.add_timer(TICK, true);
         info!("msg_server listening: addrs={addrs:?} other_transports={transport_addrs:?}");

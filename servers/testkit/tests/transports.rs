@@ -210,3 +210,33 @@ fn a_websocket_message_over_max_client_pdu_len_closes_that_client() {
     let other = cluster.create_user("q");
     cluster.login(0, &other);
 }
+
+#[test]
+fn tt_finds_the_advertised_ports_through_login_server_and_uses_each_transport() {
+    let pki = Pki::new("tt");
+    let cluster = cluster(&pki);
+    let alice = cluster.create_user("tta");
+    let bob = cluster.create_user("ttb");
+    let b = cluster.login(1, &bob);
+    let ca = pki.ca().display().to_string();
+    let id = bob.id.to_string();
+    for flags in [&["--tls"][..], &["--ws"], &["--tls", "--ws"]] {
+        let text = format!("via tt {}", flags.join(" "));
+        let out = std::process::Command::new(testkit::workspace_binary("tt_client", "tt"))
+            .args(["--login-url", &cluster.login_http_url(), "--ca", &ca])
+            .args(["--user", &alice.name, "--password", &alice.password])
+            .args(flags)
+            .args(["send", "--to", &id, &text])
+            .env_remove("TT_USER")
+            .env_remove("TT_PASSWORD")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(b.next_message(WAIT).unwrap().text, text);
+    }
+}
