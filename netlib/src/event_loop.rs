@@ -42,7 +42,7 @@ use crate::http::Request;
 use crate::metrics::{self, METRICS_LISTENER, Metrics, MetricsConf, Probe, Readiness};
 use crate::peer_filter::{PeerFilter, RefusalLog};
 use crate::timer::{TimerId, Timers};
-use crate::transport::Transport;
+use crate::transport::{DEFAULT_HANDSHAKE_TIMEOUT, LinkTls, LinkTlsConf, TlsError, Transport};
 use teamtalk_transport::Opened;
 
 /// Token of the cross-thread waker (stop requests and worker responses).
@@ -300,6 +300,8 @@ pub struct Ctx<D> {
     read_again: Vec<ConnHandle>,
     /// Connections with deferred output to write at the end of this turn.
     deferred: Vec<ConnHandle>,
+    /// Mutual TLS for links to other servers ([`EventLoop::secure_links`]).
+    link_tls: Option<Arc<LinkTls>>,
 }
 
 impl<D> Ctx<D> {
@@ -496,6 +498,33 @@ impl<D> Ctx<D> {
         options: ConnOptions,
         data: D,
     ) -> io::Result<ConnHandle> {
+        self.connect_layered(addr, options, data, None)
+    }
+
+    /// Connects a link to another server (what [`crate::Dialer`] does): like
+    /// [`Ctx::connect`], over mutual TLS when the loop has link TLS, with `host` (the conf's
+    /// IP or name) as the name the peer's certificate must carry.
+    pub fn dial(
+        &mut self,
+        addr: SocketAddr,
+        host: &str,
+        options: ConnOptions,
+        data: D,
+    ) -> io::Result<ConnHandle> {
+        let layers = match &self.link_tls {
+            Some(tls) => Some(tls.dial(host).map_err(io::Error::other)?),
+            None => None,
+        };
+        self.connect_layered(addr, options, data, layers)
+    }
+
+    fn connect_layered(
+        &mut self,
+        addr: SocketAddr,
+        options: ConnOptions,
+        data: D,
+        layers: Option<(Box<teamtalk_transport::Layers>, Vec<u8>)>,
+    ) -> io::Result<ConnHandle> {
         let mut stream = TcpStream::connect(addr)?;
         let entry = self.conns.vacant_key();
         self.registry.register(
@@ -505,6 +534,15 @@ impl<D> Ctx<D> {
         )?;
         let mut conn = Conn::new(stream, ConnState::Connecting, options, data);
         conn.peer = Some(addr);
+        if let Some((layers, first)) = layers {
+            // The ClientHello leaves once the connect completes.
+            conn.output = first;
+            conn.layered = Some(Box::new(Layered {
+                layers,
+                staged: Vec::new(),
+                handshake_deadline: self.now + DEFAULT_HANDSHAKE_TIMEOUT,
+            }));
+        }
         let h = self.conns.insert(conn);
         debug_assert_eq!(h.0, entry);
         Ok(h)
@@ -596,6 +634,7 @@ impl<H: Handler> EventLoop<H> {
                 pending_close: Vec::new(),
                 read_again: Vec::new(),
                 deferred: Vec::new(),
+                link_tls: None,
             },
             read_buf: vec![0; READ_CHUNK],
             metrics: None,
@@ -625,14 +664,11 @@ impl<H: Handler> EventLoop<H> {
         options: ConnOptions,
         filter: &PeerFilter,
     ) -> Result<SocketAddr, NetError> {
-        self.bind_listener(
-            ip,
-            port,
-            tag,
-            options,
-            Some(filter.clone()),
-            Transport::plain(),
-        )
+        let transport = match &self.ctx.link_tls {
+            Some(tls) => tls.listener.clone(),
+            None => Transport::plain(),
+        };
+        self.bind_listener(ip, port, tag, options, Some(filter.clone()), transport)
     }
 
     /// [`EventLoop::listen_filtered`] on every IP of a list.
@@ -665,6 +701,24 @@ impl<H: Handler> EventLoop<H> {
                 self.bind_listener(ip, port, tag, options, filter.cloned(), transport.clone())
             })
             .collect()
+    }
+
+    /// Turns on mutual TLS for links between servers (`LinkTls…` conf keys): every listener
+    /// bound with an allow-list (the internal ports) — already or later — takes only TLS peers
+    /// with a certificate from the CA, and every [`Ctx::dial`] uses TLS.
+    pub fn secure_links(&mut self, conf: &LinkTlsConf) -> Result<(), TlsError> {
+        let tls = LinkTls::load(conf)?;
+        for (_, listener) in &mut self.listeners {
+            if listener.filter.is_some() {
+                listener.transport = tls.listener.clone();
+            }
+        }
+        info!(
+            "links between servers use mutual TLS: ca={}",
+            conf.ca.display()
+        );
+        self.ctx.link_tls = Some(Arc::new(tls));
+        Ok(())
     }
 
     /// The flag that makes the loop reread every TLS listener's certificate and key at its

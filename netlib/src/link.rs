@@ -77,6 +77,13 @@ impl Link {
         }
     }
 
+    /// The configured host (IP or name), which a TLS peer's certificate must name.
+    pub fn host(&self) -> &str {
+        self.name
+            .rsplit_once(':')
+            .map_or(self.name.as_str(), |(host, _)| host)
+    }
+
     /// The configured `host:port`.
     pub fn name(&self) -> &str {
         &self.name
@@ -209,7 +216,7 @@ impl Dialer {
             let Some(addr) = link.address(now) else {
                 continue;
             };
-            match ctx.connect(addr, self.options, D::default()) {
+            match ctx.dial(addr, link.host(), self.options, D::default()) {
                 Ok(h) => link.state = LinkState::Connecting(h),
                 Err(e) => {
                     warn!("connect failed: peer={} err={e}", link.name);

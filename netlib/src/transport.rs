@@ -225,3 +225,83 @@ fn missing(key: &str) -> crate::ConfError {
         key: key.to_owned(),
     }
 }
+
+const LINK_TLS_CERT_FILE: &str = "LinkTlsCertFile";
+const LINK_TLS_KEY_FILE: &str = "LinkTlsKeyFile";
+const LINK_TLS_CA_FILE: &str = "LinkTlsCaFile";
+
+/// Mutual TLS on the links between servers (docs/CONFIG.md §1.3): the keys every conf may
+/// carry. When set, the server's internal listeners accept only TLS peers whose certificate
+/// chains to the CA, and its outbound links use TLS, present the same certificate and accept
+/// only a peer certificate that chains to the CA and names the host dialled. Off when absent:
+/// links to and from C++ servers stay plain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTlsConf {
+    /// This server's certificate chain (`LinkTlsCertFile`), used both ways.
+    pub cert: std::path::PathBuf,
+    /// Its private key (`LinkTlsKeyFile`).
+    pub key: std::path::PathBuf,
+    /// The CA every peer's certificate must chain to (`LinkTlsCaFile`).
+    pub ca: std::path::PathBuf,
+}
+
+impl LinkTlsConf {
+    /// The three keys, all or none.
+    pub fn from_conf(conf: &crate::Conf) -> Result<Option<Self>, crate::ConfError> {
+        let keys = [LINK_TLS_CERT_FILE, LINK_TLS_KEY_FILE, LINK_TLS_CA_FILE];
+        let values = keys.map(|k| conf.get(k));
+        if values.iter().all(Option::is_none) {
+            return Ok(None);
+        }
+        let [Some(cert), Some(key), Some(ca)] = values else {
+            let absent = keys
+                .iter()
+                .zip(&values)
+                .find(|(_, v)| v.is_none())
+                .map_or(LINK_TLS_CA_FILE, |(k, _)| *k);
+            return Err(missing(absent));
+        };
+        Ok(Some(Self {
+            cert: cert.into(),
+            key: key.into(),
+            ca: ca.into(),
+        }))
+    }
+
+    fn server_files(&self) -> TlsFiles {
+        TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_ca: Some(self.ca.clone()),
+        }
+    }
+}
+
+/// Link TLS, loaded: the listener transport and the dialling configuration.
+#[derive(Debug)]
+pub(crate) struct LinkTls {
+    pub(crate) listener: Transport,
+    client: Arc<teamtalk_transport::rustls::ClientConfig>,
+}
+
+impl LinkTls {
+    pub(crate) fn load(conf: &LinkTlsConf) -> Result<Self, TlsError> {
+        let listener = Transport::tls(conf.server_files())?;
+        let client =
+            teamtalk_transport::client_config(Some(&conf.ca), Some((&conf.cert, &conf.key)))?;
+        Ok(Self { listener, client })
+    }
+
+    /// The client layers of a link to `host` (a conf's IP or host name, which the peer's
+    /// certificate must name) and the first bytes to send.
+    pub(crate) fn dial(&self, host: &str) -> Result<(Box<Layers>, Vec<u8>), LayerError> {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = teamtalk_transport::rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| {
+                LayerError::Tls(teamtalk_transport::rustls::Error::General(e.to_string()))
+            })?;
+        let mut first = Vec::new();
+        let layers = Layers::client(Some((Arc::clone(&self.client), name)), None, &mut first)?;
+        Ok((Box::new(layers), first))
+    }
+}

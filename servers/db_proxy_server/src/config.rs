@@ -106,6 +106,9 @@ pub struct Config {
     pub policy: Policy,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
 }
 
 /// `MaxGroupMembersPerRequest`: most member ids one group create or change may carry.
@@ -270,6 +273,7 @@ impl Config {
             resend_window: Duration::from_secs(resend_window_secs),
             policy: Policy::from_conf(conf)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }
 

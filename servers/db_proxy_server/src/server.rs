@@ -45,6 +45,9 @@ pub enum ServerError {
     /// The reactor or a listener failed.
     #[error("network failure")]
     Net(#[from] NetError),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] netlib::transport::TlsError),
     /// A thread could not be started.
     #[error("cannot start thread")]
     Thread(#[from] std::io::Error),
@@ -123,6 +126,9 @@ impl Server {
             "db_proxy_server listening: addrs={addrs:?} threads={}",
             config.thread_num
         );
+        if let Some(tls) = &config.link_tls {
+            event_loop.secure_links(tls)?;
+        }
         if let Some(conf) = &config.metrics {
             event_loop.serve_metrics(conf, metrics)?;
         }

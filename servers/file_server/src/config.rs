@@ -82,6 +82,9 @@ pub struct Config {
     pub limits: Limits,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
 }
 
 /// The resource bounds (all optional in the conf file).
@@ -175,6 +178,7 @@ impl Config {
             msg_server_timeout: DEFAULT_MSG_SERVER_TIMEOUT,
             limits: Limits::from_conf(conf)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }
 }

@@ -57,6 +57,9 @@ pub struct Config {
     pub http_timeout: Duration,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
 }
 
 impl Config {
@@ -102,6 +105,7 @@ impl Config {
             db_timeout: Duration::from_secs(db_timeout_secs),
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }
 }

@@ -39,6 +39,9 @@ pub enum ServerError {
     /// A listener or the poller failed.
     #[error("network failure")]
     Net(#[from] NetError),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] netlib::transport::TlsError),
     /// The loop thread could not be started.
     #[error("cannot start the server thread")]
     Spawn(#[source] io::Error),
@@ -259,6 +262,7 @@ impl Server {
             );
         }
         let metrics_conf = config.metrics.clone();
+        let link_tls = config.link_tls.clone();
         let mut metrics = Metrics::new();
         let mut event_loop =
             EventLoop::new(HttpMsgServer::new(config, Instant::now(), &mut metrics))?;
@@ -272,6 +276,9 @@ impl Server {
                 ..ConnOptions::raw(MAX_REQUEST, http_timeout)
             },
         )?;
+        if let Some(tls) = &link_tls {
+            event_loop.secure_links(tls)?;
+        }
         if let Some(conf) = &metrics_conf {
             event_loop.serve_metrics(conf, metrics)?;
         }

@@ -66,6 +66,9 @@ pub struct Config {
     pub stats_interval: Duration,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
 }
 
 impl Config {
@@ -92,6 +95,7 @@ impl Config {
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             stats_interval: DEFAULT_STATS_INTERVAL,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }
 }

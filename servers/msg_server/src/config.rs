@@ -91,6 +91,9 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
     /// TLS, WebSocket and WebSocket-over-TLS client ports beside `ListenPort`, each off when
     /// its key is absent (`TlsListenPort`, `WsListenPort`, `WssListenPort`, `TlsCertFile`,
     /// `TlsKeyFile`, `WsPath`).
@@ -125,6 +128,7 @@ impl std::fmt::Debug for Config {
             )
             .field("request_timeout", &self.request_timeout)
             .field("metrics", &self.metrics)
+            .field("link_tls", &self.link_tls)
             .field("transports", &self.transports)
             .finish_non_exhaustive()
     }
@@ -230,6 +234,7 @@ impl Config {
             )?,
             request_timeout: std::time::Duration::from_secs(request_timeout),
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
             transports: ClientTransports::from_conf(conf)?,
         })
     }

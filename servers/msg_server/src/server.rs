@@ -56,6 +56,7 @@ impl Server {
         let max_client_pdu_len = config.max_client_pdu_len;
         let options = client_options(max_client_pdu_len);
         let metrics_conf = config.metrics.clone();
+        let link_tls = config.link_tls.clone();
         let transports = config.transports.clone();
         let mut metrics = Metrics::new();
         let state = State::new(config, Instant::now(), &mut metrics);
@@ -73,6 +74,9 @@ impl Server {
                 &transport,
             )?;
             transport_addrs.extend(bound.into_iter().map(|addr| (transport.name(), addr)));
+        }
+        if let Some(tls) = &link_tls {
+            event_loop.secure_links(tls)?;
         }
         if let Some(conf) = &metrics_conf {
             event_loop.serve_metrics(conf, metrics)?;

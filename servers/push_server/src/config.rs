@@ -118,6 +118,9 @@ pub struct Config {
     pub allowed_peers: PeerFilter,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
     /// db_proxy entries (`DBServerIP<n>`/`DBServerPort<n>`), where dead tokens are cleared.
     pub db_servers: Vec<(String, u16)>,
     /// The providers and the delivery queue.
@@ -197,6 +200,7 @@ impl Config {
             sandbox,
             allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
             db_servers: conf.server_list(DB_SERVER)?,
             delivery,
         })

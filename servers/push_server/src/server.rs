@@ -39,6 +39,9 @@ pub enum ServerError {
     /// The listener or the poller failed.
     #[error("network failure")]
     Net(#[from] NetError),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] netlib::transport::TlsError),
     /// The loop thread could not be started.
     #[error("cannot start the server thread")]
     Spawn(#[source] io::Error),
@@ -237,6 +240,9 @@ impl Server {
             options,
             &config.allowed_peers,
         )?;
+        if let Some(tls) = &config.link_tls {
+            event_loop.secure_links(tls)?;
+        }
         if let Some(conf) = &config.metrics {
             event_loop.serve_metrics(conf, metrics)?;
         }

@@ -34,6 +34,9 @@ pub struct Config {
     pub allowed_peers: PeerFilter,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
+    /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
+    pub link_tls: Option<netlib::LinkTlsConf>,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             link_timeout: DEFAULT_LINK_TIMEOUT,
             allowed_peers: PeerFilter::from_conf(conf, ALLOWED_PEER_IPS)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }
 }

@@ -23,6 +23,9 @@ pub enum ServerError {
     /// The event loop could not be created, a listener could not be bound, or polling failed.
     #[error("route_server network failure")]
     Net(#[from] NetError),
+    /// A TLS certificate, key or CA file could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] netlib::transport::TlsError),
     /// The loop's thread could not be started.
     #[error("cannot start the route_server thread")]
     Spawn(#[source] io::Error),
@@ -61,6 +64,9 @@ impl Server {
             options,
             &config.allowed_peers,
         )?;
+        if let Some(tls) = &config.link_tls {
+            event_loop.secure_links(tls)?;
+        }
         if let Some(conf) = &config.metrics {
             event_loop.serve_metrics(conf, metrics)?;
         }

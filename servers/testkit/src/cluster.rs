@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netlib::Conf;
+use netlib::{Conf, LinkTlsConf};
 use tt_client::pb::base_define::{ClientType, UserStatType};
 use tt_client::{Client, ClientConfig, ClientError, ClientTransport, LoginInfo};
 
@@ -79,26 +79,51 @@ impl TestCluster {
         Self::start_with(&[], push_conf)
     }
 
+    /// Like [`TestCluster::start`], with mutual TLS on every link between the servers: each
+    /// conf gets `LinkTlsCertFile`, `LinkTlsKeyFile` and `LinkTlsCaFile` from `files` (a
+    /// certificate for 127.0.0.1 and its key, and the CA that signed it).
+    pub fn start_with_link_tls(files: &LinkTlsConf) -> Self {
+        let extra = [
+            ("LinkTlsCertFile", files.cert.display().to_string()),
+            ("LinkTlsKeyFile", files.key.display().to_string()),
+            ("LinkTlsCaFile", files.ca.display().to_string()),
+        ];
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let push_extra: String = extra.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        Self::start_linked(&extra, &push_extra, &extra)
+    }
+
     fn start_with(extra: &[(&str, &str)], push_extra: &str) -> Self {
+        Self::start_linked(extra, push_extra, &[])
+    }
+
+    /// Boots the cluster; `every` is added to every server's conf.
+    fn start_linked(extra: &[(&str, &str)], push_extra: &str, every: &[(&str, &str)]) -> Self {
         netlib::logging::init_for_tests();
         let fixtures = Fixtures::new(TestEnv::from_env());
         let probe = fixtures.create_user("probe");
+        let with_every = |mut conf: Conf| {
+            for (key, value) in every {
+                conf.set(key, *value);
+            }
+            conf
+        };
 
-        let mut route_conf = Conf::parse("ListenIP=127.0.0.1\nListenMsgPort=0\n");
+        let mut route_conf = with_every(Conf::parse("ListenIP=127.0.0.1\nListenMsgPort=0\n"));
         let route = start_route(&mut route_conf);
-        let mut login_conf = Conf::parse(
+        let mut login_conf = with_every(Conf::parse(
             "ClientListenIP=127.0.0.1\nClientPort=0\nHttpListenIP=127.0.0.1\nHttpPort=0\n\
              MsgServerListenIP=127.0.0.1\nMsgServerPort=0\nmsfs=http://127.0.0.1:8700/\n\
              discovery=http://127.0.0.1/api/discovery\n",
-        );
+        ));
         let login = start_login(&mut login_conf);
-        let mut db_conf = db_proxy_conf(fixtures.env());
+        let mut db_conf = with_every(db_proxy_conf(fixtures.env()));
         let db = start_db(&mut db_conf);
         let file_dir = std::env::temp_dir().join(format!("testkit-{}", unique_name("fs")));
-        let mut file_conf = Conf::parse(
+        let mut file_conf = with_every(Conf::parse(
             "ClientListenIP=127.0.0.1\nClientListenPort=0\nMsgServerListenIP=127.0.0.1\n\
              MsgServerListenPort=0\nTaskTimeout=3600\n",
-        );
+        ));
         let file = start_file(&mut file_conf, &file_dir);
         let (push_tx, pushed) = mpsc::channel();
         let mut push_conf = Conf::parse(&format!(
@@ -142,7 +167,7 @@ impl TestCluster {
             fixtures,
         };
         for _ in 0..MSG_SERVERS {
-            let mut conf = cluster.msg_server_conf();
+            let mut conf = with_every(cluster.msg_server_conf());
             for (key, value) in extra {
                 conf.set(key, *value);
             }

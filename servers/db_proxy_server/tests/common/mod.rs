@@ -136,6 +136,7 @@ pub fn config(msfs: &str) -> Config {
         resend_window: db_proxy_server::config::DEFAULT_RESEND_WINDOW,
         policy: Default::default(),
         metrics: None,
+        link_tls: None,
     }
 }
 
