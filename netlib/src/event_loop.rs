@@ -471,12 +471,18 @@ impl<D> Ctx<D> {
             return;
         };
         if let Some(layered) = &mut conn.layered {
-            // What was deferred, then the polite end (WebSocket close, TLS close_notify).
+            // What was deferred, then the polite end (WebSocket close, TLS close_notify),
+            // written now: the socket may have no writability event left to come.
             let staged = mem::take(&mut layered.staged);
-            if layered.layers.seal(&staged, &mut conn.output).is_ok() {
-                layered.layers.seal_close(&mut conn.output);
+            let mut wire = Vec::new();
+            if layered.layers.seal(&staged, &mut wire).is_ok() {
+                layered.layers.seal_close(&mut wire);
             }
+            self.send_wire(h, &wire);
         }
+        let Some(conn) = self.conns.get_mut(h) else {
+            return;
+        };
         if conn.state == ConnState::Open && conn.pending_output() > 0 {
             conn.state = ConnState::Draining;
         } else {

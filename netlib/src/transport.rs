@@ -305,3 +305,37 @@ impl LinkTls {
         Ok((Box::new(layers), first))
     }
 }
+
+const HTTPS_PORT: &str = "HttpsPort";
+
+/// An HTTPS port beside a server's plain HTTP one (login_server, msfs; docs/CONFIG.md):
+/// `HttpsPort` with `TlsCertFile` and `TlsKeyFile`, on the same listen IPs, serving the same
+/// requests. Off when `HttpsPort` is absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsConf {
+    /// `HttpsPort`.
+    pub port: u16,
+    /// `TlsCertFile` and `TlsKeyFile`.
+    pub files: TlsFiles,
+}
+
+impl HttpsConf {
+    /// Reads the keys; `HttpsPort` without both PEM files is refused.
+    pub fn from_conf(conf: &crate::Conf) -> Result<Option<Self>, crate::ConfError> {
+        let Some(_) = conf.get(HTTPS_PORT) else {
+            return Ok(None);
+        };
+        let port = conf.require_num(HTTPS_PORT)?;
+        let files = TlsFiles {
+            cert: conf.require(TLS_CERT_FILE)?.into(),
+            key: conf.require(TLS_KEY_FILE)?.into(),
+            client_ca: None,
+        };
+        Ok(Some(Self { port, files }))
+    }
+
+    /// The listener transport (the certificate read now).
+    pub fn transport(&self) -> Result<Transport, TlsError> {
+        Transport::tls(self.files.clone())
+    }
+}

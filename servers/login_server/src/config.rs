@@ -66,6 +66,9 @@ pub struct Config {
     pub stats_interval: Duration,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// An HTTPS port beside `HttpPort` (`HttpsPort`, `TlsCertFile`, `TlsKeyFile`), off when
+    /// absent.
+    pub https: Option<netlib::HttpsConf>,
     /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
     /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
     pub link_tls: Option<netlib::LinkTlsConf>,
@@ -95,6 +98,7 @@ impl Config {
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             stats_interval: DEFAULT_STATS_INTERVAL,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            https: netlib::HttpsConf::from_conf(conf)?,
             link_tls: netlib::LinkTlsConf::from_conf(conf)?,
         })
     }

@@ -21,9 +21,14 @@ fn main() -> ExitCode {
         |startup| -> anyhow::Result<Server> {
             let config = Config::load(&startup.config)
                 .with_context(|| format!("reading {}", startup.config.display()))?;
+            let reloads_tls = config.https.is_some();
             let server = Server::bind(config)?;
             println!("server start listen on:\n{}", server.local_addrs());
             server.stop_handle().stop_on_signals()?;
+            if reloads_tls {
+                // SIGHUP rereads the HTTPS certificate (CONFIG §3).
+                signal_hook::flag::register(signal_hook::consts::SIGHUP, server.tls_reload_flag())?;
+            }
             Ok(server)
         },
         |server| Ok(server.run()?),

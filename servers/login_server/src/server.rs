@@ -40,6 +40,8 @@ pub struct LocalAddrs {
     pub http: Vec<SocketAddr>,
     /// msg_server listeners (`MsgServerListenIP`/`MsgServerPort`).
     pub msg_server: Vec<SocketAddr>,
+    /// HTTPS listeners (`HttpListenIP`/`HttpsPort`), empty when off.
+    pub https: Vec<SocketAddr>,
 }
 
 impl fmt::Display for LocalAddrs {
@@ -104,6 +106,18 @@ impl Server {
                 HTTP_LISTENER,
                 peer::http_options(&config),
             )?,
+            https: match &config.https {
+                // The same requests and answers as the HTTP port, inside TLS.
+                Some(https) => event_loop.listen_all_with(
+                    &config.http_listen_ips,
+                    https.port,
+                    HTTP_LISTENER,
+                    peer::http_options(&config),
+                    None,
+                    &https.transport()?,
+                )?,
+                None => Vec::new(),
+            },
         };
         if let Some(tls) = &config.link_tls {
             event_loop.secure_links(tls)?;
@@ -127,6 +141,12 @@ impl Server {
     /// A handle that stops the server from another thread (or on a signal).
     pub fn stop_handle(&self) -> StopHandle {
         self.event_loop.stop_handle()
+    }
+
+    /// The flag that makes the loop reread the HTTPS certificate and key at its next tick
+    /// (the binary sets it from SIGHUP when `HttpsPort` is configured).
+    pub fn tls_reload_flag(&self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.event_loop.tls_reload_flag()
     }
 
     /// Runs the loop on the calling thread until stopped.

@@ -59,6 +59,9 @@ pub struct Config {
     pub limits: Limits,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// An HTTPS port beside `ListenPort` (`HttpsPort`, `TlsCertFile`, `TlsKeyFile`), off when
+    /// absent.
+    pub https: Option<netlib::HttpsConf>,
 }
 
 /// The resource bounds (all optional in the conf file).
@@ -119,6 +122,7 @@ impl Config {
             conf_path: None,
             limits: Limits::from_conf(conf)?,
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            https: netlib::HttpsConf::from_conf(conf)?,
         })
     }
 }

@@ -25,13 +25,17 @@ fn main() -> ExitCode {
         |startup| -> anyhow::Result<Server> {
             let config = Config::load(&startup.config)
                 .with_context(|| format!("reading {}", startup.config.display()))?;
+            let reloads_tls = config.https.is_some();
             let server = Server::bind(config)?;
             let stop = server.stop_handle();
             stop.stop_on_signals()?;
             // SIGQUIT also saves the counter and exits.
             let mut quit = signal_hook::iterator::Signals::new([SIGQUIT])?;
             std::thread::spawn(move || quit.forever().next().map(|_| stop.stop()));
-            if !startup.hup_reopens_log {
+            if reloads_tls {
+                // SIGHUP rereads the HTTPS certificate (CONFIG §8).
+                signal_hook::flag::register(SIGHUP, server.tls_reload_flag())?;
+            } else if !startup.hup_reopens_log {
                 // SIGHUP is ignored, as in the original, unless it reopens the log file.
                 signal_hook::flag::register(SIGHUP, Arc::new(AtomicBool::new(false)))?;
             }

@@ -51,6 +51,9 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    /// The HTTPS certificate or key could not be used.
+    #[error("tls: {0}")]
+    Tls(#[from] netlib::transport::TlsError),
     /// A worker or the loop thread could not be started.
     #[error("cannot start a server thread")]
     Spawn(#[source] io::Error),
@@ -248,6 +251,8 @@ impl Handler for Msfs {
 pub struct Server {
     event_loop: EventLoop<Msfs>,
     addrs: Vec<SocketAddr>,
+    /// The HTTPS addresses (`HttpsPort`), empty when off.
+    https_addrs: Vec<SocketAddr>,
     store: Arc<FileStore>,
     conf_path: Option<PathBuf>,
 }
@@ -288,6 +293,18 @@ impl Server {
             HTTP_PORT,
             ConnOptions::raw(MAX_HEAD + MAX_BODY, IDLE_TIMEOUT),
         )?;
+        // The same requests and answers as the plain port, inside TLS.
+        let https_addrs = match &config.https {
+            Some(https) => event_loop.listen_all_with(
+                &config.listen_ips,
+                https.port,
+                HTTP_PORT,
+                ConnOptions::raw(MAX_HEAD + MAX_BODY, IDLE_TIMEOUT),
+                None,
+                &https.transport()?,
+            )?,
+            None => Vec::new(),
+        };
         if let Some(conf) = &config.metrics {
             event_loop.serve_metrics(conf, registry)?;
         }
@@ -315,6 +332,7 @@ impl Server {
         Ok(Self {
             event_loop,
             addrs,
+            https_addrs,
             store,
             conf_path: config.conf_path,
         })
@@ -325,9 +343,20 @@ impl Server {
         &self.addrs
     }
 
+    /// The bound HTTPS addresses (empty without `HttpsPort`).
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
+    }
+
     /// A handle that stops the server from another thread or a signal.
     pub fn stop_handle(&self) -> StopHandle {
         self.event_loop.stop_handle()
+    }
+
+    /// The flag that makes the loop reread the HTTPS certificate and key at its next tick
+    /// (the binary sets it from SIGHUP when `HttpsPort` is configured).
+    pub fn tls_reload_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.event_loop.tls_reload_flag()
     }
 
     /// Runs until stopped, lets the workers finish, then writes the file counter back to the
@@ -351,6 +380,7 @@ impl Server {
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
         let stop = self.stop_handle();
         let addrs = self.addrs.clone();
+        let https_addrs = self.https_addrs.clone();
         let metrics_addr = self.event_loop.metrics_addr();
         let thread = thread::Builder::new()
             .name("msfs".into())
@@ -359,6 +389,7 @@ impl Server {
         Ok(ServerHandle {
             stop,
             addrs,
+            https_addrs,
             metrics_addr,
             thread: Some(thread),
         })
@@ -380,6 +411,7 @@ fn persist_file_cnt(path: &std::path::Path, file_cnt: u64) -> Result<(), ServerE
 pub struct ServerHandle {
     stop: StopHandle,
     addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     thread: Option<JoinHandle<Result<(), ServerError>>>,
 }
@@ -388,6 +420,11 @@ impl ServerHandle {
     /// The bound addresses.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// The bound HTTPS addresses (empty without `HttpsPort`).
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
     }
 
     /// Where the metrics endpoint listens, when the conf turned it on.

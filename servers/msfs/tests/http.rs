@@ -415,3 +415,64 @@ fn metrics_count_bytes_in_and_out_and_requests_by_result() {
     assert!(metric(m, "teamtalk_msfs_store_bytes") >= 3000.0);
     assert_eq!(netlib::metrics::scrape(m, "/readyz").unwrap().0, 200);
 }
+
+/// Sends `request` over TLS and reads the answer until msfs closes.
+fn exchange_tls(
+    addr: SocketAddr,
+    pki: &teamtalk_transport::test_pki::Pki,
+    request: &[u8],
+) -> Vec<u8> {
+    use teamtalk_transport::rustls::pki_types::ServerName;
+    let socket = TcpStream::connect(addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let config = teamtalk_transport::client_config(Some(&pki.ca()), None).unwrap();
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream =
+        teamtalk_transport::Blocking::client(socket, Some((config, name)), None).unwrap();
+    stream.write_all(request).unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn https_uploads_and_downloads_the_same_files_as_http() {
+    let pki = teamtalk_transport::test_pki::Pki::new("msfs-https");
+    let dir = TempDir::new("https");
+    let files = pki.server_files();
+    let text = format!(
+        "{}HttpsPort=0\nTlsCertFile={}\nTlsKeyFile={}\n",
+        conf_text(&dir.0.join("data")),
+        files.cert.display(),
+        files.key.display()
+    );
+    netlib::logging::init_for_tests();
+    let config = Config::from_conf(&Conf::parse(&text)).unwrap();
+    let server = Server::bind(config).unwrap().spawn().unwrap();
+    let (http, https) = (server.local_addrs()[0], server.https_addrs()[0]);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+    let answer = exchange_tls(
+        https,
+        &pki,
+        &upload_request("tls.jpg", &data, "pics.example"),
+    );
+    let text = String::from_utf8(answer).unwrap();
+    let path = text
+        .split("\"path\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("unexpected answer {text}"))
+        .to_owned();
+    let request = format!("GET /{path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        get(http, &format!("/{path}")),
+        file_answer("image/jpg", &data)
+    );
+    assert_eq!(
+        exchange_tls(https, &pki, request.as_bytes()),
+        file_answer("image/jpg", &data)
+    );
+    server.shutdown().unwrap();
+}
