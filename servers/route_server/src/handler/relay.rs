@@ -69,13 +69,15 @@ pub(super) fn relay(
         msg_server::broadcast(ctx, pdu, Some(from));
         return Relayed::Others;
     };
-    let mut links: Vec<ConnHandle> = addressees
-        .users()
-        .flat_map(|user| presence.links(user))
-        .filter(|&link| link != from)
-        .collect();
-    links.sort_unstable();
-    links.dedup();
+    // A user is on a handful of links at most, so a linear duplicate check beats sorting.
+    let mut links: Vec<ConnHandle> = Vec::with_capacity(4);
+    for user in addressees.users() {
+        for link in presence.links(user) {
+            if link != from && !links.contains(&link) {
+                links.push(link);
+            }
+        }
+    }
     let mut bytes = Vec::with_capacity(pdu.len());
     pdu.encode_into(&mut bytes);
     for &link in &links {
