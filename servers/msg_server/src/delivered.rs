@@ -1,15 +1,18 @@
 //! The stored messages this msg_server delivered lately, so that a copy db_proxy marks as a
 //! duplicate (the client sent it again after losing the ack) is delivered only when this
 //! server never delivered the first one — the first answer may have been lost with its
-//! db_proxy link, and then no recipient got the message.
+//! db_proxy link, and then no recipient got the message. Single-chat messages relayed by
+//! route_server are recorded too, when they reached a connection here, and a routed copy of
+//! one already recorded is not delivered again (route_server replays recent messages to a
+//! link that reports a login late, and a reconnected link is a new one to it).
 //!
 //! Invariant: bounded by entries ([`CAPACITY`]); the oldest are forgotten first. The set is a
 //! B-tree, whose memory follows the entries it holds (about 5 MB when full) and is reused as
 //! old entries leave: a hash set's table grows in steps and, with entries leaving all the
 //! time, once more when its removed slots use up the spare room, so its memory kept rising
 //! long after it was full. A copy of a
-//! message forgotten here, or delivered by another msg_server (the sender reconnected
-//! elsewhere), is delivered again with the same msg id, which clients file under that id.
+//! message forgotten here, or delivered only by another msg_server whose relay never came
+//! here, is delivered again with the same msg id, which clients file under that id.
 
 use std::collections::{BTreeSet, VecDeque};
 

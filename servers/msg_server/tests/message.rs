@@ -180,6 +180,54 @@ fn message_relayed_by_route_reaches_both_parties_without_attach() {
 }
 
 #[test]
+fn a_message_route_sends_again_reaches_each_connection_once() {
+    let h = Harness::ready();
+    let mut carol = h.login("carol", 40, WINDOWS);
+    let mut dave = h.login("dave", 41, ANDROID);
+    let routed = |from: u32, to: u32, msg_id: u32| {
+        let mut msg = text(from, to, 1, "via route");
+        msg.msg_id = msg_id;
+        Pdu::new(CommandId::MsgData, 7, &msg)
+    };
+    // route_server replays a message to a link that reported a login late; this server had it.
+    h.fakes.route.send(0, &routed(40, 41, 9));
+    h.fakes.route.send(0, &routed(40, 41, 9));
+    // Positive control on the same link, after the copy: the next message does come.
+    h.fakes.route.send(0, &routed(40, 41, 10));
+    for c in [&mut carol, &mut dave] {
+        let ids: Vec<u32> = (0..2)
+            .map(|_| {
+                c.expect(CommandId::MsgData)
+                    .parse::<ImMsgData>()
+                    .unwrap()
+                    .msg_id
+            })
+            .collect();
+        assert_eq!(ids, [9, 10]);
+    }
+
+    // A message that reached nobody here is delivered when it comes again after a login.
+    h.fakes.route.send(0, &routed(50, 42, 11));
+    // A barrier on the route link: carol's message comes after that one was handled.
+    h.fakes.route.send(0, &routed(50, 40, 13));
+    let got: ImMsgData = carol.expect(CommandId::MsgData).parse().unwrap();
+    assert_eq!(got.msg_id, 13);
+    let mut erin = h.login("erin", 42, WINDOWS);
+    h.fakes.route.send(0, &routed(50, 42, 11));
+    h.fakes.route.send(0, &routed(50, 42, 11));
+    h.fakes.route.send(0, &routed(50, 42, 12));
+    let ids: Vec<u32> = (0..2)
+        .map(|_| {
+            erin.expect(CommandId::MsgData)
+                .parse::<ImMsgData>()
+                .unwrap()
+                .msg_id
+        })
+        .collect();
+    assert_eq!(ids, [11, 12]);
+}
+
+#[test]
 fn acks_and_read_acks_are_handled_and_read_notify_reaches_other_devices() {
     let h = Harness::ready();
     let mut bob_pc = h.login("bob", 21, WINDOWS);

@@ -5,6 +5,7 @@
 //! - [`config`] — `routeserver.conf`.
 //! - [`server`] — binding the listeners and running the loop.
 //! - `presence` — the user → links → client-type counts state and its update rule.
+//! - `replay` — the recent targeted relays, sent again to a link that reports a login late.
 //! - `handler` — one function per command, dispatched on the command id.
 //! - `peer` — the msg_server link and broadcasting over links.
 
@@ -12,6 +13,7 @@ pub mod config;
 mod handler;
 mod peer;
 mod presence;
+mod replay;
 pub mod server;
 
 pub use config::Config;

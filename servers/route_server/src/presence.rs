@@ -132,6 +132,15 @@ impl Presence {
         self.users.contains_key(&user_id)
     }
 
+    /// The links the user's relays go to: its member set, which holds every link with a client
+    /// of the user (and possibly a link whose last client just left).
+    pub(crate) fn links(&self, user_id: UserId) -> impl Iterator<Item = ConnHandle> + '_ {
+        self.users
+            .get(&user_id)
+            .into_iter()
+            .flat_map(|user| user.members.iter().copied())
+    }
+
     /// Whether the user has a PC client anywhere.
     pub(crate) fn has_pc_client(&self, user_id: UserId) -> bool {
         self.users.get(&user_id).is_some_and(User::has_pc_client)

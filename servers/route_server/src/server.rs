@@ -46,7 +46,7 @@ impl Server {
     /// addresses outside `AllowedPeerIPs` are closed at accept.
     pub fn bind(config: Config) -> Result<Self, ServerError> {
         let mut metrics = Metrics::new();
-        let mut event_loop = EventLoop::new(RouteHandler::new(&mut metrics))?;
+        let mut event_loop = EventLoop::new(RouteHandler::new(&config, &mut metrics))?;
         let options = ConnOptions {
             heartbeat: Some(config.heartbeat_interval),
             idle_timeout: Some(config.link_timeout),

@@ -82,3 +82,35 @@ fn a_missing_file_is_an_error() {
         Err(ConfError::Io { .. })
     ));
 }
+
+#[test]
+fn the_replay_window_bounds_default_and_are_checked() {
+    let base = "ListenIP=127.0.0.1\nListenMsgPort=8200\n";
+    let config = Config::from_conf(&Conf::parse(base)).unwrap();
+    assert_eq!(config.replay_span, Duration::from_secs(5));
+    assert_eq!(config.replay_max_entries, 100_000);
+    assert_eq!(config.replay_max_bytes, 64 << 20);
+
+    let conf = Conf::parse(&format!(
+        "{base}RelayReplaySeconds=2\nRelayReplayMaxEntries=10\nRelayReplayMaxMB=1\n"
+    ));
+    let config = Config::from_conf(&conf).unwrap();
+    assert_eq!(config.replay_span, Duration::from_secs(2));
+    assert_eq!(config.replay_max_entries, 10);
+    assert_eq!(config.replay_max_bytes, 1 << 20);
+
+    for (key, value) in [
+        ("RelayReplaySeconds", "0"),
+        ("RelayReplaySeconds", "61"),
+        ("RelayReplayMaxEntries", "0"),
+        ("RelayReplayMaxMB", "0"),
+        ("RelayReplayMaxMB", "x"),
+    ] {
+        let conf = Conf::parse(&format!("{base}{key}={value}\n"));
+        let err = Config::from_conf(&conf).unwrap_err();
+        assert!(
+            matches!(&err, ConfError::Invalid { key: k, value: v, .. } if k == key && v == value),
+            "{key}={value} gave {err}"
+        );
+    }
+}

@@ -202,14 +202,15 @@ pub(crate) fn handle_stored_msg_data(st: &mut State, ctx: &mut Ctx, db: ConnHand
 }
 
 /// Delivers a single-chat message to the sender's other connections and the recipient's
-/// connections here, tracking each copy until it is acked.
+/// connections here, tracking each copy until it is acked. Returns whether any connection
+/// got it.
 fn deliver_single(
     st: &mut State,
     ctx: &mut Ctx,
     msg: &ImMsgData,
     bytes: &[u8],
     except: Option<ConnHandle>,
-) {
+) -> bool {
     let mut targets: Vec<ConnHandle> = st
         .users
         .conns(msg.from_user_id)
@@ -218,9 +219,10 @@ fn deliver_single(
         .filter(|&h| Some(h) != except)
         .collect();
     targets.extend_from_slice(st.users.conns(msg.to_session_id));
-    for h in targets {
+    for &h in &targets {
         st.deliver_tracked(ctx, h, bytes, msg.msg_id, msg.from_user_id);
     }
+    !targets.is_empty()
 }
 
 /// A stored group message waiting for its member list.
@@ -339,8 +341,11 @@ pub(crate) fn fan_out(
 }
 
 /// 0x0301 relayed by route_server: a message stored by another msg_server. Single chat is
-/// delivered to both parties' connections here (the sender's seq kept, the attach removed);
-/// group chat is fanned out here too, without a push round (D-PUSH-3).
+/// delivered to both parties' connections here (the sender's seq kept, the attach removed),
+/// unless this server delivered it already: route_server sends a recent message again to a
+/// link that reports a login of its addressee after the message went out, and a link that
+/// reconnected is a new link to it, so a copy may come twice. Group chat is fanned out here
+/// too, without a push round (D-PUSH-3).
 pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
         return;
@@ -358,9 +363,21 @@ pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         request_group_fan_out(st, ctx, fan_out, pdu.body.clone(), 1);
         return;
     }
+    let delivery = (msg.from_user_id, msg.to_session_id, false, msg.msg_id);
+    if st.delivered.contains(&delivery) {
+        debug!(
+            "routed message delivered before, dropped: from={} msg_id={}",
+            msg.from_user_id, msg.msg_id
+        );
+        return;
+    }
     msg.attach_data = None;
     let bytes = Pdu::forward(&pdu.header, &msg).encode();
-    deliver_single(st, ctx, &msg, &bytes, None);
+    // Recorded only when a connection got it: a copy that reached nobody here may come again
+    // after one of the parties logged in, and must be delivered then.
+    if deliver_single(st, ctx, &msg, &bytes, None) {
+        st.delivered.record(delivery);
+    }
 }
 
 /// 0x0302 from a client: it received a single-chat message.

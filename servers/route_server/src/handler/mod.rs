@@ -14,13 +14,17 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use teamtalk_proto::{CommandId, Pdu};
 
+use crate::config::Config;
 use crate::peer::msg_server::MsgServerLink;
 use crate::presence::Presence;
+use crate::replay::ReplayWindow;
+use relay::Relayed;
 
-/// The loop's handler: the presence table plus the dispatch.
+/// The loop's handler: the presence table, the replay window and the dispatch.
 #[derive(Debug)]
 pub(crate) struct RouteHandler {
     presence: Presence,
+    window: ReplayWindow,
     metrics: RouteMetrics,
 }
 
@@ -31,25 +35,45 @@ struct RouteMetrics {
     links: Gauge,
     /// Users online on some msg_server.
     users: Gauge,
-    /// PDUs relayed: to the other links, to every link.
-    relays: [Counter; 2],
+    /// PDUs relayed: to the other links, to every link, to the links hosting the addressees,
+    /// and targeted relays sent again to a link that reported a login late.
+    relays: [Counter; 4],
+    /// Targeted relays held for late logins.
+    window_entries: Gauge,
+    /// Bytes the replay window holds.
+    window_bytes: Gauge,
     /// Links that closed.
     links_lost: Counter,
 }
 
 impl RouteHandler {
-    /// A handler with an empty presence table, its metrics registered in `metrics`.
-    pub(crate) fn new(metrics: &mut Metrics) -> Self {
+    /// A handler with an empty presence table and replay window (bounded as `config` says),
+    /// its metrics registered in `metrics`.
+    pub(crate) fn new(config: &Config, metrics: &mut Metrics) -> Self {
         Self {
             presence: Presence::default(),
+            window: ReplayWindow::new(
+                config.replay_span,
+                config.replay_max_entries,
+                config.replay_max_bytes,
+            ),
             metrics: RouteMetrics {
                 links: metrics.gauge("server_links", "msg_server and http_msg_server links"),
                 users: metrics.gauge("online_users", "Users online on some msg_server"),
                 relays: metrics.counters(
                     "relays",
-                    "PDUs relayed between msg_servers (to the others, or to all)",
+                    "PDUs relayed between msg_servers (to the others, to all, to the links \
+                     hosting the addressees, or again to a link reporting a login late)",
                     "to",
-                    ["others", "all"],
+                    ["others", "all", "targeted", "replayed"],
+                ),
+                window_entries: metrics.gauge(
+                    "relay_window_entries",
+                    "Targeted relays held for logins reported late",
+                ),
+                window_bytes: metrics.gauge(
+                    "relay_window_bytes",
+                    "Bytes of targeted relays held for logins reported late",
                 ),
                 links_lost: metrics.counter("links_lost", "msg_server links that closed"),
             },
@@ -81,7 +105,9 @@ impl Handler for RouteHandler {
                 server::handle_online_user_info(presence, ctx, h, &pdu);
             }
             CommandId::OtherUserStatusUpdate => {
-                server::handle_user_status_update(presence, ctx, h, &pdu);
+                let replayed =
+                    server::handle_user_status_update(presence, &mut self.window, ctx, h, &pdu);
+                self.metrics.relays[3].inc_by(replayed as u64);
             }
             CommandId::OtherRoleSet => server::handle_role_set(ctx, h, &pdu),
             CommandId::BuddyListUsersStatusRequest => {
@@ -94,8 +120,12 @@ impl Handler for RouteHandler {
             | CommandId::GroupChangeMemberNotify
             | CommandId::FileNotify
             | CommandId::BuddyListRemoveSessionNotify => {
-                self.metrics.relays[0].inc();
-                relay::relay_to_others(ctx, h, &pdu);
+                let relayed = relay::relay(presence, &mut self.window, ctx, h, command, &pdu);
+                let i = match relayed {
+                    Relayed::Others => 0,
+                    Relayed::Targeted => 2,
+                };
+                self.metrics.relays[i].inc();
             }
             CommandId::BuddyListSignInfoChangedNotify => {
                 self.metrics.relays[1].inc();
@@ -118,6 +148,7 @@ impl Handler for RouteHandler {
     ) {
         self.metrics.links_lost.inc();
         let removed = server::link_closed(&mut self.presence, ctx, h);
+        self.window.forget_link(h);
         info!(
             "msg_server link closed: handle={h} master={} reason={reason} users_removed={removed} \
              users_online={}",
@@ -135,6 +166,12 @@ impl RouteHandler {
         self.metrics
             .users
             .set(i64::try_from(self.presence.user_count()).unwrap_or(i64::MAX));
+        self.metrics
+            .window_entries
+            .set(i64::try_from(self.window.len()).unwrap_or(i64::MAX));
+        self.metrics
+            .window_bytes
+            .set(i64::try_from(self.window.bytes()).unwrap_or(i64::MAX));
     }
 }
 

@@ -14,6 +14,7 @@ use teamtalk_proto::{CommandId, Pdu};
 use super::parse;
 use crate::peer::msg_server::{self, MsgServerLink};
 use crate::presence::{Presence, STATUS_OFFLINE, UserId, is_pc};
+use crate::replay::ReplayWindow;
 
 /// `login_status` of IMServerPCLoginStatusNotify when the user has a PC client online.
 const PC_LOGIN_STATUS_ON: u32 = 1;
@@ -54,22 +55,25 @@ pub(super) fn handle_online_user_info(
     );
 }
 
-/// IMUserStatusUpdate: records the change, then tells every msg_server what it means.
+/// IMUserStatusUpdate: records the change, then tells every msg_server what it means. A
+/// login also gets the link the recent targeted relays for the user that did not go there
+/// (KNOWN_DEFECTS D-RS-4); returns how many.
 pub(super) fn handle_user_status_update(
     presence: &mut Presence,
+    window: &mut ReplayWindow,
     ctx: &mut Ctx<MsgServerLink>,
     h: ConnHandle,
     pdu: &Pdu,
-) {
+) -> usize {
     let Some(msg) = parse::<ImUserStatusUpdate>(h, pdu) else {
-        return;
+        return 0;
     };
     if ClientType::try_from(msg.client_type).is_err() {
         warn!(
             "ignoring status update with unknown client type: handle={h} client_type={}",
             msg.client_type
         );
-        return;
+        return 0;
     }
     debug!(
         "user status update: handle={h} user_id={} status={} client_type={}",
@@ -83,6 +87,20 @@ pub(super) fn handle_user_status_update(
         msg.user_status,
         enum_value(msg.client_type),
     );
+    if msg.user_status == STATUS_OFFLINE {
+        return 0;
+    }
+    let now = ctx.now();
+    let replayed = window.replay(now, UserId(msg.user_id), h, |bytes| {
+        ctx.send(h, bytes);
+    });
+    if replayed > 0 {
+        debug!(
+            "relays replayed to a late login: handle={h} user_id={} count={replayed}",
+            msg.user_id
+        );
+    }
+    replayed
 }
 
 /// IMRoleSet: remembers whether the link is its msg_server's master route link.
