@@ -1,0 +1,191 @@
+//! The console's listener and runtime: `Server::bind` binds the port (0 picks one) and opens
+//! the MySQL pool without connecting (the console starts while MySQL is down and shows the
+//! error on its pages); `run` serves on this thread, `spawn` on a thread named
+//! `admin_server`, stopped by `ServerHandle::shutdown`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use log::info;
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tt_admin::group::HttpMsgServer;
+
+use crate::config::Config;
+use crate::dashboard::Dashboard;
+use crate::session::{Sessions, Throttle};
+use crate::web::{self, App};
+
+/// Worker threads of the runtime: the handlers only wait (MySQL and argon2 work runs on the
+/// blocking pool), so two are plenty.
+const WORKER_THREADS: usize = 2;
+
+/// Why the console could not start or stopped.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// `ListenIP:ListenPort`.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The MySQL pool options were refused.
+    #[error("mysql pool")]
+    Db(#[source] mysql::Error),
+    /// The tokio runtime or the server thread could not start, or serving failed.
+    #[error("runtime")]
+    Io(#[source] std::io::Error),
+}
+
+/// A bound, not yet running console.
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    app: Arc<App>,
+}
+
+impl Server {
+    /// Binds `ListenIP:ListenPort` and prepares the state.
+    pub fn bind(config: Config) -> Result<Self, ServerError> {
+        let addr = format!("{}:{}", config.listen_ip, config.listen_port);
+        let listener = TcpListener::bind(&addr).map_err(|source| ServerError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+        listener.set_nonblocking(true).map_err(ServerError::Io)?;
+        let constraints =
+            mysql::PoolConstraints::new(0, config.db.max_conn.max(1)).expect("0 ≤ max and max ≥ 1");
+        let opts = mysql::OptsBuilder::from_opts(config.db.opts())
+            .pool_opts(mysql::PoolOpts::default().with_constraints(constraints));
+        let pool = mysql::Pool::new(opts).map_err(ServerError::Db)?;
+        let app = App {
+            sessions: Sessions::new(config.session_idle),
+            throttle: Throttle::default(),
+            dashboard: Dashboard::default(),
+            http_msg_server: HttpMsgServer {
+                addr: config.http_msg_server.clone(),
+                app_key: config.app_key.clone(),
+            },
+            pool,
+            config,
+        };
+        Ok(Self {
+            listener,
+            app: Arc::new(app),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves on this thread until ctrl-c or SIGTERM.
+    pub fn run(self) -> Result<(), ServerError> {
+        let runtime = runtime()?;
+        runtime.block_on(self.serve(async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }))
+    }
+
+    /// Serves on a thread named `admin_server` until the handle is shut down or dropped.
+    pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        let addr = self.local_addr();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let runtime = runtime()?;
+        let thread = std::thread::Builder::new()
+            .name("admin_server".into())
+            .spawn(move || {
+                runtime.block_on(self.serve(async {
+                    let _ = stopped.await;
+                }))
+            })
+            .map_err(ServerError::Io)?;
+        Ok(ServerHandle {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    async fn serve(
+        self,
+        until: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let listener = tokio::net::TcpListener::from_std(self.listener).map_err(ServerError::Io)?;
+        info!(
+            "admin console listening: addr={:?}",
+            listener.local_addr().ok()
+        );
+        let service = web::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(until)
+            .await
+            .map_err(ServerError::Io)
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ServerError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .thread_name("admin_server-rt")
+        .enable_all()
+        .build()
+        .map_err(ServerError::Io)
+}
+
+/// A console running on its own thread.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), ServerError>>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving (open connections finish their request) and joins the thread.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.stop_and_join()
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(ServerError::Io(std::io::Error::other(
+                "server thread panicked",
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
