@@ -263,11 +263,12 @@ pub async fn dashboard(State(app): AppState, headers: HeaderMap) -> Response {
 }
 
 fn dashboard_view(statuses: &[Status]) -> Markup {
-    let online: f64 = statuses
+    // A fold from +0: an empty f64 sum is -0, which would show as "-0".
+    let online = statuses
         .iter()
         .filter(|s| s.name.starts_with("msg_server"))
         .filter_map(|s| s.online_users)
-        .sum();
+        .fold(0.0, |total, n| total + n);
     html! {
         @if statuses.is_empty() {
             p { "No servers are configured (MonitorName1/MonitorURL1 … in adminserver.conf)." }
@@ -872,6 +873,8 @@ fn groups_view(session: &Session, list: &[Group]) -> Markup {
             form method="post" action="/groups/add" { (csrf(session))
                 label { "Name " input name="name" required maxlength="256"; }
                 label { "Owner (user name) " input name="owner" required; }
+                p { small { "The owner is the first member. http_msg_server makes every group \
+                    as the administrator, user 0, which is what the creator column shows." } }
                 br;
                 label { "Members (user names or ids, comma separated) "
                     input name="members" size="60"; }

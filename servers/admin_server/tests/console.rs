@@ -8,106 +8,43 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use admin_server::{Config, Server, ServerHandle, account};
+mod support;
+
+use admin_server::account;
 use mysql::prelude::Queryable;
-use netlib::Conf;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use testkit::{Fixtures, TestCluster, TestEnv, TestUser, unique_name};
+use support::{Console, closed_addr, encode};
+use testkit::{TestCluster, TestUser, unique_name};
 use tt_client::CommandId;
 use tt_client::pb::base_define::ClientType;
 use tt_client::pb::login::ImKickUser;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-/// A console on an ephemeral port, with an administrator of its own.
-struct Console {
-    handle: ServerHandle,
-    admin: String,
-    password: String,
-    env: TestEnv,
-}
-
-impl Console {
-    /// Starts a console whose http_msg_server is `http_msg_server` and whose dashboard
-    /// shows `monitors` (name, URL).
-    fn start(http_msg_server: &str, monitors: &[(&str, String)]) -> Self {
-        // reqwest is built without a default TLS provider and will not build a client
-        // without one, even for plain HTTP as here; ring's deprecation is about post-quantum
-        // key exchange, which no TLS is used for here.
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let env = TestEnv::from_env();
-        // Loads the schema (IMAdminAccount included) into the test database if needed.
-        drop(Fixtures::new(env.clone()));
-        let opts = env.mysql_opts();
-        let (ip, port) = http_msg_server.rsplit_once(':').unwrap();
-        let mut text = format!(
-            "ListenIP=127.0.0.1\nListenPort=0\nteamtalk_master_host={}\n\
-             teamtalk_master_port={}\nteamtalk_master_dbname={}\nteamtalk_master_username={}\n\
-             HttpMsgServerIP={ip}\nHttpMsgServerPort={port}\n",
-            opts.get_ip_or_hostname(),
-            opts.get_tcp_port(),
-            opts.get_db_name().unwrap(),
-            opts.get_user().unwrap(),
-        );
-        if let Some(pass) = opts.get_pass() {
-            text.push_str(&format!("teamtalk_master_password={pass}\n"));
-        }
-        for (i, (name, url)) in monitors.iter().enumerate() {
-            text.push_str(&format!(
-                "MonitorName{0}={name}\nMonitorURL{0}={url}\n",
-                i + 1
-            ));
-        }
-        let config = Config::from_conf(&Conf::parse(&text)).unwrap();
-        let handle = Server::bind(config).unwrap().spawn().unwrap();
-        let admin = unique_name("adm");
-        let password = account::create(&mut db(&env), &admin).unwrap();
-        Self {
-            handle,
-            admin,
-            password,
-            env,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.handle.local_addr())
-    }
-
-    fn db(&self) -> mysql::Conn {
-        db(&self.env)
-    }
-
-    /// A browser without a session, from `source` (a loopback address).
-    fn browser_from(&self, source: Ipv4Addr) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .local_address(IpAddr::V4(source))
-                .build()
-                .unwrap(),
-            base: self.url(""),
-            cookie: None,
-        }
-    }
-
-    fn browser(&self) -> Browser {
-        self.browser_from(Ipv4Addr::LOCALHOST)
-    }
-
-    /// A browser signed in as the console's administrator.
-    async fn signed_in(&self) -> Browser {
-        let mut b = self.browser();
-        let answer = b.sign_in(&self.admin, &self.password).await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-        b
+/// A browser without a session, from `source` (a loopback address).
+fn browser_from(console: &Console, source: Ipv4Addr) -> Browser {
+    Browser {
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(IpAddr::V4(source))
+            .build()
+            .unwrap(),
+        base: console.url(""),
+        cookie: None,
     }
 }
 
-fn db(env: &TestEnv) -> mysql::Conn {
-    mysql::Conn::new(env.mysql_opts()).unwrap()
+fn browser(console: &Console) -> Browser {
+    browser_from(console, Ipv4Addr::LOCALHOST)
+}
+
+/// A browser signed in as the console's administrator.
+async fn signed_in(console: &Console) -> Browser {
+    let mut b = browser(console);
+    let answer = b.sign_in(&console.admin, &console.password).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    b
 }
 
 /// An answer, read whole.
@@ -197,24 +134,6 @@ fn csrf_token(html: &str) -> String {
     html[start..start + 64].to_owned()
 }
 
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A port nothing listens on (bound, then released).
-fn closed_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
 fn audit_actions(conn: &mut mysql::Conn, actor: &str) -> Vec<String> {
     conn.exec(
         "SELECT action FROM IMAdminAudit WHERE actor = ? ORDER BY id",
@@ -240,7 +159,7 @@ fn user_rows(conn: &mut mysql::Conn, name: &str) -> u64 {
 #[tokio::test]
 async fn sign_in_takes_the_generated_password_only_and_sign_out_ends_the_session() {
     let console = Console::start(&closed_addr(), &[]);
-    let mut b = console.browser();
+    let mut b = browser(&console);
 
     // Not signed in: every page sends to the sign-in form.
     for path in ["/", "/departments", "/users", "/groups", "/audit"] {
@@ -292,7 +211,7 @@ async fn sign_in_takes_the_generated_password_only_and_sign_out_ends_the_session
     assert!(dashboard.body.contains("Sign out"));
 
     // A stolen or guessed cookie value that is not a session is nothing.
-    let mut forged = console.browser();
+    let mut forged = browser(&console);
     forged.cookie = Some(format!("tt_admin_session={}", "ab".repeat(32)));
     assert_eq!(forged.get("/audit").await.status, StatusCode::SEE_OTHER);
 
@@ -300,7 +219,7 @@ async fn sign_in_takes_the_generated_password_only_and_sign_out_ends_the_session
     let out = b.submit("/", "/logout", &[]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
-    let mut replay = console.browser();
+    let mut replay = browser(&console);
     replay.cookie = old_cookie;
     let after = replay.get("/departments").await;
     assert_eq!(after.location.as_deref(), Some("/login"));
@@ -314,13 +233,13 @@ async fn failed_sign_ins_lock_the_address_and_the_name() {
     let third = unique_name("adm3");
     let third_password = account::create(&mut console.db(), &third).unwrap();
 
-    let mut from_1 = console.browser();
+    let mut from_1 = browser(&console);
     for _ in 0..5 {
         let answer = from_1.sign_in(&console.admin, "guess").await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     }
     // The name is locked: its right password from another address is refused too.
-    let mut from_2 = console.browser_from(Ipv4Addr::new(127, 0, 0, 2));
+    let mut from_2 = browser_from(&console, Ipv4Addr::new(127, 0, 0, 2));
     let locked = from_2.sign_in(&console.admin, &console.password).await;
     assert_eq!(
         locked.status,
@@ -333,7 +252,7 @@ async fn failed_sign_ins_lock_the_address_and_the_name() {
     let locked = from_1.sign_in(&other, &other_password).await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     // Neither lock touches another name from another address.
-    let mut from_3 = console.browser_from(Ipv4Addr::new(127, 0, 0, 3));
+    let mut from_3 = browser_from(&console, Ipv4Addr::new(127, 0, 0, 3));
     let ok = from_3.sign_in(&third, &third_password).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER);
     // Four failures are not a lock, and a success clears them.
@@ -364,7 +283,7 @@ async fn failed_sign_ins_lock_the_address_and_the_name() {
 #[tokio::test]
 async fn posts_without_the_session_s_csrf_token_are_refused_and_write_nothing() {
     let console = Console::start(&closed_addr(), &[]);
-    let mut b = console.signed_in().await;
+    let mut b = signed_in(&console).await;
     let mut conn = console.db();
     let name = unique_name("csrf");
 
@@ -381,7 +300,7 @@ async fn posts_without_the_session_s_csrf_token_are_refused_and_write_nothing() 
         .await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN);
     // Another session's token does not fit this session.
-    let mut other = console.signed_in().await;
+    let mut other = signed_in(&console).await;
     let foreign = csrf_token(&other.get("/departments").await.body);
     let crossed = b
         .post(
@@ -391,7 +310,7 @@ async fn posts_without_the_session_s_csrf_token_are_refused_and_write_nothing() 
         .await;
     assert_eq!(crossed.status, StatusCode::FORBIDDEN);
     // No session at all.
-    let mut anonymous = console.browser();
+    let mut anonymous = browser(&console);
     let none = anonymous
         .post(
             "/departments/add",
@@ -421,7 +340,7 @@ type Refusal<'a> = (&'a str, Vec<(&'a str, String)>, StatusCode, &'a str);
 #[tokio::test]
 async fn departments_are_created_renamed_moved_and_deleted_and_refusals_write_nothing() {
     let console = Console::start(&closed_addr(), &[]);
-    let mut b = console.signed_in().await;
+    let mut b = signed_in(&console).await;
     let mut conn = console.db();
     let (top, sub) = (unique_name("top"), unique_name("sub"));
 
@@ -568,7 +487,7 @@ async fn users_are_created_found_edited_disabled_and_kicked_and_refusals_write_n
     let http = cluster.start_http_msg_server("");
     let http_addr = http.local_addrs()[0].to_string();
     let console = Console::start(&http_addr, &[]);
-    let mut b = console.signed_in().await;
+    let mut b = signed_in(&console).await;
     let mut conn = console.db();
     let dept = tt_admin::department::add(&mut conn, "test", &unique_name("udept"), 0).unwrap();
     let dept_s = dept.to_string();
@@ -776,7 +695,7 @@ async fn groups_are_made_and_changed_through_http_msg_server_and_members_see_the
     let cluster = TestCluster::start();
     let http = cluster.start_http_msg_server("");
     let console = Console::start(&http.local_addrs()[0].to_string(), &[]);
-    let mut b = console.signed_in().await;
+    let mut b = signed_in(&console).await;
     let mut conn = console.db();
     let owner = cluster.create_user("gowner");
     let member = cluster.create_user("gmember");
@@ -934,7 +853,7 @@ async fn the_dashboard_shows_each_server_s_health_and_readiness() {
             ("gone_server", format!("http://{}", closed_addr())),
         ],
     );
-    let mut b = console.signed_in().await;
+    let mut b = signed_in(&console).await;
     let page = b.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
     let row = |name: &str| {
