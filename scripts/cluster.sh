@@ -164,26 +164,25 @@ copy_conf() {
     printf 'MetricsListenIP=127.0.0.1\nMetricsPort=%s\n' "$(metrics_port "$server")" >>"$dst"
 }
 
-# Creates the console's first administrator once, with a password the console generates
+# Creates the console's first administrator, `admin`, with a password the console generates
 # (there is no default password), kept readable only by this user so that later starts can
-# print it again. Prints the console's URL and the credentials.
+# print it again. Creating is tried at every start: after `services.sh --reset` the account
+# is made again and the file replaced. Prints the console's URL and the credentials.
 first_admin() {
     local dir=$run_dir/admin_server file out port
     file=$dir/first-admin.txt
     [[ -x $bin_dir/admin_server && -d $dir ]] || return 0
     port=$(conf_value "$conf_dir/adminserver.conf" ListenPort)
     echo "Admin console:  http://127.0.0.1:${port}/"
-    if [[ ! -s $file ]]; then
-        if out=$(cd "$dir" && "$bin_dir/admin_server" --create-admin admin 2>&1); then
-            (umask 077 && printf '%s\n' "${out##*password: }" >"$file")
-        elif [[ $out == *"already exists"* ]]; then
-            echo "                administrator admin exists (created elsewhere); add another with"
-            echo "                (cd run/admin_server && $bin_dir/admin_server --create-admin NAME)"
-            return 0
-        else
-            log "could not create the console's first administrator: $out"
-            return 0
-        fi
+    if out=$(cd "$dir" && "$bin_dir/admin_server" --create-admin admin 2>&1); then
+        (umask 077 && printf '%s\n' "${out##*password: }" >"$file")
+    elif [[ $out != *"already exists"* ]]; then
+        log "could not create the console's first administrator: $out"
+        return 0
+    elif [[ ! -s $file ]]; then
+        echo "                administrator admin exists (created elsewhere); add another with"
+        echo "                (cd run/admin_server && $bin_dir/admin_server --create-admin NAME)"
+        return 0
     fi
     echo "                name: admin   password: $(cat "$file")  (run/admin_server/first-admin.txt)"
 }
