@@ -156,6 +156,20 @@ impl WebDriver {
             .to_owned()
     }
 
+    /// The page source once it contains `text` (a click that submits a form can return before
+    /// the next page has loaded).
+    async fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let page = self.source().await;
+            if page.contains(text) {
+                return page;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} in {page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves the page as `name`.png when `TT_SCREENSHOTS` names a directory.
     async fn screenshot(&self, name: &str) {
         let Some(dir) = std::env::var_os("TT_SCREENSHOTS") else {
@@ -214,8 +228,7 @@ async fn a_browser_creates_a_department_a_user_and_a_group_that_the_user_then_se
         .type_into("input[name=password]", &console.password)
         .await;
     browser.click("button[type=submit]").await;
-    let page = browser.source().await;
-    assert!(page.contains("<h1>Dashboard</h1>"), "{page}");
+    browser.wait_for("<h1>Dashboard</h1>").await;
     browser.screenshot("dashboard").await;
 
     let department = unique_name("Browser Dept");
@@ -229,11 +242,9 @@ async fn a_browser_creates_a_department_a_user_and_a_group_that_the_user_then_se
     browser
         .click("form[action='/departments/add'] button")
         .await;
-    let page = browser.source().await;
-    assert!(
-        page.contains(&format!("Department {department} created")),
-        "{page}"
-    );
+    browser
+        .wait_for(&format!("Department {department} created"))
+        .await;
     browser.screenshot("departments").await;
     let mut db = console.db();
     let dept_id: u32 = db
@@ -262,8 +273,7 @@ async fn a_browser_creates_a_department_a_user_and_a_group_that_the_user_then_se
         ))
         .await;
     browser.click(&format!("{form} button")).await;
-    let page = browser.source().await;
-    assert!(page.contains(&format!("User {name} created")), "{page}");
+    browser.wait_for(&format!("User {name} created")).await;
     browser.screenshot("users").await;
     let user_id: u32 = db
         .exec_first(
@@ -291,7 +301,8 @@ async fn a_browser_creates_a_department_a_user_and_a_group_that_the_user_then_se
             .type_into(&format!("{form} input[name=members]"), &name)
             .await;
         browser.click(&format!("{form} button")).await;
-        let page = browser.source().await;
+        // Either the notice or http_msg_server's refusal.
+        let page = browser.wait_for("role=\"").await;
         let done = format!("Group {group} created (id ");
         if let Some(at) = page.find(&done) {
             let digits: String = page[at + done.len()..]
