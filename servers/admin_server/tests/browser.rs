@@ -190,10 +190,32 @@ impl WebDriver {
 
 impl Drop for WebDriver {
     fn drop(&mut self) {
-        // Killing chromedriver takes its browser down with it.
+        // Killing chromedriver would leave its browser running: the session is ended first,
+        // which closes the browser. Drop cannot wait on the async client, so a blocking
+        // request does it (also after a failed assertion).
+        if !self.session.is_empty() {
+            let _ = end_session(&self.base, &self.session);
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
+}
+
+/// `DELETE /session/{id}` on a blocking connection; waits for chromedriver's answer, which
+/// comes once the browser has quit.
+fn end_session(base: &str, session: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let authority = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(WAIT))?;
+    write!(
+        stream,
+        "DELETE /session/{session} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
 }
 
 fn find_program(name: &str) -> Option<PathBuf> {
