@@ -189,3 +189,75 @@ impl Drop for ServerHandle {
         let _ = self.stop_and_join();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A console whose MySQL is a closed port: the pool connects lazily, so it still starts.
+    fn server(extra: &str) -> Server {
+        let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = closed.local_addr().expect("addr").port();
+        drop(closed);
+        let text = format!(
+            "ListenIP=127.0.0.1\nListenPort=0\nteamtalk_master_host=127.0.0.1\n\
+             teamtalk_master_port={port}\nteamtalk_master_dbname=x\n\
+             teamtalk_master_username=x\nHttpMsgServerIP=127.0.0.1\nHttpMsgServerPort=1\n{extra}"
+        );
+        Server::bind(Config::from_conf(&netlib::Conf::parse(&text)).expect("conf")).expect("bind")
+    }
+
+    #[test]
+    fn the_session_cookie_is_secure_only_when_configured() {
+        let plain = server("");
+        let session = plain.app.sessions.open("root");
+        let cookie = plain.app.session_cookie_header(&session);
+        assert_eq!(
+            cookie,
+            format!(
+                "tt_admin_session={}; HttpOnly; SameSite=Strict; Path=/",
+                session.id
+            )
+        );
+        let secure = server("CookieSecure=1\n");
+        let session = secure.app.sessions.open("root");
+        assert!(
+            secure
+                .app
+                .session_cookie_header(&session)
+                .ends_with("; Path=/; Secure")
+        );
+    }
+
+    #[test]
+    fn a_console_without_mysql_starts_and_answers_sign_ins_with_the_error() {
+        let handle = server("").spawn().expect("spawn");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let answer = runtime.block_on(async {
+            let mut stream = tokio::net::TcpStream::connect(handle.local_addr())
+                .await
+                .expect("connect");
+            let body = "name=root&password=x";
+            let request = format!(
+                "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: \
+                 application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+                .await
+                .expect("write");
+            let mut raw = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut raw)
+                .await
+                .expect("read");
+            String::from_utf8_lossy(&raw).into_owned()
+        });
+        assert!(answer.starts_with("HTTP/1.1 500"), "{answer}");
+        assert!(answer.contains("database"), "{answer}");
+        handle.shutdown().expect("shutdown");
+    }
+}
