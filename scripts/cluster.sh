@@ -3,7 +3,9 @@
 #
 # Usage: scripts/cluster.sh start|stop|status|restart
 #   start    load the demo organisation (scripts/services.sh --demo), build the release
-#            binaries, then start every built server in run/<server>/ with its conf
+#            binaries, then start every built server in run/<server>/ with its conf, the
+#            admin console last; creates the console's first administrator (`admin`, with a
+#            generated password kept in run/admin_server/first-admin.txt) and prints both
 #   stop     stop the servers whose pids are recorded in run/<server>/server.pid
 #   status   show each server's pid, whether it is alive, and its listening ports
 #   restart  stop, then start
@@ -20,10 +22,11 @@ readonly run_dir=$root_dir/run
 readonly bin_dir=$root_dir/target/release
 
 # Start order: storage first, then everything msg_server dials, then msg_server, then the
-# admin API that needs db_proxy and route_server. The servers reconnect on their own, so
-# the order only avoids a burst of failed connects and log noise at start-up.
+# admin API that needs db_proxy and route_server, then the admin console over it. The
+# servers reconnect on their own, so the order only avoids a burst of failed connects and
+# log noise at start-up.
 readonly SERVERS=(db_proxy_server route_server login_server msfs file_server push_server
-    msg_server http_msg_server)
+    msg_server http_msg_server admin_server)
 
 # How long a server gets to open its ports, and to exit after SIGTERM (db_proxy waits 4 s
 # before exiting so that its peers stop sending first).
@@ -40,7 +43,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 conf_name() {
@@ -53,6 +56,7 @@ conf_name() {
         msfs) echo msfs.conf ;;
         http_msg_server) echo httpmsgserver.conf ;;
         push_server) echo pushserver.conf ;;
+        admin_server) echo adminserver.conf ;;
         *) die "unknown server $1" ;;
     esac
 }
@@ -152,8 +156,35 @@ copy_conf() {
     if [[ $count =~ ^[0-9]+$ ]]; then
         sed -i "s/^\([[:space:]]*FileCnt[[:space:]]*=\)[^#]*/\1$count/" "$dst"
     fi
+    # The console has no metrics endpoint of its own; its conf lists the others'.
+    if [[ $server == admin_server ]]; then
+        return 0
+    fi
     printf '\n# Added by scripts/cluster.sh: the metrics endpoint of the local cluster.\n' >>"$dst"
     printf 'MetricsListenIP=127.0.0.1\nMetricsPort=%s\n' "$(metrics_port "$server")" >>"$dst"
+}
+
+# Creates the console's first administrator, `admin`, with a password the console generates
+# (there is no default password), kept readable only by this user so that later starts can
+# print it again. Creating is tried at every start: after `services.sh --reset` the account
+# is made again and the file replaced. Prints the console's URL and the credentials.
+first_admin() {
+    local dir=$run_dir/admin_server file out port
+    file=$dir/first-admin.txt
+    [[ -x $bin_dir/admin_server && -d $dir ]] || return 0
+    port=$(conf_value "$conf_dir/adminserver.conf" ListenPort)
+    echo "Admin console:  http://127.0.0.1:${port}/"
+    if out=$(cd "$dir" && "$bin_dir/admin_server" --create-admin admin 2>&1); then
+        (umask 077 && printf '%s\n' "${out##*password: }" >"$file")
+    elif [[ $out != *"already exists"* ]]; then
+        log "could not create the console's first administrator: $out"
+        return 0
+    elif [[ ! -s $file ]]; then
+        echo "                administrator admin exists (created elsewhere); add another with"
+        echo "                (cd run/admin_server && $bin_dir/admin_server --create-admin NAME)"
+        return 0
+    fi
+    echo "                name: admin   password: $(cat "$file")  (run/admin_server/first-admin.txt)"
 }
 
 # Returns 1 if the server did not come up.
@@ -278,8 +309,11 @@ cmd_start() {
     echo "Logs:           run/<server>/server.log    Stop: scripts/cluster.sh stop"
     echo "Metrics:        http://127.0.0.1:PORT/metrics (also /healthz, /readyz), PORT ="
     for server in "${SERVERS[@]}"; do
-        printf '                  %-16s %s\n' "$server" "$(metrics_port "$server")"
+        if [[ $server != admin_server ]]; then
+            printf '                  %-16s %s\n' "$server" "$(metrics_port "$server")"
+        fi
     done
+    first_admin
     if ((failed)); then
         die "some servers did not start; see above"
     fi

@@ -2,11 +2,13 @@
 # Makes MariaDB (127.0.0.1:3306, root with an empty password) and Redis (127.0.0.1:6379)
 # available, creates the TeamTalk database and loads sql/schema.sql into it.
 #
-# Usage: scripts/services.sh [--demo] [--reset]
+# Usage: scripts/services.sh [--demo] [--reset] [--browser]
 #   --demo   also load sql/demo.sql and the demo group's Redis keys, then check that
 #            alice ... judy can log in with tt123456 (fails naming any id that holds
 #            other data)
 #   --reset  drop and recreate the database, and flush Redis dbs 1-5, before loading
+#   --browser  also install Debian's chromium and chromium-driver when missing (the admin
+#            console's browser test drives them)
 #
 # Environment: TT_DB_NAME  database to create and load (default: teamtalk)
 #
@@ -45,7 +47,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,18s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 # The database name is spliced into SQL text, so only plain identifiers are accepted.
@@ -55,10 +57,12 @@ fi
 
 demo=0
 reset=0
+browser=0
 for arg in "$@"; do
     case $arg in
         --demo) demo=1 ;;
         --reset) reset=1 ;;
+        --browser) browser=1 ;;
         -h | --help)
             usage
             exit 0
@@ -129,6 +133,9 @@ install_missing() {
     fi
     if ! find_bin redis-cli >/dev/null; then
         packages+=(redis-tools)
+    fi
+    if ((browser)) && ! find_bin chromedriver >/dev/null; then
+        packages+=(chromium chromium-driver)
     fi
     if [[ ${#packages[@]} -eq 0 ]]; then
         return 0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: makes MariaDB and Redis available with an empty teamtalk_test
-# schema loaded (scripts/services.sh), then `cargo test --workspace`, then the fault suite
+# schema loaded, and chromium with chromedriver (scripts/services.sh --browser), then `cargo test --workspace`, then the fault suite
 # (benches/faults.sh: real server processes killed and restarted under load) and every fuzz
 # target for a short fixed time (scripts/fuzz.sh, when fuzz/ is present).
 #
@@ -26,7 +26,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-TT_DB_NAME=$test_db scripts/services.sh
+TT_DB_NAME=$test_db scripts/services.sh --browser
 
 export TT_TEST_MYSQL_URL="mysql://root@127.0.0.1:3306/$test_db"
 export TT_TEST_REDIS_URL="redis://127.0.0.1:6379"

@@ -443,3 +443,16 @@ CREATE TABLE IF NOT EXISTS `IMAdminAudit` (
   PRIMARY KEY (`id`),
   KEY `idx_created` (`created`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;
+
+-- teamtalk-rs admin console (admin_server): its administrators, apart from the original PHP
+-- admin's `IMAdmin`. `password` is an argon2id PHC string; `lastLogin` 0 until the first
+-- sign-in. The servers never read it.
+CREATE TABLE IF NOT EXISTS `IMAdminAccount` (
+  `id` int(11) unsigned NOT NULL AUTO_INCREMENT,
+  `name` varchar(64) NOT NULL,
+  `password` varchar(255) NOT NULL,
+  `created` int(11) unsigned NOT NULL,
+  `lastLogin` int(11) unsigned NOT NULL DEFAULT 0,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uniq_name` (`name`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -34,11 +34,16 @@ fn configs() -> &'static [http_msg_server::Config; 2] {
 
 fuzz_target!(|data: &[u8]| {
     // First byte: which target, which config, whether db_proxy is up, whether the caller is
-    // allowed; the rest is the body.
+    // allowed, the kick interface; the rest is the body.
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let target = TARGETS[usize::from(selector & 3)];
+    // Bit 5: teamtalk-rs's own interface instead.
+    let target = if selector & 32 == 0 {
+        TARGETS[usize::from(selector & 3)]
+    } else {
+        "/query/KickUser"
+    };
     let config = &configs()[usize::from(selector >> 2 & 1)];
     let db_available = selector & 8 == 0;
     let peer = (selector & 16 == 0).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST));

@@ -41,6 +41,18 @@ pub(crate) fn record(
     Ok(())
 }
 
+/// Records a change that was made elsewhere and has already happened (a group change made
+/// through http_msg_server, which has no transaction to share).
+pub fn record_done(
+    conn: &mut impl Queryable,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> Result<()> {
+    record(conn, actor, action, target, detail)
+}
+
 /// The newest `limit` entries, newest first.
 pub fn recent(conn: &mut impl Queryable, limit: u32) -> Result<Vec<Entry>> {
     let rows: Vec<(String, String, String, String, u32)> = conn.exec(

@@ -1,13 +1,17 @@
 //! Groups, through http_msg_server's admin API (`/query/CreateGroup`, `/query/ChangeMembers`,
 //! BEHAVIOUR §9) rather than straight into MySQL: db_proxy then updates the member cache, and
 //! the msg_servers notify the members who are online, exactly as for a client's own change.
+//! Also here, as the other call to http_msg_server: closing a (disabled) user's connections.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
+use mysql::prelude::Queryable;
+use mysql::{Conn, TxOpts};
 use serde_json::{Value, json};
 
+use crate::audit;
 use crate::error::{AdminError, Result, check_text};
 
 /// Longest group name the schema holds.
@@ -35,6 +39,89 @@ pub enum Change {
     Add = 1,
     /// Remove the users.
     Remove = 2,
+}
+
+/// A group as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its id.
+    pub id: u32,
+    /// Its name.
+    pub name: String,
+    /// The user who created it (the owner that member changes are made in the name of).
+    pub creator: u32,
+    /// 1 normal, 2 temporary (the protocol's `GroupType`).
+    pub kind: u32,
+    /// Members, as db_proxy last counted them.
+    pub members: u32,
+}
+
+/// Groups by id, at most `limit`.
+pub fn list(conn: &mut impl Queryable, limit: u32) -> Result<Vec<Group>> {
+    let rows: Vec<(u32, String, u32, u32, u32)> = conn.exec(
+        "SELECT id, name, creator, type, userCnt FROM IMGroup ORDER BY id LIMIT ?",
+        (limit,),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, creator, kind, members)| Group {
+            id,
+            name,
+            creator,
+            kind,
+            members,
+        })
+        .collect())
+}
+
+/// Group `id`.
+pub fn find(conn: &mut impl Queryable, id: u32) -> Result<Group> {
+    let row: Option<(u32, String, u32, u32, u32)> = conn.exec_first(
+        "SELECT id, name, creator, type, userCnt FROM IMGroup WHERE id = ?",
+        (id,),
+    )?;
+    row.map(|(id, name, creator, kind, members)| Group {
+        id,
+        name,
+        creator,
+        kind,
+        members,
+    })
+    .ok_or_else(|| AdminError::NotFound(format!("group {id}")))
+}
+
+/// The user ids of group `id`'s current members, by id. MySQL's copy of the membership,
+/// which db_proxy writes in the same request as Redis's.
+pub fn members(conn: &mut impl Queryable, id: u32) -> Result<Vec<u32>> {
+    Ok(conn.exec(
+        "SELECT userId FROM IMGroupMember WHERE groupId = ? AND status = 0 ORDER BY userId",
+        (id,),
+    )?)
+}
+
+/// Renames group `id`. There is no rename in the protocol nor in http_msg_server's API, so it
+/// is written here; the group's `version` is bumped, which is what clients compare to decide
+/// to fetch a group's info again (BEHAVIOUR §8.18), so they see the new name at their next sync.
+pub fn rename(conn: &mut Conn, actor: &str, id: u32, name: &str) -> Result<()> {
+    check_text("group name", name, MAX_NAME)?;
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let old: String = tx
+        .exec_first("SELECT name FROM IMGroup WHERE id = ? FOR UPDATE", (id,))?
+        .ok_or_else(|| AdminError::NotFound(format!("group {id}")))?;
+    tx.exec_drop(
+        "UPDATE IMGroup SET name = ?, version = version + 1, updated = UNIX_TIMESTAMP() \
+         WHERE id = ?",
+        (name, id),
+    )?;
+    audit::record(
+        &mut tx,
+        actor,
+        "group.rename",
+        &format!("group {id} {name}"),
+        &format!("was {old}"),
+    )?;
+    tx.commit()?;
+    Ok(())
 }
 
 impl HttpMsgServer {
@@ -79,6 +166,23 @@ impl HttpMsgServer {
                 "modify_type": change as u32,
                 "user_id_list": members,
             }),
+        )
+        .map(drop)
+    }
+
+    /// Closes user `user`'s connections on every msg_server (`/query/KickUser`, a teamtalk-rs
+    /// addition): they get the protocol's kick notification and are closed. `Ok` means the
+    /// kicks were sent to route_server.
+    pub fn kick_user(&self, user: u32) -> Result<()> {
+        if user == 0 {
+            return Err(AdminError::Invalid {
+                field: "user id",
+                why: "not 0".into(),
+            });
+        }
+        self.post(
+            "/query/KickUser",
+            &json!({ "app_key": self.app_key, "req_user_id": 0, "user_id": user }),
         )
         .map(drop)
     }

@@ -82,6 +82,104 @@ pub struct User {
     pub enabled: bool,
 }
 
+/// The editable part of a user's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    /// Display name (not empty).
+    pub nick: String,
+    /// Department id.
+    pub depart: u32,
+    /// 0 unknown, 1 male, 2 female.
+    pub sex: u32,
+    /// E-mail address, may be empty.
+    pub email: String,
+    /// Phone number (digits), may be empty.
+    pub phone: String,
+}
+
+impl Profile {
+    /// Checks every field against the schema before anything is written.
+    pub fn check(&self) -> Result<()> {
+        check_text("nick", &self.nick, MAX_NAME)?;
+        check_optional("email", &self.email, MAX_EMAIL)?;
+        check_optional("phone", &self.phone, MAX_PHONE)?;
+        if !self.phone.chars().all(|c| c.is_ascii_digit()) {
+            return Err(AdminError::Invalid {
+                field: "phone",
+                why: "digits only".into(),
+            });
+        }
+        if self.sex > 2 {
+            return Err(AdminError::Invalid {
+                field: "sex",
+                why: "0 (unknown), 1 (male) or 2 (female)".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// id, name, nick, departId, status, sex, email, phone.
+type ProfileRow = (u32, String, String, u32, u32, u32, String, String);
+
+/// User `name` as listed, with its profile.
+pub fn find(conn: &mut impl Queryable, name: &str) -> Result<(User, Profile)> {
+    let row: Option<ProfileRow> = conn.exec_first(
+        "SELECT id, name, nick, departId, status, sex, email, phone FROM IMUser \
+         WHERE name = ? LIMIT 1",
+        (name,),
+    )?;
+    let (id, name, nick, depart, status, sex, email, phone) =
+        row.ok_or_else(|| AdminError::NotFound(format!("user {name:?}")))?;
+    let profile = Profile {
+        nick: nick.clone(),
+        depart,
+        sex,
+        email,
+        phone,
+    };
+    let user = User {
+        id,
+        name,
+        nick,
+        depart,
+        enabled: status == ENABLED,
+    };
+    Ok((user, profile))
+}
+
+/// Replaces user `name`'s profile; `updated` is bumped so clients' incremental user sync
+/// (BEHAVIOUR §8.11) picks the change up.
+pub fn set_profile(conn: &mut Conn, actor: &str, name: &str, profile: &Profile) -> Result<()> {
+    profile.check()?;
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    department::require(&mut tx, profile.depart)?;
+    let id: u32 = tx
+        .exec_first("SELECT id FROM IMUser WHERE name = ? LIMIT 1", (name,))?
+        .ok_or_else(|| AdminError::NotFound(format!("user {name:?}")))?;
+    tx.exec_drop(
+        "UPDATE IMUser SET nick = ?, departId = ?, sex = ?, email = ?, phone = ?, \
+         updated = UNIX_TIMESTAMP() WHERE id = ?",
+        (
+            &profile.nick,
+            profile.depart,
+            profile.sex,
+            &profile.email,
+            &profile.phone,
+            id,
+        ),
+    )?;
+    audit::record(
+        &mut tx,
+        actor,
+        "user.profile",
+        &format!("user {id} {name}"),
+        &format!("department {}", profile.depart),
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Creates `user`; returns its id.
 pub fn add(conn: &mut Conn, actor: &str, user: &NewUser) -> Result<u32> {
     user.check()?;
@@ -143,6 +241,31 @@ pub fn list(conn: &mut Conn, search: &str, limit: u32) -> Result<Vec<User>> {
         "SELECT id, name, nick, departId, status FROM IMUser \
          WHERE name LIKE ? OR nick LIKE ? ORDER BY id LIMIT ?",
         (&pattern, &pattern, limit),
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, nick, depart, status)| User {
+            id,
+            name,
+            nick,
+            depart,
+            enabled: status == ENABLED,
+        })
+        .collect())
+}
+
+/// The users among `ids` that exist, by id (a group's member list shown with names).
+pub fn by_ids(conn: &mut impl Queryable, ids: &[u32]) -> Result<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Only `?` placeholders are spliced in; the ids are bound.
+    let marks = vec!["?"; ids.len()].join(", ");
+    let rows: Vec<(u32, String, String, u32, u32)> = conn.exec(
+        format!(
+            "SELECT id, name, nick, departId, status FROM IMUser WHERE id IN ({marks}) ORDER BY id"
+        ),
+        ids.to_vec(),
     )?;
     Ok(rows
         .into_iter()

@@ -123,6 +123,18 @@ pub(crate) fn on_data(
             let pdu = Pdu::new(CommandId::GroupChangeMemberRequest, 0, &req);
             forward(hms, ctx, h, id, db, &pdu, QueryKind::ChangeMembers);
         }
+        Action::KickUser(kicks) => {
+            hms.metrics.answered.inc();
+            let Some(route) = hms.master_route else {
+                answer(ctx, h, &ErrorCode::ServerException.body());
+                return;
+            };
+            info!("kicking user everywhere: user={}", kicks[0].user_id);
+            for kick in &kicks {
+                ctx.send_pdu(route, &Pdu::new(CommandId::OtherServerKickUser, 0, kick));
+            }
+            answer(ctx, h, &ErrorCode::Success.body());
+        }
     }
 }
 

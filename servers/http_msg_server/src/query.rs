@@ -13,7 +13,9 @@ use std::net::IpAddr;
 
 use netlib::styled_json::{Scalar, styled_object};
 use serde_json::Value;
+use teamtalk_proto::pb::base_define::{ClientType, KickReasonType};
 use teamtalk_proto::pb::group::{ImGroupChangeMemberReq, ImGroupCreateReq};
+use teamtalk_proto::pb::server::ImServerKickUser;
 
 use crate::config::Config;
 use crate::json::{self, Unconvertible};
@@ -22,6 +24,9 @@ use crate::json::{self, Unconvertible};
 pub const QUERY_PREFIX: &str = "/query/";
 const CREATE_GROUP: &str = "/query/CreateGroup";
 const CHANGE_MEMBERS: &str = "/query/ChangeMembers";
+/// A teamtalk-rs addition: closes a user's connections on every msg_server (the admin
+/// console calls it after disabling the user).
+const KICK_USER: &str = "/query/KickUser";
 
 /// The API's error codes, each with the message the original sends for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +96,9 @@ pub enum Action {
     CreateGroup(ImGroupCreateReq),
     /// Send this membership change to db_proxy (the caller adds `attach_data`).
     ChangeMembers(ImGroupChangeMemberReq),
+    /// Send these kicks (one per kind of client) to route_server, which relays them to every
+    /// msg_server.
+    KickUser([ImServerKickUser; 2]),
 }
 
 /// Decides what to do with a request to `target` with `body` from `peer`.
@@ -121,6 +129,10 @@ pub fn handle(
     let interface = match target {
         CREATE_GROUP => create_group,
         CHANGE_MEMBERS => change_members,
+        // Needs route_server, not db_proxy.
+        KICK_USER => {
+            return kick_user(&root).unwrap_or_else(|_| Action::Answer(ErrorCode::Param.body()));
+        }
         _ => return Action::Close,
     };
     if !db_available {
@@ -223,6 +235,27 @@ fn change_members(root: &Value) -> Result<Action, Unconvertible> {
     }))
 }
 
+/// msg_server kicks the connections of the same kind as the named client type (PC or
+/// mobile, BEHAVIOUR §2.2 step 5), so one kick per kind reaches them all.
+const KICKED_KINDS: [i32; 2] = [ClientType::Windows as i32, ClientType::Ios as i32];
+
+fn kick_user(root: &Value) -> Result<Action, Unconvertible> {
+    present(root, &["req_user_id", "user_id"])?;
+    let user_id = json::as_uint(json::member(root, "user_id")?)?;
+    if user_id == 0 {
+        return Err(Unconvertible);
+    }
+    // The original has no "disabled by the administrator" reason; a duplicate login is the
+    // one clients show as "signed in elsewhere" and do not retry at once.
+    Ok(Action::KickUser(KICKED_KINDS.map(|client_type| {
+        ImServerKickUser {
+            user_id,
+            client_type,
+            reason: KickReasonType::KickReasonDuplicateUser as u32,
+        }
+    })))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +278,40 @@ mod tests {
 
     const CREATE: &str = r#"{"req_user_id":1,"app_key":"k","group_name":"g","group_type":2,
                             "group_avatar":"a","user_id_list":[3,1,2]}"#;
+
+    #[test]
+    fn kick_user_becomes_one_kick_per_kind_without_db_proxy() {
+        let body = r#"{"req_user_id":0,"app_key":"","user_id":42}"#;
+        let Action::KickUser(kicks) =
+            handle(KICK_USER, body.as_bytes(), loopback(), &config(""), false)
+        else {
+            panic!("not a kick");
+        };
+        assert_eq!(
+            kicks.map(|k| (k.user_id, k.client_type, k.reason)),
+            [(42, 1, 1), (42, 17, 1)]
+        );
+        for bad in [
+            r#"{"req_user_id":0,"app_key":""}"#,
+            r#"{"req_user_id":0,"app_key":"","user_id":0}"#,
+            r#"{"req_user_id":0,"app_key":"","user_id":"x"}"#,
+        ] {
+            assert_eq!(
+                run(KICK_USER, bad),
+                Action::Answer(ErrorCode::Param.body()),
+                "{bad}"
+            );
+        }
+        // The same gate as the other interfaces.
+        let refused = handle(
+            KICK_USER,
+            body.as_bytes(),
+            Some("10.0.0.1".parse().unwrap()),
+            &config(""),
+            true,
+        );
+        assert_eq!(refused, Action::Refuse(ErrorCode::Ip));
+    }
 
     #[test]
     fn create_group_becomes_a_db_request_as_user_zero() {

@@ -103,6 +103,15 @@ pub fn unique_name(tag: &str) -> String {
 
 /// Creates the test database and loads the schema if its tables are missing (once per
 /// process).
+/// The table `sql/schema.sql` creates last.
+fn newest_table() -> &'static str {
+    SCHEMA
+        .rsplit("CREATE TABLE IF NOT EXISTS `")
+        .next()
+        .and_then(|rest| rest.split('`').next())
+        .expect("sql/schema.sql creates tables")
+}
+
 fn ensure_schema(env: &TestEnv) {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
@@ -117,8 +126,10 @@ fn ensure_schema(env: &TestEnv) {
         .expect("cannot create the test database");
         conn.query_drop(format!("USE `{db}`"))
             .expect("cannot use the test database");
+        // The schema only grows and is safe to load again (CREATE TABLE IF NOT EXISTS), so a
+        // database made before its newest table was added gets it too.
         let present: Option<String> = conn
-            .query_first("SHOW TABLES LIKE 'IMTransmitFile'")
+            .query_first(format!("SHOW TABLES LIKE '{}'", newest_table()))
             .expect("cannot list tables");
         if present.is_some() {
             return;

@@ -153,6 +153,13 @@ enum GroupCmd {
         #[arg(long, value_delimiter = ',', required = true)]
         members: Vec<u32>,
     },
+    /// List groups: id, name, type, creator, members.
+    List {
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Rename a group (clients see it at their next group sync).
+    Rename { group: u32, name: String },
 }
 
 fn main() -> ExitCode {
@@ -189,7 +196,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 addr: http_msg_server,
                 app_key,
             };
-            group(&server, command)
+            // Connected first: a change is only made when its audit entry can be written.
+            group(&mut connect(&args.mysql_url)?, actor, &server, command)
         }
     }
 }
@@ -259,7 +267,12 @@ fn users(conn: &mut mysql::Conn, actor: &str, cmd: UserCmd) -> anyhow::Result<()
     Ok(())
 }
 
-fn group(server: &HttpMsgServer, command: GroupCmd) -> anyhow::Result<()> {
+fn group(
+    conn: &mut mysql::Conn,
+    actor: &str,
+    server: &HttpMsgServer,
+    command: GroupCmd,
+) -> anyhow::Result<()> {
     match command {
         GroupCmd::Create {
             name,
@@ -269,18 +282,62 @@ fn group(server: &HttpMsgServer, command: GroupCmd) -> anyhow::Result<()> {
             if !members.contains(&owner) {
                 members.push(owner);
             }
-            println!("{}", server.create_group(owner, &name, &members)?);
+            let id = server.create_group(owner, &name, &members)?;
+            let detail = format!("owner {owner}, {} members", members.len());
+            audit::record_done(
+                conn,
+                actor,
+                "group.create",
+                &format!("group {id} {name}"),
+                &detail,
+            )?;
+            println!("{id}");
         }
         GroupCmd::Add {
             group,
             owner,
             members,
-        } => server.change_members(owner, group, Change::Add, &members)?,
+        } => {
+            server.change_members(owner, group, Change::Add, &members)?;
+            audit::record_done(
+                conn,
+                actor,
+                "group.add_members",
+                &format!("group {group}"),
+                &ids(&members),
+            )?;
+        }
         GroupCmd::Remove {
             group,
             owner,
             members,
-        } => server.change_members(owner, group, Change::Remove, &members)?,
+        } => {
+            server.change_members(owner, group, Change::Remove, &members)?;
+            audit::record_done(
+                conn,
+                actor,
+                "group.remove_members",
+                &format!("group {group}"),
+                &ids(&members),
+            )?;
+        }
+        GroupCmd::List { limit } => {
+            for g in tt_admin::group::list(conn, limit)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    g.id, g.name, g.kind, g.creator, g.members
+                );
+            }
+        }
+        GroupCmd::Rename { group, name } => tt_admin::group::rename(conn, actor, group, &name)?,
     }
     Ok(())
+}
+
+fn ids(members: &[u32]) -> String {
+    members
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
