@@ -180,15 +180,10 @@ db_sql -e 'CREATE DATABASE teamtalk CHARACTER SET utf8mb4'
 db_sql teamtalk <"$root_dir/sql/schema.sql"
 db_sql -e "CREATE USER 'teamtalk'@'10.77.0.%' IDENTIFIED BY '$db_password';
            GRANT SELECT, INSERT, UPDATE, DELETE ON teamtalk.* TO 'teamtalk'@'10.77.0.%'"
-# The demo organisation, and its group's members in Redis (group_member db 5 of the sample
-# dbproxyserver.conf), as scripts/services.sh --demo writes them.
+# The demo organisation, as INSTALL.md says: sql/demo.sql only. The demo group's members are
+# not written to Redis; db_proxy_server rebuilds them from IMGroupMember.
 db_sql teamtalk <"$root_dir/sql/demo.sql"
 redis_db() { in_ns db redis-cli -h "$ip_db" "$@"; }
-while read -r uid created; do
-    [[ -n $uid ]] && redis_db -n 5 HSETNX group_member_1 "$uid" "$created" >/dev/null
-done < <(db_sql -N -B -e 'SELECT userId, created FROM IMGroupMember
-    WHERE groupId = 1 AND status = 0' teamtalk)
-redis_db -n 1 SET group_msg_id_1 0 NX >/dev/null
 log "host db: MariaDB and Redis on $ip_db, database teamtalk with the demo data"
 
 # --- Confs: the samples with INSTALL.md's changes. ------------------------------------
