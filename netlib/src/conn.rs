@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use slab::Slab;
 use teamtalk_proto::DEFAULT_MAX_PDU_LEN;
+use teamtalk_transport::Layers;
 
 /// Handle of a connection: its key in the reactor's slab. Keys are reused after a close, so a
 /// holder must forget a handle when it sees that connection's close.
@@ -157,6 +158,8 @@ pub struct Conn<D> {
     pub(crate) listener: Option<ListenerTag>,
     /// Already listed for the end-of-turn flush of deferred sends.
     pub(crate) flush_queued: bool,
+    /// TLS and WebSocket layers; `None` on plain TCP, which then pays nothing for them.
+    pub(crate) layered: Option<Box<Layered>>,
     /// The handler's data for this connection.
     pub data: D,
 }
@@ -177,12 +180,19 @@ impl<D> Conn<D> {
             created: now,
             listener: None,
             flush_queued: false,
+            layered: None,
             data,
         }
     }
 
-    /// Bytes queued but not yet written.
+    /// Bytes queued but not yet written (on a layered connection, plaintext waiting for the
+    /// end-of-turn flush included).
     pub fn pending_output(&self) -> usize {
+        self.output.len() - self.output_pos + self.layered.as_ref().map_or(0, |l| l.staged.len())
+    }
+
+    /// Bytes sealed for the socket but not yet written.
+    pub(crate) fn wire_pending(&self) -> usize {
         self.output.len() - self.output_pos
     }
 
@@ -211,6 +221,16 @@ impl<D> Conn<D> {
     pub(crate) fn is_internal(&self) -> bool {
         self.listener == Some(crate::metrics::METRICS_LISTENER)
     }
+}
+
+/// The layers of a TLS or WebSocket connection and its deferred plaintext: PDUs deferred in
+/// one loop turn are sealed together at its end (one TLS record, one WebSocket message).
+#[derive(Debug)]
+pub(crate) struct Layered {
+    pub(crate) layers: Box<Layers>,
+    pub(crate) staged: Vec<u8>,
+    /// The connection is closed if its handshakes are not done by then.
+    pub(crate) handshake_deadline: Instant,
 }
 
 /// The slab of connections, indexed by [`ConnHandle`]. Connections the loop serves itself

@@ -34,6 +34,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use slab::Slab;
 use teamtalk_proto::{CommandId, Pdu};
 
+use crate::conn::Layered;
 use crate::conn::{
     CloseReason, Conn, ConnHandle, ConnOptions, ConnState, ConnTable, Framing, ListenerTag,
 };
@@ -41,6 +42,8 @@ use crate::http::Request;
 use crate::metrics::{self, METRICS_LISTENER, Metrics, MetricsConf, Probe, Readiness};
 use crate::peer_filter::{PeerFilter, RefusalLog};
 use crate::timer::{TimerId, Timers};
+use crate::transport::Transport;
+use teamtalk_transport::Opened;
 
 /// Token of the cross-thread waker (stop requests and worker responses).
 const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -278,6 +281,8 @@ struct Listener {
     /// Who may connect; `None` accepts everybody.
     filter: Option<PeerFilter>,
     refusals: RefusalLog,
+    /// What the PDUs travel over.
+    transport: Transport,
 }
 
 /// What handlers act through: connections, timers, the waker.
@@ -352,12 +357,37 @@ impl<D> Ctx<D> {
         let Some(conn) = self.conns.get_mut(h) else {
             return false;
         };
+        let Some(layered) = &mut conn.layered else {
+            return self.send_wire(h, bytes);
+        };
+        if conn.state == ConnState::Draining {
+            return false;
+        }
+        // Deferred plaintext goes first, to keep the order of the PDU stream.
+        let mut wire = Vec::new();
+        let staged = mem::take(&mut layered.staged);
+        let sealed = layered
+            .layers
+            .seal(&staged, &mut wire)
+            .and_then(|()| layered.layers.seal(bytes, &mut wire));
+        if let Err(e) = sealed {
+            self.close_with(h, CloseReason::Protocol(e.to_string()));
+            return false;
+        }
+        self.send_wire(h, &wire)
+    }
+
+    /// Sends bytes exactly as given (already sealed by the connection's layers, if any).
+    fn send_wire(&mut self, h: ConnHandle, bytes: &[u8]) -> bool {
+        let Some(conn) = self.conns.get_mut(h) else {
+            return false;
+        };
         if conn.state == ConnState::Draining {
             return false;
         }
         conn.last_send = self.now;
         let mut written = 0;
-        if conn.state == ConnState::Open && conn.pending_output() == 0 {
+        if conn.state == ConnState::Open && conn.wire_pending() == 0 {
             match write_some(&mut conn.stream, bytes) {
                 Ok(n) => written = n,
                 Err(e) => {
@@ -369,7 +399,7 @@ impl<D> Ctx<D> {
         if written == bytes.len() {
             return true;
         }
-        if conn.pending_output() + bytes.len() - written > conn.options.max_write_buf {
+        if conn.wire_pending() + bytes.len() - written > conn.options.max_write_buf {
             warn!(
                 "closing stalled peer: handle={h} peer={:?} queued={}",
                 conn.peer,
@@ -407,7 +437,10 @@ impl<D> Ctx<D> {
             return false;
         }
         conn.last_send = self.now;
-        conn.output.extend_from_slice(bytes);
+        match &mut conn.layered {
+            Some(layered) => layered.staged.extend_from_slice(bytes),
+            None => conn.output.extend_from_slice(bytes),
+        }
         if !conn.flush_queued {
             conn.flush_queued = true;
             self.deferred.push(h);
@@ -435,6 +468,13 @@ impl<D> Ctx<D> {
         let Some(conn) = self.conns.get_mut(h) else {
             return;
         };
+        if let Some(layered) = &mut conn.layered {
+            // What was deferred, then the polite end (WebSocket close, TLS close_notify).
+            let staged = mem::take(&mut layered.staged);
+            if layered.layers.seal(&staged, &mut conn.output).is_ok() {
+                layered.layers.seal_close(&mut conn.output);
+            }
+        }
         if conn.state == ConnState::Open && conn.pending_output() > 0 {
             conn.state = ConnState::Draining;
         } else {
@@ -524,6 +564,8 @@ pub struct EventLoop<H: Handler> {
     read_buf: Vec<u8>,
     /// What `/metrics` exports, and where, once [`EventLoop::serve_metrics`] bound it.
     metrics: Option<(Metrics, SocketAddr)>,
+    /// Set (by SIGHUP, say) to reread the TLS listeners' certificates at the next tick.
+    tls_reload: Arc<AtomicBool>,
 }
 
 impl<H: Handler> EventLoop<H> {
@@ -557,6 +599,7 @@ impl<H: Handler> EventLoop<H> {
             },
             read_buf: vec![0; READ_CHUNK],
             metrics: None,
+            tls_reload: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -569,7 +612,7 @@ impl<H: Handler> EventLoop<H> {
         tag: ListenerTag,
         options: ConnOptions,
     ) -> Result<SocketAddr, NetError> {
-        self.bind_listener(ip, port, tag, options, None)
+        self.bind_listener(ip, port, tag, options, None, Transport::plain())
     }
 
     /// Like [`EventLoop::listen`], but a connection from an address `filter` does not allow is
@@ -582,7 +625,14 @@ impl<H: Handler> EventLoop<H> {
         options: ConnOptions,
         filter: &PeerFilter,
     ) -> Result<SocketAddr, NetError> {
-        self.bind_listener(ip, port, tag, options, Some(filter.clone()))
+        self.bind_listener(
+            ip,
+            port,
+            tag,
+            options,
+            Some(filter.clone()),
+            Transport::plain(),
+        )
     }
 
     /// [`EventLoop::listen_filtered`] on every IP of a list.
@@ -599,6 +649,30 @@ impl<H: Handler> EventLoop<H> {
             .collect()
     }
 
+    /// Listens on every IP of a list with a transport other than plain TCP (TLS, WebSocket),
+    /// and an allow-list when `filter` is given.
+    pub fn listen_all_with(
+        &mut self,
+        ips: &[String],
+        port: u16,
+        tag: ListenerTag,
+        options: ConnOptions,
+        filter: Option<&PeerFilter>,
+        transport: &Transport,
+    ) -> Result<Vec<SocketAddr>, NetError> {
+        ips.iter()
+            .map(|ip| {
+                self.bind_listener(ip, port, tag, options, filter.cloned(), transport.clone())
+            })
+            .collect()
+    }
+
+    /// The flag that makes the loop reread every TLS listener's certificate and key at its
+    /// next tick (a server sets it from SIGHUP).
+    pub fn tls_reload_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.tls_reload)
+    }
+
     fn bind_listener(
         &mut self,
         ip: &str,
@@ -606,6 +680,7 @@ impl<H: Handler> EventLoop<H> {
         tag: ListenerTag,
         options: ConnOptions,
         filter: Option<PeerFilter>,
+        transport: Transport,
     ) -> Result<SocketAddr, NetError> {
         let text = format!("{ip}:{port}");
         // Conf lists hold bare IPs; an IPv6 one (`::1`) needs no brackets there.
@@ -632,9 +707,13 @@ impl<H: Handler> EventLoop<H> {
                 Interest::READABLE,
             )
             .map_err(|source| NetError::Listen { addr, source })?;
+        let over = transport.name();
         match &filter {
-            Some(filter) => info!("listening: addr={local} tag={} peers={filter}", tag.0),
-            None => info!("listening: addr={local} tag={}", tag.0),
+            Some(filter) => info!(
+                "listening: addr={local} tag={} transport={over} peers={filter}",
+                tag.0
+            ),
+            None => info!("listening: addr={local} tag={} transport={over}", tag.0),
         }
         self.listeners.insert(Listener {
             socket,
@@ -643,6 +722,7 @@ impl<H: Handler> EventLoop<H> {
             options,
             filter,
             refusals: RefusalLog::default(),
+            transport,
         });
         Ok(local)
     }
@@ -794,6 +874,7 @@ impl<H: Handler> EventLoop<H> {
                 return;
             };
             let (tag, options) = (listener.tag, listener.options);
+            let handshake_timeout = listener.transport.handshake_timeout();
             let (mut stream, peer) = match listener.socket.accept() {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -820,6 +901,13 @@ impl<H: Handler> EventLoop<H> {
                 drop(stream);
                 continue;
             }
+            let layers = match listener.transport.layers() {
+                Ok(layers) => layers,
+                Err(e) => {
+                    warn!("cannot start the transport layers: peer={peer} err={e}");
+                    continue;
+                }
+            };
             if let Err(e) = stream.set_nodelay(true) {
                 debug!("set_nodelay failed: peer={peer} err={e}");
             }
@@ -835,6 +923,13 @@ impl<H: Handler> EventLoop<H> {
             let mut conn = Conn::new(stream, ConnState::Open, options, H::ConnData::default());
             conn.listener = Some(tag);
             conn.peer = Some(peer);
+            conn.layered = layers.map(|layers| {
+                Box::new(Layered {
+                    layers,
+                    staged: Vec::new(),
+                    handshake_deadline: self.ctx.now + handshake_timeout,
+                })
+            });
             let h = self.ctx.conns.insert(conn);
             debug!("accepted: handle={h} peer={peer} tag={}", tag.0);
             if tag != METRICS_LISTENER {
@@ -894,13 +989,20 @@ impl<H: Handler> EventLoop<H> {
         let Some(conn) = self.ctx.conns.get_mut(h) else {
             return;
         };
-        if conn.state == ConnState::Connecting || conn.pending_output() == 0 {
+        if let Some(layered) = conn.layered.as_mut().filter(|l| !l.staged.is_empty()) {
+            let staged = mem::take(&mut layered.staged);
+            if let Err(e) = layered.layers.seal(&staged, &mut conn.output) {
+                self.ctx.close_with(h, CloseReason::Protocol(e.to_string()));
+                return;
+            }
+        }
+        if conn.state == ConnState::Connecting || conn.wire_pending() == 0 {
             return;
         }
         match write_some(&mut conn.stream, &conn.output[conn.output_pos..]) {
             Ok(n) => {
                 conn.output_pos += n;
-                if conn.pending_output() == 0 {
+                if conn.wire_pending() == 0 {
                     // Release the memory: idle connections must cost no buffer.
                     conn.output = Vec::new();
                     conn.output_pos = 0;
@@ -934,8 +1036,32 @@ impl<H: Handler> EventLoop<H> {
                     if conn.state == ConnState::Draining {
                         continue;
                     }
-                    conn.input.extend_from_slice(&self.read_buf[..n]);
-                    self.deliver(h);
+                    let Some(layered) = &mut conn.layered else {
+                        conn.input.extend_from_slice(&self.read_buf[..n]);
+                        self.deliver(h);
+                        continue;
+                    };
+                    let mut reply = Vec::new();
+                    let opened =
+                        layered
+                            .layers
+                            .open(&self.read_buf[..n], &mut conn.input, &mut reply);
+                    if !reply.is_empty() {
+                        self.ctx.send_wire(h, &reply);
+                    }
+                    match opened {
+                        Ok(Opened::Open) => self.deliver(h),
+                        Ok(Opened::PeerClosed) => {
+                            self.deliver(h);
+                            self.ctx.close_with(h, CloseReason::PeerClosed);
+                            return;
+                        }
+                        Err(e) => {
+                            debug!("closing: handle={h} transport error: {e}");
+                            self.ctx.close_with(h, CloseReason::Protocol(e.to_string()));
+                            return;
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -1037,8 +1163,14 @@ impl<H: Handler> EventLoop<H> {
         self.ctx.close_after_flush(h);
     }
 
-    /// The 1-s sweep: heartbeats on quiet links, idle and over-age connections closed.
+    /// The 1-s sweep: TLS certificates reread when asked, heartbeats on quiet links, idle and
+    /// over-age connections closed, and those whose TLS or WebSocket handshake is overdue.
     fn tick(&mut self) {
+        if self.tls_reload.swap(false, Ordering::Relaxed) {
+            for (_, listener) in &mut self.listeners {
+                listener.transport.reload();
+            }
+        }
         let now = self.ctx.now;
         let mut heartbeats = Vec::new();
         let mut idle = Vec::new();
@@ -1054,6 +1186,14 @@ impl<H: Handler> EventLoop<H> {
                     idle.push(h);
                     continue;
                 }
+            }
+            if conn
+                .layered
+                .as_ref()
+                .is_some_and(|l| now > l.handshake_deadline && !l.layers.is_established())
+            {
+                idle.push(h);
+                continue;
             }
             if let Some(interval) = conn.options.heartbeat {
                 if conn.state == ConnState::Open && now.duration_since(conn.last_send) >= interval {

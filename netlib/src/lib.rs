@@ -6,6 +6,7 @@
 //! - [`timer`]: one-shot and repeating timers.
 //! - [`link`]: outbound server links with the reconnect back-off.
 //! - [`peer_filter`]: the allow-list of addresses an internal listener accepts.
+//! - [`transport`]: plain TCP, TLS, WebSocket or both under a listener's PDUs.
 //! - [`worker`]: worker threads and the response queue that wakes the loop.
 //! - [`http`]: the minimal HTTP request parser and response writer; [`styled_json`]: the
 //!   jsoncpp `StyledWriter` form of the original HTTP answers.
@@ -26,6 +27,7 @@ pub mod peer_filter;
 pub mod process;
 pub mod styled_json;
 pub mod timer;
+pub mod transport;
 pub mod worker;
 
 pub use conf::{Conf, ConfError};
@@ -34,5 +36,7 @@ pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle
 pub use link::{Dialer, Link, LinkState};
 pub use metrics::{LinkStates, Metrics, MetricsConf, Readiness};
 pub use peer_filter::{Cidr, CidrError, PeerFilter};
+
 pub use timer::TimerId;
+pub use transport::{ClientTransports, TlsFiles, Transport};
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

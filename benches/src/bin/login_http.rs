@@ -99,6 +99,7 @@ fn boot() -> Result<(ServerHandle, TcpStream)> {
         max_conn_cnt: 100_000,
         cur_conn_cnt: 0,
         host_name: "bench".into(),
+        ..Default::default()
     };
     link.write_all(&Pdu::new(CommandId::OtherMsgServInfo, 0, &info).encode())?;
     // Registration travels on another connection: wait until answers name the msg_server.

@@ -36,6 +36,8 @@ use teamtalk_proto::{CommandId, DEFAULT_MAX_PDU_LEN, Pdu, PduError};
 use crate::crypto::{CryptoError, DEFAULT_AES_KEY};
 use crate::discover::{DiscoverError, discover_with_timeout};
 use crate::message::ReceivedMessage;
+use crate::transport::{ClientTransport, handshake};
+use teamtalk_transport::{Layers, Opened};
 
 /// Interval at which the official clients send heartbeats while idle (PROTOCOL §6.1).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
@@ -64,6 +66,8 @@ pub struct ClientConfig {
     /// Acknowledge every received message (`IMMsgDataAck` C→MS) as soon as it arrives, as the
     /// official clients do. Off by default so tests control acknowledgements.
     pub auto_ack: bool,
+    /// TLS and/or WebSocket under the PDUs; plain TCP by default.
+    pub transport: ClientTransport,
 }
 
 impl Default for ClientConfig {
@@ -76,6 +80,7 @@ impl Default for ClientConfig {
             max_pdu_len: DEFAULT_MAX_PDU_LEN,
             client_version: DEFAULT_CLIENT_VERSION.to_owned(),
             auto_ack: false,
+            transport: ClientTransport::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ impl fmt::Debug for ClientConfig {
             .field("max_pdu_len", &self.max_pdu_len)
             .field("client_version", &self.client_version)
             .field("auto_ack", &self.auto_ack)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +180,12 @@ pub enum ClientError {
     /// The call needs a logged-in connection.
     #[error("not logged in")]
     NotLoggedIn,
+    /// The msg_server login_server picked offers no port for the transport asked for.
+    #[error("the msg_server offers no {transport} port")]
+    TransportNotOffered {
+        /// `tls`, `ws` or `wss`.
+        transport: &'static str,
+    },
 }
 
 /// State shared by the client handle and its threads.
@@ -181,6 +193,10 @@ pub enum ClientError {
 struct Shared {
     /// Write half; the lock keeps PDUs from interleaving.
     writer: Mutex<TcpStream>,
+    /// TLS/WebSocket layers, when the transport has any. Always locked after `writer` (the
+    /// reader too takes `writer` first): records must reach the socket in the order they
+    /// were sealed.
+    layers: Option<Mutex<Layers>>,
     /// Handle used only to shut the socket down, never blocked by a writer.
     control: TcpStream,
     state: Mutex<State>,
@@ -253,26 +269,48 @@ impl Client {
         config: ClientConfig,
     ) -> Result<Self, ClientError> {
         let info = discover_with_timeout(login_url, config.connect_timeout)?;
-        match Self::connect_with(info.addr(), config.clone()) {
+        let name = config.transport.name();
+        let Some(port) = info.port_for(name) else {
+            return Err(ClientError::TransportNotOffered { transport: name });
+        };
+        let mut config = config;
+        // The path login_server advertises wins over the default one.
+        if let (Some(path), Some(_)) = (&info.ws_path, &config.transport.ws_path) {
+            config.transport.ws_path = Some(path.clone());
+        }
+        let prior = format!("{}:{port}", info.prior_ip);
+        match Self::connect_with(prior.as_str(), config.clone()) {
             Err(e) if info.backup_ip != info.prior_ip => {
-                warn!(
-                    "prior msg_server unreachable, trying backup: addr={} err={e}",
-                    info.addr()
-                );
-                Self::connect_with(info.backup_addr(), config)
+                warn!("prior msg_server unreachable, trying backup: addr={prior} err={e}");
+                Self::connect_with(format!("{}:{port}", info.backup_ip).as_str(), config)
             }
             other => other,
         }
     }
 
     /// Wraps an already connected stream.
-    pub fn from_stream(stream: TcpStream, config: ClientConfig) -> io::Result<Self> {
+    /// With a TLS or WebSocket transport the handshakes are done here, within the connect
+    /// timeout, so an untrusted certificate or a refused upgrade fails the connect.
+    pub fn from_stream(mut stream: TcpStream, config: ClientConfig) -> io::Result<Self> {
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(config.request_timeout))?;
         let peer = stream.peer_addr()?;
+        let (layers, early) = if config.transport.is_plain() {
+            (None, Vec::new())
+        } else {
+            let (layers, early) = handshake(
+                &mut stream,
+                peer,
+                &config.transport,
+                config.max_pdu_len,
+                config.connect_timeout,
+            )?;
+            (Some(Mutex::new(layers)), early)
+        };
         let reader = stream.try_clone()?;
         let control = stream.try_clone()?;
         let shared = Arc::new(Shared {
+            layers,
             writer: Mutex::new(stream),
             control,
             state: Mutex::new(State {
@@ -292,7 +330,9 @@ impl Client {
         threads.push(
             thread::Builder::new()
                 .name("tt-client-reader".into())
-                .spawn(move || read_loop(reader, &reader_shared, &events_tx, max_len, auto_ack))?,
+                .spawn(move || {
+                    read_loop(reader, early, &reader_shared, &events_tx, max_len, auto_ack);
+                })?,
         );
         let mut stop_heartbeat = None;
         if let Some(interval) = config.heartbeat_interval {
@@ -624,11 +664,44 @@ impl Shared {
             ));
         }
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        writer.write_all(bytes)?;
+        match &self.layers {
+            Some(layers) => {
+                let mut wire = Vec::with_capacity(bytes.len() + 64);
+                layers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .seal(bytes, &mut wire)
+                    .map_err(io::Error::other)?;
+                writer.write_all(&wire)?;
+            }
+            None => writer.write_all(bytes)?,
+        }
         writer.flush()?;
         drop(writer);
         self.lock_state().last_sent = Instant::now();
         Ok(())
+    }
+
+    /// Appends the PDU bytes carried by `wire` (bytes just read) to `plain`; on a layered
+    /// transport the layers' own answers (pongs, TLS records) are written back at once.
+    fn open(&self, wire: &[u8], plain: &mut Vec<u8>) -> io::Result<Opened> {
+        let Some(layers) = &self.layers else {
+            plain.extend_from_slice(wire);
+            return Ok(Opened::Open);
+        };
+        if wire.is_empty() {
+            return Ok(Opened::Open);
+        }
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut reply = Vec::new();
+        let opened = layers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .open(wire, plain, &mut reply);
+        if !reply.is_empty() {
+            writer.write_all(&reply)?;
+        }
+        opened.map_err(io::Error::other)
     }
 
     /// Records the end of the connection (the first reason wins), fails pending requests and
@@ -691,22 +764,37 @@ fn initial_seq() -> u16 {
 
 fn read_loop(
     mut stream: TcpStream,
+    early: Vec<u8>,
     shared: &Shared,
     events: &Sender<Pdu>,
     max_len: usize,
     auto_ack: bool,
 ) {
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // PDU bytes that arrived with the handshake are decoded before anything is read.
+    let mut decode_first = !early.is_empty();
+    let mut buf: Vec<u8> = early;
     let mut chunk = vec![0u8; 16 * 1024];
+    let mut peer_closed = false;
     let reason = 'conn: loop {
-        let n = match stream.read(&mut chunk) {
-            Ok(0) => break CloseReason::ClosedByServer,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break CloseReason::ReadError(e.to_string()),
+        if peer_closed {
+            break CloseReason::ClosedByServer;
+        }
+        let n = if std::mem::take(&mut decode_first) {
+            0
+        } else {
+            match stream.read(&mut chunk) {
+                Ok(0) => break CloseReason::ClosedByServer,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => break CloseReason::ReadError(e.to_string()),
+            }
         };
         trace!("read: bytes={n}");
-        buf.extend_from_slice(&chunk[..n]);
+        match shared.open(&chunk[..n], &mut buf) {
+            Ok(Opened::Open) => {}
+            Ok(Opened::PeerClosed) => peer_closed = true,
+            Err(e) => break CloseReason::ReadError(e.to_string()),
+        }
         let mut at = 0;
         loop {
             match Pdu::decode(&buf[at..], max_len) {

@@ -30,6 +30,14 @@ pub struct MsgServerInfo {
     pub msfs_backup: String,
     /// Discovery URL from login_server's configuration (`discovery`).
     pub discovery: String,
+    /// The TLS client port (`tlsPort`, teamtalk-rs msg_servers that offer one).
+    pub tls_port: Option<u16>,
+    /// The WebSocket client port (`wsPort`).
+    pub ws_port: Option<u16>,
+    /// The WebSocket-over-TLS client port (`wssPort`).
+    pub wss_port: Option<u16>,
+    /// The WebSocket path (`wsPath`).
+    pub ws_path: Option<String>,
 }
 
 impl MsgServerInfo {
@@ -41,6 +49,17 @@ impl MsgServerInfo {
     /// `backupIP:port`.
     pub fn backup_addr(&self) -> String {
         format!("{}:{}", self.backup_ip, self.port)
+    }
+
+    /// The port of a transport (`tcp`, `tls`, `ws`, `wss`), if this msg_server offers it.
+    pub fn port_for(&self, transport: &str) -> Option<u16> {
+        match transport {
+            "tcp" => Some(self.port),
+            "tls" => self.tls_port,
+            "ws" => self.ws_port,
+            "wss" => self.wss_port,
+            _ => None,
+        }
     }
 }
 
@@ -330,7 +349,17 @@ fn parse_response(url: &str, raw: &[u8]) -> Result<MsgServerInfo, DiscoverError>
     .filter(|p| *p != 0)
     .ok_or_else(|| malformed("missing or invalid member port".to_owned()))?;
     let prior_ip = required("priorIP")?;
+    // Extra ports are optional: absent (or unusable) means not offered.
+    let other_port = |key: &str| {
+        text(key)
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .filter(|p| *p != 0)
+    };
     Ok(MsgServerInfo {
+        tls_port: other_port("tlsPort"),
+        ws_port: other_port("wsPort"),
+        wss_port: other_port("wssPort"),
+        ws_path: text("wsPath"),
         backup_ip: text("backupIP").unwrap_or_else(|| prior_ip.clone()),
         prior_ip,
         port,

@@ -29,6 +29,7 @@ pub use teamtalk_proto::crypto;
 pub mod client;
 pub mod discover;
 pub mod message;
+pub mod transport;
 
 pub use calls::{LoginInfo, login_refusal_text};
 pub use client::{
@@ -39,3 +40,4 @@ pub use crypto::{CryptoError, DEFAULT_AES_KEY};
 pub use discover::{DiscoverError, MsgServerInfo, discover, discover_with_timeout};
 pub use message::{Event, ReceivedMessage};
 pub use teamtalk_proto::{CommandId, Pdu, PduError, pb};
+pub use transport::{ClientTransport, TlsOptions};

@@ -40,7 +40,7 @@ pub(crate) fn msg_server_response(
                 (&server.ip2, &server.ip1)
             };
             let port = server.port.to_string();
-            styled_object(&[
+            let mut fields = vec![
                 ("code", Scalar::Int(0)),
                 ("msg", Scalar::Str("")),
                 ("priorIP", Scalar::Str(prior)),
@@ -49,7 +49,20 @@ pub(crate) fn msg_server_response(
                 ("msfsBackup", Scalar::Str(msfs_url)),
                 ("discovery", Scalar::Str(discovery_url)),
                 ("port", Scalar::Str(&port)),
-            ])
+            ];
+            // teamtalk-rs msg_servers' other transports (PROTOCOL §8.2): extra keys, present
+            // only when offered, which the original clients never look for.
+            let other = &server.other_ports;
+            let [tls, ws, wss] = [other.tls, other.ws, other.wss].map(|p| p.map(|p| p.to_string()));
+            for (key, value) in [("tlsPort", &tls), ("wsPort", &ws), ("wssPort", &wss)] {
+                if let Some(value) = value {
+                    fields.push((key, Scalar::Str(value)));
+                }
+            }
+            if let (Some(path), true) = (&other.ws_path, ws.is_some() || wss.is_some()) {
+                fields.push(("wsPath", Scalar::Str(path)));
+            }
+            styled_object(&fields)
         }
     };
     netlib::http::ok_response(&[], CONTENT_TYPE, body.as_bytes())
@@ -64,6 +77,49 @@ pub(crate) fn is_telecom(peer_text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn server(other_ports: crate::registry::OtherPorts) -> crate::registry::MsgServerInfo {
+        crate::registry::MsgServerInfo {
+            ip1: "10.0.0.1".into(),
+            ip2: "10.0.0.2".into(),
+            port: 8000,
+            max_conn_cnt: 10,
+            cur_conn_cnt: 0,
+            host_name: "h".into(),
+            other_ports,
+        }
+    }
+
+    fn body(info: &crate::registry::MsgServerInfo) -> String {
+        let answer = msg_server_response(Pick::Server(info), None, "m", "d");
+        let text = String::from_utf8(answer).unwrap();
+        text.split_once("\r\n\r\n").unwrap().1.to_owned()
+    }
+
+    #[test]
+    fn other_transports_are_extra_keys_only_when_offered() {
+        let plain = body(&server(crate::registry::OtherPorts::default()));
+        assert!(
+            !plain.contains("tlsPort") && !plain.contains("wsPath"),
+            "{plain}"
+        );
+        let offered = body(&server(crate::registry::OtherPorts {
+            tls: Some(8443),
+            ws: None,
+            wss: Some(8444),
+            ws_path: Some("/ws".into()),
+        }));
+        for key in [
+            "\"tlsPort\" : \"8443\"",
+            "\"wssPort\" : \"8444\"",
+            "\"wsPath\" : \"/ws\"",
+        ] {
+            assert!(offered.contains(key), "{key} missing in {offered}");
+        }
+        assert!(!offered.contains("\"wsPort\""), "{offered}");
+        // The original's keys are unchanged.
+        assert!(offered.contains("\"port\" : \"8000\""), "{offered}");
+    }
 
     #[test]
     fn telecom_means_four_dotted_parts() {

@@ -32,6 +32,18 @@ pub(crate) struct MsgServerInfo {
     pub(crate) cur_conn_cnt: u32,
     /// Host name, for the logs.
     pub(crate) host_name: String,
+    /// The TLS and WebSocket client ports it offers (PROTOCOL §2.4), advertised to clients.
+    pub(crate) other_ports: OtherPorts,
+}
+
+/// A msg_server's client ports beside the plain one (teamtalk-rs msg_servers only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct OtherPorts {
+    pub(crate) tls: Option<u32>,
+    pub(crate) ws: Option<u32>,
+    pub(crate) wss: Option<u32>,
+    /// The WebSocket path; only kept when a WebSocket port is.
+    pub(crate) ws_path: Option<String>,
 }
 
 /// The outcome of choosing a msg_server for a client.
@@ -153,6 +165,7 @@ mod tests {
             max_conn_cnt: max,
             cur_conn_cnt: cur,
             host_name: "h".into(),
+            other_ports: OtherPorts::default(),
         }
     }
 

@@ -168,6 +168,7 @@ fn reports_lacking_a_required_field_are_used_as_the_original_does() {
             max_conn_cnt: 2,
             cur_conn_cnt: 0,
             host_name: String::new(),
+            ..Default::default()
         },
     );
     assert_eq!(info.body[info.body.len() - 2..], [0x32, 0x00]);

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use netlib::{Conf, ConfError};
+use netlib::{ClientTransports, Conf, ConfError};
 
 use crate::limits::{
     DEFAULT_MAX_CLIENT_PDU_LEN, DEFAULT_MAX_GROUP_MEMBERS_PER_REQUEST, FORWARD_OVERHEAD,
@@ -91,6 +91,10 @@ pub struct Config {
     pub request_timeout: std::time::Duration,
     /// The metrics endpoint (`MetricsListenIP`/`MetricsPort`), off when absent.
     pub metrics: Option<netlib::MetricsConf>,
+    /// TLS, WebSocket and WebSocket-over-TLS client ports beside `ListenPort`, each off when
+    /// its key is absent (`TlsListenPort`, `WsListenPort`, `WssListenPort`, `TlsCertFile`,
+    /// `TlsKeyFile`, `WsPath`).
+    pub transports: ClientTransports,
 }
 
 impl std::fmt::Debug for Config {
@@ -121,6 +125,7 @@ impl std::fmt::Debug for Config {
             )
             .field("request_timeout", &self.request_timeout)
             .field("metrics", &self.metrics)
+            .field("transports", &self.transports)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +230,7 @@ impl Config {
             )?,
             request_timeout: std::time::Duration::from_secs(request_timeout),
             metrics: netlib::MetricsConf::from_conf(conf)?,
+            transports: ClientTransports::from_conf(conf)?,
         })
     }
 }

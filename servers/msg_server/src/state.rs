@@ -139,12 +139,22 @@ impl Caller {
     }
 }
 
+/// The client ports beside `ListenPort`, as bound, by transport (PROTOCOL §2.4).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OtherPorts {
+    pub(crate) tls: Option<u16>,
+    pub(crate) ws: Option<u16>,
+    pub(crate) wss: Option<u16>,
+}
+
 /// The msg_server state; implements `netlib::Handler` in `handler`.
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) config: Config,
     /// The client port actually bound (reported to login_server).
     pub(crate) listen_port: u16,
+    /// The TLS and WebSocket client ports actually bound (reported to login_server too).
+    pub(crate) other_ports: OtherPorts,
     /// This host's name (reported to login_server).
     pub(crate) host_name: String,
     pub(crate) links: Links,
@@ -206,6 +216,7 @@ impl State {
             metrics: MsgMetrics::new(metrics),
             links,
             listen_port: config.listen_port,
+            other_ports: OtherPorts::default(),
             host_name: host_name(),
             config,
             users: Users::default(),

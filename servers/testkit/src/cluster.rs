@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use netlib::Conf;
 use tt_client::pb::base_define::{ClientType, UserStatType};
-use tt_client::{Client, ClientConfig, ClientError, LoginInfo};
+use tt_client::{Client, ClientConfig, ClientError, ClientTransport, LoginInfo};
 
 use crate::fixtures::{
     Fixtures, REDIS_DB_GROUP_MEMBER, REDIS_DB_GROUP_SET, REDIS_DB_SYNC, REDIS_DB_TOKEN,
@@ -222,6 +222,26 @@ impl TestCluster {
     /// Client address of msg_server `i` (0 or 1).
     pub fn msg_addr(&self, i: usize) -> SocketAddr {
         port_addr(&self.msg[i].conf, "ListenPort")
+    }
+
+    /// The address of msg_server `i`'s `tls`, `ws` or `wss` client port (the conf given to
+    /// [`TestCluster::start_with_msg_conf`] must have turned it on).
+    pub fn msg_transport_addr(&self, i: usize, transport: &str) -> SocketAddr {
+        port_addr(&self.msg[i].conf, transport_port_key(transport))
+    }
+
+    /// A client connection to msg_server `i` over `transport`, not logged in.
+    pub fn connect_over(
+        &self,
+        i: usize,
+        transport: ClientTransport,
+    ) -> Result<Client, ClientError> {
+        let addr = self.msg_transport_addr(i, transport.name());
+        let config = ClientConfig {
+            transport,
+            ..client_config()
+        };
+        Client::connect_with(addr, config)
     }
 
     /// route_server's address.
@@ -455,6 +475,16 @@ pub fn client_config() -> ClientConfig {
 }
 
 /// `127.0.0.1:<conf[key]>`.
+/// msg_server's conf key for the port of a transport (`tls`, `ws`, `wss`).
+fn transport_port_key(transport: &str) -> &'static str {
+    match transport {
+        "tls" => "TlsListenPort",
+        "ws" => "WsListenPort",
+        "wss" => "WssListenPort",
+        other => panic!("no msg_server port for transport {other}"),
+    }
+}
+
 fn port_addr(conf: &Conf, key: &str) -> SocketAddr {
     let port: u16 = conf
         .require_num(key)
@@ -596,6 +626,10 @@ fn start_msg(conf: &mut Conf) -> (msg_server::ServerHandle, Arc<msg_server::Coun
     let config = msg_server::Config::from_conf(conf).expect("msg_server conf");
     let server = bind_retrying("msg_server", || msg_server::Server::bind(config.clone()));
     conf.set("ListenPort", server.local_addrs()[0].port().to_string());
+    // A restart binds the same ports again.
+    for (transport, addr) in server.transport_addrs() {
+        conf.set(transport_port_key(transport), addr.port().to_string());
+    }
     let counters = server.counters();
     (server.spawn().expect("msg_server spawn"), counters)
 }

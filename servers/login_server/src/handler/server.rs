@@ -10,8 +10,11 @@ use netlib::ConnHandle;
 use teamtalk_proto::Pdu;
 use teamtalk_proto::pb::server::{ImMsgServInfo, ImUserCntUpdate};
 
-use crate::registry::{MsgServerInfo, Registry};
+use crate::registry::{MsgServerInfo, OtherPorts, Registry};
 use crate::socket_order::SocketNo;
+
+/// Longest WebSocket path passed on to clients.
+const MAX_WS_PATH: usize = 256;
 
 /// IMMsgServInfo: records (or replaces) the link's msg_server.
 pub(super) fn handle_msg_serv_info(
@@ -28,6 +31,16 @@ pub(super) fn handle_msg_serv_info(
         max_conn_cnt: msg.max_conn_cnt,
         cur_conn_cnt: msg.cur_conn_cnt,
         host_name: msg.host_name,
+        other_ports: OtherPorts {
+            tls: msg.tls_port,
+            ws: msg.ws_port,
+            wss: msg.wss_port,
+            // A path clients could not use (or a peer's junk) is not advertised.
+            ws_path: msg
+                .ws_path
+                .filter(|p| p.len() <= MAX_WS_PATH && p.starts_with('/'))
+                .filter(|p| p.bytes().all(|b| b.is_ascii_graphic())),
+        },
     };
     let line = format!(
         "handle={h} socket={socket} host={} ip1={} ip2={} port={} max_conns={} cur_conns={}",

@@ -148,6 +148,7 @@ pub fn serv_info(ip1: &str, ip2: &str, port: u32, cur: u32, max: u32) -> Pdu {
         max_conn_cnt: max,
         cur_conn_cnt: cur,
         host_name: "fake-host".into(),
+        ..Default::default()
     };
     Pdu::new(CommandId::OtherMsgServInfo, 0, &msg)
 }

@@ -42,6 +42,11 @@ pub(crate) fn link_up(st: &mut State, ctx: &mut Ctx, h: ConnHandle, up: Connecte
                 max_conn_cnt: st.config.max_conn_cnt,
                 cur_conn_cnt: st.logged_in,
                 host_name: st.host_name.clone(),
+                tls_port: st.other_ports.tls.map(u32::from),
+                ws_port: st.other_ports.ws.map(u32::from),
+                wss_port: st.other_ports.wss.map(u32::from),
+                ws_path: (st.other_ports.ws.is_some() || st.other_ports.wss.is_some())
+                    .then(|| st.config.transports.ws_path.clone()),
             };
             ctx.send_pdu_deferred(h, &Pdu::new(CommandId::OtherMsgServInfo, 0, &info));
         }

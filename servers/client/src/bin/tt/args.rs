@@ -2,11 +2,13 @@
 //! subcommand), one subcommand with its own options, and the help texts.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tt_client::pb::base_define::ClientType;
+use tt_client::{ClientTransport, TlsOptions};
 
 /// Default login_server discovery URL.
 pub(crate) const DEFAULT_LOGIN_URL: &str = "http://127.0.0.1:8080/msg_server";
@@ -82,9 +84,37 @@ pub(crate) struct Global {
     /// 32-character message encryption key [default: the sample key]
     #[arg(long, global = true, value_name = "KEY", value_parser = parse_aes_key)]
     pub(crate) aes_key: Option<[u8; 32]>,
+    /// connect over TLS (with discovery: to the msg_server's advertised TLS port)
+    #[arg(long, global = true)]
+    pub(crate) tls: bool,
+    /// connect over WebSocket (with --tls: WebSocket over TLS)
+    #[arg(long, global = true)]
+    pub(crate) ws: bool,
+    /// WebSocket request path (with discovery the advertised one is used)
+    #[arg(long, global = true, value_name = "PATH", default_value = "/ws")]
+    pub(crate) ws_path: String,
+    /// PEM file of the CA to trust for TLS [default: the public web roots]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) ca: Option<PathBuf>,
+    /// name the server's TLS certificate must carry [default: the address connected to]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub(crate) tls_name: Option<String>,
     /// log protocol traffic to stderr
     #[arg(short, long, global = true)]
     pub(crate) verbose: bool,
+}
+
+impl Global {
+    /// The transport the options ask for.
+    pub(crate) fn transport(&self) -> ClientTransport {
+        ClientTransport {
+            tls: self.tls.then(|| TlsOptions {
+                ca_file: self.ca.clone(),
+                server_name: self.tls_name.clone(),
+            }),
+            ws_path: self.ws.then(|| self.ws_path.clone()),
+        }
+    }
 }
 
 impl fmt::Debug for Global {
@@ -96,6 +126,7 @@ impl fmt::Debug for Global {
             .field("user", &self.user)
             .field("client_type", &self.client_type)
             .field("timeout", &self.timeout)
+            .field("transport", &self.transport())
             .field("verbose", &self.verbose)
             .finish_non_exhaustive()
     }

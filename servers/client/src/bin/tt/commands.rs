@@ -67,6 +67,7 @@ impl From<ClientError> for CliError {
             ClientError::Connect { .. }
             | ClientError::Discover(_)
             | ClientError::Io(_)
+            | ClientError::TransportNotOffered { .. }
             | ClientError::Closed(_) => Self::Connection(text),
             ClientError::LoginRefused { .. } => Self::LoginRefused(text),
             ClientError::NotLoggedIn => Self::Usage(text),
@@ -93,6 +94,7 @@ pub(crate) fn run(global: &Global, command: Command) -> Result<(), CliError> {
         request_timeout: global.timeout,
         aes_key: global.aes_key.unwrap_or(*DEFAULT_AES_KEY),
         auto_ack: interactive,
+        transport: global.transport(),
         ..ClientConfig::default()
     };
     let client = match &global.server {

@@ -1,0 +1,227 @@
+//! What a listener's connections carry their PDUs over: plain TCP (the original's only
+//! transport), TLS, WebSocket, or WebSocket over TLS. The layers themselves are
+//! `teamtalk_transport::Layers`, owned by each connection; the reactor feeds them the bytes it
+//! reads and writes what they seal, with the same output cap and back-pressure as plain TCP.
+//!
+//! A certificate can be replaced while the server runs: [`Transport::reload`] rereads the PEM
+//! files (the event loop does it when its reload flag is set, e.g. by SIGHUP); connections
+//! already open keep the session they negotiated, new ones get the new certificate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use log::{info, warn};
+use teamtalk_transport::rustls::ServerConfig;
+use teamtalk_transport::{LayerError, Layers, WsServer, server_config};
+pub use teamtalk_transport::{TlsError, TlsFiles};
+
+/// Time a new connection has to finish its TLS handshake and WebSocket upgrade unless
+/// [`Transport::with_handshake_timeout`] says otherwise; a peer that opens connections and
+/// never completes them is closed after it.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The transport of a listener.
+#[derive(Debug, Clone)]
+pub struct Transport {
+    tls: Option<Tls>,
+    ws: Option<WsServer>,
+    handshake_timeout: Duration,
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            ws: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Tls {
+    files: TlsFiles,
+    config: Arc<ServerConfig>,
+}
+
+impl Transport {
+    /// Plain TCP.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// TLS with the certificate and key in `files` (read now; an error names the file).
+    pub fn tls(files: TlsFiles) -> Result<Self, TlsError> {
+        let config = server_config(&files)?;
+        Ok(Self {
+            tls: Some(Tls { files, config }),
+            ..Self::default()
+        })
+    }
+
+    /// Adds a WebSocket layer (inside TLS, if any): the upgrade must ask for `path`, and a
+    /// message may carry at most `max_message` bytes.
+    pub fn with_websocket(mut self, path: &str, max_message: usize) -> Self {
+        self.ws = Some(WsServer {
+            path: path.into(),
+            max_message,
+        });
+        self
+    }
+
+    /// Changes the time a connection has to finish its handshakes.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The time a connection has to finish its handshakes.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    /// Whether this is plain TCP.
+    pub fn is_plain(&self) -> bool {
+        self.tls.is_none() && self.ws.is_none()
+    }
+
+    /// A short name for log lines and metrics: `tcp`, `tls`, `ws` or `wss`.
+    pub fn name(&self) -> &'static str {
+        match (self.tls.is_some(), self.ws.is_some()) {
+            (false, false) => "tcp",
+            (true, false) => "tls",
+            (false, true) => "ws",
+            (true, true) => "wss",
+        }
+    }
+
+    /// The layers of a connection just accepted (`None` for plain TCP).
+    pub(crate) fn layers(&self) -> Result<Option<Box<Layers>>, LayerError> {
+        if self.is_plain() {
+            return Ok(None);
+        }
+        let tls = self.tls.as_ref().map(|tls| &tls.config);
+        Ok(Some(Box::new(Layers::server(tls, self.ws.as_ref())?)))
+    }
+
+    /// Rereads the certificate and key; on failure the old ones stay in use (and the error
+    /// is logged), so a half-written file never takes TLS down.
+    pub(crate) fn reload(&mut self) {
+        let Some(tls) = &mut self.tls else {
+            return;
+        };
+        match server_config(&tls.files) {
+            Ok(config) => {
+                tls.config = config;
+                info!(
+                    "tls certificate reloaded: cert={}",
+                    tls.files.cert.display()
+                );
+            }
+            Err(e) => warn!("tls certificate reload failed, keeping the old one: {e}"),
+        }
+    }
+}
+
+const TLS_CERT_FILE: &str = "TlsCertFile";
+const TLS_KEY_FILE: &str = "TlsKeyFile";
+const TLS_LISTEN_PORT: &str = "TlsListenPort";
+const WS_LISTEN_PORT: &str = "WsListenPort";
+const WSS_LISTEN_PORT: &str = "WssListenPort";
+const WS_PATH: &str = "WsPath";
+/// The WebSocket path when `WsPath` is absent.
+pub const DEFAULT_WS_PATH: &str = "/ws";
+
+/// The extra client listeners a conf asks for beside its plain port (docs/CONFIG.md, "TLS and
+/// WebSocket"): TLS, WebSocket and WebSocket over TLS, each on a port of its own, all on the
+/// server's listen IPs. All are off unless their port key is present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTransports {
+    /// `TlsCertFile` and `TlsKeyFile`, needed by the TLS and WSS ports.
+    pub tls_files: Option<TlsFiles>,
+    /// `TlsListenPort`.
+    pub tls_port: Option<u16>,
+    /// `WsListenPort`.
+    pub ws_port: Option<u16>,
+    /// `WssListenPort`.
+    pub wss_port: Option<u16>,
+    /// `WsPath`, the path a WebSocket upgrade must ask for.
+    pub ws_path: String,
+}
+
+impl ClientTransports {
+    /// Reads the keys; a TLS port without both PEM files, or a path not starting with `/`,
+    /// is refused.
+    pub fn from_conf(conf: &crate::Conf) -> Result<Self, crate::ConfError> {
+        let port = |key: &str| {
+            conf.get(key)
+                .map(|_| conf.require_num::<u16>(key))
+                .transpose()
+        };
+        let tls_files = match (conf.get(TLS_CERT_FILE), conf.get(TLS_KEY_FILE)) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+                client_ca: None,
+            }),
+            (None, None) => None,
+            (Some(_), None) => return Err(missing(TLS_KEY_FILE)),
+            (None, Some(_)) => return Err(missing(TLS_CERT_FILE)),
+        };
+        let this = Self {
+            tls_port: port(TLS_LISTEN_PORT)?,
+            ws_port: port(WS_LISTEN_PORT)?,
+            wss_port: port(WSS_LISTEN_PORT)?,
+            ws_path: conf.get(WS_PATH).unwrap_or(DEFAULT_WS_PATH).to_owned(),
+            tls_files,
+        };
+        if (this.tls_port.is_some() || this.wss_port.is_some()) && this.tls_files.is_none() {
+            return Err(missing(TLS_CERT_FILE));
+        }
+        if !this.ws_path.starts_with('/') || this.ws_path.contains(char::is_whitespace) {
+            return Err(crate::ConfError::Invalid {
+                key: WS_PATH.to_owned(),
+                value: this.ws_path,
+                reason: "must be a path starting with /".to_owned(),
+            });
+        }
+        Ok(this)
+    }
+
+    /// Each configured port with its transport (certificates read now); a WebSocket message
+    /// may carry at most `max_message` bytes.
+    pub fn transports(&self, max_message: usize) -> Result<Vec<(u16, Transport)>, TlsError> {
+        let mut out = Vec::new();
+        let tls = || -> Result<Transport, TlsError> {
+            let files = self.tls_files.clone().ok_or_else(|| TlsError::File {
+                path: TLS_CERT_FILE.into(),
+                reason: format!("a TLS port needs {TLS_CERT_FILE} and {TLS_KEY_FILE}"),
+            })?;
+            Transport::tls(files)
+        };
+        if let Some(port) = self.tls_port {
+            out.push((port, tls()?));
+        }
+        if let Some(port) = self.ws_port {
+            out.push((
+                port,
+                Transport::plain().with_websocket(&self.ws_path, max_message),
+            ));
+        }
+        if let Some(port) = self.wss_port {
+            out.push((port, tls()?.with_websocket(&self.ws_path, max_message)));
+        }
+        Ok(out)
+    }
+
+    /// Whether any TLS listener is configured (SIGHUP then reloads certificates).
+    pub fn uses_tls(&self) -> bool {
+        self.tls_port.is_some() || self.wss_port.is_some()
+    }
+}
+
+fn missing(key: &str) -> crate::ConfError {
+    crate::ConfError::Missing {
+        key: key.to_owned(),
+    }
+}
