@@ -6,6 +6,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use log::info;
 use thiserror::Error;
@@ -20,6 +21,8 @@ use crate::web::{self, App};
 /// Worker threads of the runtime: the handlers only wait (MySQL and argon2 work runs on the
 /// blocking pool), so two are plenty.
 const WORKER_THREADS: usize = 2;
+/// Time a client has to send a whole request head; after it the connection is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the console could not start or stopped.
 #[derive(Debug, Error)]
@@ -134,11 +137,44 @@ impl Server {
             "admin console listening: addr={:?}",
             listener.local_addr().ok()
         );
-        let service = web::router(self.app).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
-            .with_graceful_shutdown(until)
-            .await
-            .map_err(ServerError::Io)
+        let router = web::router(self.app);
+        tokio::pin!(until);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut until => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    // EMFILE and friends: the pending connection stays in the backlog.
+                    Err(e) => {
+                        log::warn!("admin console accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let service = router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+            tokio::spawn(serve_connection(stream, service));
+        }
+    }
+}
+
+/// Serves one connection with HTTP/1.1. Unlike `axum::serve`, it bounds the time a request
+/// head may take (`HEADER_READ_TIMEOUT`), so a client trickling bytes (slowloris) cannot hold
+/// connections open for ever; idle keep-alive connections end the same way.
+async fn serve_connection(stream: tokio::net::TcpStream, service: axum::Router) {
+    use tower::ServiceExt;
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let hyper_service = hyper::service::service_fn(move |request| {
+        service.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    if let Err(e) = builder.serve_connection(io, hyper_service).await {
+        log::debug!("admin console connection ended: {e}");
     }
 }
 

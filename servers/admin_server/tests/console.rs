@@ -868,3 +868,40 @@ async fn the_dashboard_shows_each_server_s_health_and_readiness() {
         "{gone}"
     );
 }
+
+/// A client trickling its request head a byte a second (slowloris) is cut once the head has
+/// taken 10 s, however often bytes arrive; a whole request on another connection is served
+/// meanwhile.
+#[test]
+fn a_request_head_trickled_in_is_cut_after_ten_seconds() {
+    use std::io::{Read, Write};
+    let console = Console::start(&closed_addr(), &[]);
+    let addr = console.handle.local_addr();
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_millis(900)))
+        .unwrap();
+    slow.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let cut = loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "never cut");
+        // Keep resetting any idle timer: one header byte a second.
+        if slow.write_all(b"X").is_err() {
+            break started.elapsed();
+        }
+        match slow.read(&mut buf) {
+            Ok(0) => break started.elapsed(),
+            Ok(_) => panic!("an answer to an unfinished request"),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break started.elapsed(),
+            Err(_) => {}
+        }
+    };
+    assert!(cut >= Duration::from_secs(9), "cut too early: {cut:?}");
+    let mut fast = std::net::TcpStream::connect(addr).unwrap();
+    fast.write_all(b"GET /login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    fast.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
