@@ -19,8 +19,10 @@ use tt_admin::{AdminError, audit, department, group, user};
 
 use crate::account;
 use crate::dashboard::Status;
-use crate::session::{LOCK_TIME, Session};
-use crate::web::{App, Failure, Peer, SESSION_COOKIE, see_other, see_other_with_cookie};
+use crate::session::{LOCK_TIME, Session, random_token, tokens_match};
+use crate::web::{
+    App, Failure, LOGIN_COOKIE, Peer, SESSION_COOKIE, cookie, see_other, see_other_with_cookie,
+};
 
 /// Most users a search lists.
 const SEARCH_LIMIT: u32 = 200;
@@ -154,11 +156,14 @@ fn number(field: &str, value: &str) -> Result<u32, Failure> {
 pub struct SignIn {
     name: String,
     password: String,
+    csrf: String,
 }
 
-fn login_page(status: StatusCode, error: Option<&str>) -> Response {
+/// The sign-in form with its CSRF token (the value of the `LOGIN_COOKIE` it was given).
+fn login_page(status: StatusCode, error: Option<&str>, token: &str) -> Response {
     let body = html! {
         form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(token);
             p { label { "Name " input name="name" autocomplete="username" required autofocus; } }
             p { label { "Password " input type="password" name="password"
                 autocomplete="current-password" required; } }
@@ -168,16 +173,43 @@ fn login_page(status: StatusCode, error: Option<&str>) -> Response {
     (status, layout("Sign in", None, None, error, body)).into_response()
 }
 
+/// A sign-in form with a new token, and the cookie that carries it.
+fn fresh_login_page(app: &App, status: StatusCode, error: Option<&str>) -> Response {
+    let token = random_token();
+    let mut page = login_page(status, error, &token);
+    if let Ok(value) = axum::http::HeaderValue::from_str(&app.login_cookie_header(&token)) {
+        page.headers_mut()
+            .insert(axum::http::header::SET_COOKIE, value);
+    }
+    page
+}
+
 /// `GET /login`.
 pub async fn login_form(State(app): AppState, headers: HeaderMap) -> Response {
     if app.session(&headers).is_some() {
         return see_other("/");
     }
-    login_page(StatusCode::OK, None)
+    fresh_login_page(&app, StatusCode::OK, None)
 }
 
-/// `POST /login`: throttled per source address and per name; a success opens a session.
-pub async fn login(State(app): AppState, peer: Peer, Form(form): Form<SignIn>) -> Response {
+/// `POST /login`: the form's CSRF token must match its cookie; throttled per source address
+/// and per name; a success opens a session.
+pub async fn login(
+    State(app): AppState,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let Some(token) = cookie(&headers, LOGIN_COOKIE).filter(|t| tokens_match(t, &form.csrf)) else {
+        log::warn!("admin sign-in without a valid form token: peer={}", peer.0);
+        return fresh_login_page(
+            &app,
+            StatusCode::FORBIDDEN,
+            Some("The sign-in form expired or did not come from this console. Sign in again."),
+        );
+    };
+    // A refusal shows the form again with the same token: its cookie stays valid.
+    let form_again = |status, error| login_page(status, error, &token);
     let ip_key = format!("ip:{}", peer.0.ip());
     let name_key = format!("name:{}", form.name);
     if let Some(left) = app
@@ -186,7 +218,7 @@ pub async fn login(State(app): AppState, peer: Peer, Form(form): Form<SignIn>) -
         .max(app.throttle.locked_for(&name_key))
     {
         let minutes = left.as_secs().div_ceil(60);
-        return login_page(
+        return form_again(
             StatusCode::TOO_MANY_REQUESTS,
             Some(&format!(
                 "Too many failed sign-ins. Try again in {minutes} minute(s) (locks last {} \
@@ -200,7 +232,7 @@ pub async fn login(State(app): AppState, peer: Peer, Form(form): Form<SignIn>) -
         || form.name.len() > MAX_SIGN_IN_FIELD
         || form.password.len() > MAX_SIGN_IN_FIELD
     {
-        return login_page(
+        return form_again(
             StatusCode::BAD_REQUEST,
             Some("Enter your name and your password."),
         );
@@ -225,9 +257,9 @@ pub async fn login(State(app): AppState, peer: Peer, Form(form): Form<SignIn>) -
                 form.name,
                 peer.0
             );
-            login_page(StatusCode::UNAUTHORIZED, Some("Wrong name or password."))
+            form_again(StatusCode::UNAUTHORIZED, Some("Wrong name or password."))
         }
-        Err(e) => login_page(e.status(), Some(&e.to_string())),
+        Err(e) => form_again(e.status(), Some(&e.to_string())),
     }
 }
 

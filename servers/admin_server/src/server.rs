@@ -201,7 +201,7 @@ impl ServerHandle {
         self.addr
     }
 
-    /// Stops serving (open connections finish their request) and joins the thread.
+    /// Stops serving (open connections are dropped with the runtime) and joins the thread.
     pub fn shutdown(mut self) -> Result<(), ServerError> {
         self.stop_and_join()
     }
@@ -276,11 +276,12 @@ mod tests {
             let mut stream = tokio::net::TcpStream::connect(handle.local_addr())
                 .await
                 .expect("connect");
-            let body = "name=root&password=x";
+            // A valid form token: the sign-in form's cookie and the same hidden field.
+            let body = "name=root&password=x&csrf=0123456789abcdef";
             let request = format!(
                 "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: \
                  application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-                 Connection: close\r\n\r\n{body}",
+                 Cookie: tt_admin_login=0123456789abcdef\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())

@@ -134,12 +134,19 @@ impl Sessions {
 
 /// Compares a POSTed CSRF token with the session's, in time independent of where they differ.
 pub fn csrf_matches(session: &Session, sent: &str) -> bool {
-    let (a, b) = (session.csrf.as_bytes(), sent.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    tokens_match(&session.csrf, sent)
+}
+
+/// Whether two tokens are equal (and not empty), in time independent of where they differ.
+pub fn tokens_match(expected: &str, sent: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), sent.as_bytes());
+    !a.is_empty()
+        && a.len() == b.len()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// 256 random bits in hex, from the thread's CSPRNG.
-fn random_token() -> String {
+pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
 }

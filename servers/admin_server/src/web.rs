@@ -26,6 +26,9 @@ use crate::session::{Session, Sessions, Throttle, csrf_matches};
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "tt_admin_session";
+/// Cookie holding the sign-in form's CSRF token: the form's hidden `csrf` field must equal it
+/// (double submit), so another site cannot sign a browser in to an account of its choosing.
+pub const LOGIN_COOKIE: &str = "tt_admin_login";
 /// Largest form accepted (the biggest is a member list of 500 names).
 const MAX_FORM: usize = 64 * 1024;
 
@@ -138,6 +141,19 @@ impl App {
         see_other(to)
     }
 
+    /// The `Set-Cookie` value carrying the sign-in form's CSRF token (`LOGIN_COOKIE`), sent
+    /// only back to `/login`, for half an hour.
+    pub fn login_cookie_header(&self, token: &str) -> String {
+        let secure = if self.config.cookie_secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        format!(
+            "{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/login; Max-Age=1800{secure}"
+        )
+    }
+
     /// The `Set-Cookie` value of a new session.
     pub fn session_cookie_header(&self, session: &Session) -> String {
         let secure = if self.config.cookie_secure {
@@ -172,6 +188,11 @@ pub fn see_other_with_cookie(to: &str, cookie: &str) -> Response {
 
 /// The session id in the request's cookies.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of the cookie `wanted`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
@@ -179,7 +200,7 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then(|| value.to_owned())
+            (name == wanted).then(|| value.to_owned())
         })
 }
 

@@ -120,9 +120,15 @@ impl Browser {
         self.post(action, &all).await
     }
 
+    /// Signs in through the form, as a browser does: its page first (for the form token and
+    /// its cookie), then the post.
     async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
-        self.post("/login", &[("name", name), ("password", password)])
-            .await
+        self.submit(
+            "/login",
+            "/login",
+            &[("name", name), ("password", password)],
+        )
+        .await
     }
 }
 
@@ -904,4 +910,45 @@ fn a_request_head_trickled_in_is_cut_after_ten_seconds() {
     let mut answer = String::new();
     fast.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// A sign-in posted without the form's token, or with a token that is not the one its cookie
+/// carries (another site's form), is refused without checking the password or opening a
+/// session.
+#[tokio::test]
+async fn a_sign_in_without_the_form_s_token_is_refused() {
+    let console = Console::start(&closed_addr(), &[]);
+    let mut forged = browser(&console);
+    let answer = forged
+        .post(
+            "/login",
+            &[("name", &console.admin), ("password", &console.password)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(
+        answer.body.contains("sign-in form expired"),
+        "{}",
+        answer.body
+    );
+    // Another browser's token with this browser's cookie.
+    let mut other = browser(&console);
+    let shown = other.get("/login").await;
+    let foreign = csrf_token(&shown.body);
+    forged.get("/login").await;
+    let answer = forged
+        .post(
+            "/login",
+            &[
+                ("name", &console.admin),
+                ("password", &console.password),
+                ("csrf", &foreign),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(forged.get("/").await.location.as_deref() == Some("/login"));
+    // The same browser through its own form signs in.
+    let answer = forged.sign_in(&console.admin, &console.password).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
 }
