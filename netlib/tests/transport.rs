@@ -3,6 +3,8 @@
 //! input closes the one connection, overdue handshakes are cut, certificates reload.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
@@ -149,18 +151,7 @@ fn pdus_echo_over_websocket_over_tls() {
 }
 
 fn closed_by_server(stream: &mut TcpStream) -> bool {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
+    common::closed_by_server(stream, Duration::from_secs(15))
 }
 
 #[test]

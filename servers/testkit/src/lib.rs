@@ -14,6 +14,7 @@
 pub mod binaries;
 pub mod cluster;
 pub mod fixtures;
+pub mod wire;
 
 pub use binaries::workspace_binary;
 pub use cluster::{AES_KEY, MSG_SERVERS, READY_TIMEOUT, TestCluster, client_config};
@@ -21,3 +22,4 @@ pub use fixtures::{
     DEFAULT_MYSQL_URL, DEFAULT_REDIS_URL, Fixtures, REDIS_DB_GROUP_MEMBER, REDIS_DB_GROUP_SET,
     REDIS_DB_SYNC, REDIS_DB_TOKEN, REDIS_DB_UNREAD, TestEnv, TestUser, unique_name, unix_now,
 };
+pub use wire::closed_by_peer;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use netlib::LinkTlsConf;
 use teamtalk_transport::rustls::pki_types::ServerName;
 use teamtalk_transport::test_pki::Pki;
 use teamtalk_transport::{Blocking, client_config};
-use testkit::TestCluster;
+use testkit::{TestCluster, closed_by_peer};
 use tt_client::{CommandId, Pdu};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -42,23 +42,6 @@ fn a_cluster_with_every_link_on_mutual_tls_logs_in_and_relays() {
         (got.msg_id, got.text.as_str()),
         (ack.msg_id, "over encrypted links")
     );
-}
-
-/// Whether the server ends the connection (EOF, reset, or a TLS alert) before the read
-/// timeout.
-fn refused(stream: &mut impl Read) -> bool {
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
-            // A TLS alert (bad certificate) surfaces as an error from the layers.
-            Err(_) => return true,
-        }
-    }
 }
 
 fn heartbeat() -> Vec<u8> {
@@ -93,17 +76,20 @@ fn internal_ports_refuse_plain_peers_and_foreign_certificates() {
         let mut plain = TcpStream::connect(addr).unwrap();
         plain.set_read_timeout(Some(WAIT)).unwrap();
         plain.write_all(&heartbeat()).unwrap();
-        assert!(refused(&mut plain), "{port} took a plain peer");
+        assert!(closed_by_peer(&mut plain), "{port} took a plain peer");
         // A TLS peer without a certificate, or with one from another CA, is refused.
         let mut anonymous = tls_peer(addr, &pki, None);
         let _ = anonymous.write_all(&heartbeat());
         assert!(
-            refused(&mut anonymous),
+            closed_by_peer(&mut anonymous),
             "{port} took a peer without certificate"
         );
         let mut foreign = tls_peer(addr, &pki, Some(&stranger));
         let _ = foreign.write_all(&heartbeat());
-        assert!(refused(&mut foreign), "{port} took a foreign certificate");
+        assert!(
+            closed_by_peer(&mut foreign),
+            "{port} took a foreign certificate"
+        );
         // A peer with a certificate from the cluster's CA is served: a heartbeat is
         // answered with nothing bad, and the connection stays open.
         let mut member = tls_peer(addr, &pki, Some(&pki));
@@ -112,6 +98,9 @@ fn internal_ports_refuse_plain_peers_and_foreign_certificates() {
             .get_ref()
             .set_read_timeout(Some(Duration::from_millis(500)))
             .unwrap();
-        assert!(!refused(&mut member), "{port} refused a member of its CA");
+        assert!(
+            !closed_by_peer(&mut member),
+            "{port} refused a member of its CA"
+        );
     }
 }

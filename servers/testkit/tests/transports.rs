@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use teamtalk_transport::test_pki::Pki;
-use testkit::TestCluster;
+use testkit::{TestCluster, closed_by_peer};
 use tt_client::pb::base_define::{ClientType, UserStatType};
 use tt_client::{ClientTransport, TlsOptions};
 
@@ -133,19 +133,6 @@ fn an_untrusted_certificate_or_a_wrong_path_fails_the_connect() {
         .unwrap();
 }
 
-fn closed_by_server(stream: &mut TcpStream) -> bool {
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
 #[test]
 fn bad_bytes_on_the_new_ports_close_only_that_connection() {
     let pki = Pki::new("garbage");
@@ -166,7 +153,8 @@ fn bad_bytes_on_the_new_ports_close_only_that_connection() {
     raw_tls
         .write_all(&[0, 0, 0, 16, 0, 1, 0, 7, 0, 1, 0, 0, 0, 0, 0, 0])
         .unwrap();
-    assert!(closed_by_server(&mut raw_tls));
+    raw_tls.set_read_timeout(Some(WAIT)).unwrap();
+    assert!(closed_by_peer(&mut raw_tls));
     let mut raw_ws = TcpStream::connect(cluster.msg_transport_addr(0, "ws")).unwrap();
     raw_ws
         .write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
