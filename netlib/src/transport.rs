@@ -3,9 +3,9 @@
 //! `teamtalk_transport::Layers`, owned by each connection; the reactor feeds them the bytes it
 //! reads and writes what they seal, with the same output cap and back-pressure as plain TCP.
 //!
-//! A certificate can be replaced while the server runs: [`Transport::reload`] rereads the PEM
-//! files (the event loop does it when its reload flag is set, e.g. by SIGHUP); connections
-//! already open keep the session they negotiated, new ones get the new certificate.
+//! A certificate can be replaced while the server runs: the event loop rereads the PEM files
+//! at its next tick once its reload flag is set (by SIGHUP, say); connections already open
+//! keep the session they negotiated, new ones get the new certificate.
 
 use std::sync::Arc;
 use std::time::Duration;
