@@ -1,9 +1,11 @@
 //! The audit log: one `IMAdminAudit` row per change, written in the change's own transaction, so
 //! a change is logged exactly when it happened (a teamtalk-rs table; STORAGE §1).
 
-use mysql::prelude::Queryable;
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{FromRowError, Row};
 
 use crate::error::Result;
+use crate::row::col;
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +20,19 @@ pub struct Entry {
     pub detail: String,
     /// Unix seconds.
     pub created: u32,
+}
+
+/// From `actor, action, target, detail, created`.
+impl FromRow for Entry {
+    fn from_row_opt(row: Row) -> std::result::Result<Self, FromRowError> {
+        Ok(Self {
+            actor: col(&row, 0),
+            action: col(&row, 1),
+            target: col(&row, 2),
+            detail: col(&row, 3),
+            created: col(&row, 4),
+        })
+    }
 }
 
 /// Records a change in the transaction that makes it.
@@ -55,21 +70,11 @@ pub fn record_done(
 
 /// The newest `limit` entries, newest first.
 pub fn recent(conn: &mut impl Queryable, limit: u32) -> Result<Vec<Entry>> {
-    let rows: Vec<(String, String, String, String, u32)> = conn.exec(
+    Ok(conn.exec(
         "SELECT actor, action, target, detail, created FROM IMAdminAudit \
          ORDER BY id DESC LIMIT ?",
         (limit,),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(actor, action, target, detail, created)| Entry {
-            actor,
-            action,
-            target,
-            detail,
-            created,
-        })
-        .collect())
+    )?)
 }
 
 /// `value` cut to its column's `max` characters.

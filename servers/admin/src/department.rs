@@ -1,11 +1,12 @@
 //! Departments (`IMDepart`): a tree by `parentId` (0 is the root). Every change bumps `updated`,
 //! which is what clients' incremental department sync looks at (BEHAVIOUR §3).
 
-use mysql::prelude::Queryable;
-use mysql::{Conn, TxOpts};
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{Conn, FromRowError, Row, TxOpts};
 
 use crate::audit;
 use crate::error::{AdminError, Result, check_text};
+use crate::row::col;
 
 /// Longest department name the schema holds.
 pub const MAX_NAME: usize = 64;
@@ -21,25 +22,30 @@ pub struct Department {
     pub parent: u32,
 }
 
+/// From `id, departName, parentId`.
+impl FromRow for Department {
+    fn from_row_opt(row: Row) -> std::result::Result<Self, FromRowError> {
+        Ok(Self {
+            id: col(&row, 0),
+            name: col(&row, 1),
+            parent: col(&row, 2),
+        })
+    }
+}
+
 /// Every department, by id.
 pub fn list(conn: &mut Conn) -> Result<Vec<Department>> {
-    let rows: Vec<(u32, String, u32)> =
-        conn.query("SELECT id, departName, parentId FROM IMDepart WHERE status = 0 ORDER BY id")?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, parent)| Department { id, name, parent })
-        .collect())
+    Ok(conn.query("SELECT id, departName, parentId FROM IMDepart WHERE status = 0 ORDER BY id")?)
 }
 
 /// The department named `name`.
 pub fn find(conn: &mut impl Queryable, name: &str) -> Result<Department> {
-    let row: Option<(u32, String, u32)> = conn.exec_first(
+    let row: Option<Department> = conn.exec_first(
         "SELECT id, departName, parentId FROM IMDepart WHERE departName = ? AND status = 0 \
          ORDER BY id LIMIT 1",
         (name,),
     )?;
-    row.map(|(id, name, parent)| Department { id, name, parent })
-        .ok_or_else(|| AdminError::NotFound(format!("department {name:?}")))
+    row.ok_or_else(|| AdminError::NotFound(format!("department {name:?}")))
 }
 
 /// Creates department `name` under `parent` (0: at the top); names are unique.
@@ -150,12 +156,11 @@ pub fn delete(conn: &mut Conn, actor: &str, id: u32) -> Result<()> {
 
 /// Department `id`, or NotFound.
 pub(crate) fn require(conn: &mut impl Queryable, id: u32) -> Result<Department> {
-    let row: Option<(String, u32)> = conn.exec_first(
-        "SELECT departName, parentId FROM IMDepart WHERE id = ? AND status = 0",
+    let row: Option<Department> = conn.exec_first(
+        "SELECT id, departName, parentId FROM IMDepart WHERE id = ? AND status = 0",
         (id,),
     )?;
-    row.map(|(name, parent)| Department { id, name, parent })
-        .ok_or_else(|| AdminError::NotFound(format!("department {id}")))
+    row.ok_or_else(|| AdminError::NotFound(format!("department {id}")))
 }
 
 fn refuse_taken(conn: &mut impl Queryable, name: &str) -> Result<()> {

@@ -7,12 +7,13 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use mysql::prelude::Queryable;
-use mysql::{Conn, TxOpts};
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{Conn, FromRowError, Row, TxOpts};
 use serde_json::{Value, json};
 
 use crate::audit;
 use crate::error::{AdminError, Result, check_text};
+use crate::row::col;
 
 /// Longest group name the schema holds.
 pub const MAX_NAME: usize = 256;
@@ -56,38 +57,34 @@ pub struct Group {
     pub members: u32,
 }
 
+/// From `id, name, creator, type, userCnt`.
+impl FromRow for Group {
+    fn from_row_opt(row: Row) -> std::result::Result<Self, FromRowError> {
+        Ok(Self {
+            id: col(&row, 0),
+            name: col(&row, 1),
+            creator: col(&row, 2),
+            kind: col(&row, 3),
+            members: col(&row, 4),
+        })
+    }
+}
+
 /// Groups by id, at most `limit`.
 pub fn list(conn: &mut impl Queryable, limit: u32) -> Result<Vec<Group>> {
-    let rows: Vec<(u32, String, u32, u32, u32)> = conn.exec(
+    Ok(conn.exec(
         "SELECT id, name, creator, type, userCnt FROM IMGroup ORDER BY id LIMIT ?",
         (limit,),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, creator, kind, members)| Group {
-            id,
-            name,
-            creator,
-            kind,
-            members,
-        })
-        .collect())
+    )?)
 }
 
 /// Group `id`.
 pub fn find(conn: &mut impl Queryable, id: u32) -> Result<Group> {
-    let row: Option<(u32, String, u32, u32, u32)> = conn.exec_first(
+    let row: Option<Group> = conn.exec_first(
         "SELECT id, name, creator, type, userCnt FROM IMGroup WHERE id = ?",
         (id,),
     )?;
-    row.map(|(id, name, creator, kind, members)| Group {
-        id,
-        name,
-        creator,
-        kind,
-        members,
-    })
-    .ok_or_else(|| AdminError::NotFound(format!("group {id}")))
+    row.ok_or_else(|| AdminError::NotFound(format!("group {id}")))
 }
 
 /// The user ids of group `id`'s current members, by id. MySQL's copy of the membership,

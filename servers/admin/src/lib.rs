@@ -12,6 +12,7 @@ pub mod department;
 pub mod error;
 pub mod group;
 pub mod import;
+mod row;
 pub mod user;
 
 pub use error::{AdminError, Result};

@@ -3,13 +3,14 @@
 //! (PROTOCOL §7.1). A login only finds `status = 0`; a disabled user has `status = 3` (the
 //! original's "left the company"), so it is refused at its next login.
 
-use mysql::prelude::Queryable;
-use mysql::{Conn, TxOpts};
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{Conn, FromRowError, Row, TxOpts};
 use teamtalk_proto::crypto::salted_password;
 
 use crate::audit;
 use crate::department;
 use crate::error::{AdminError, Result, check_optional, check_text};
+use crate::row::{col, nullable};
 
 /// Longest user name, nick and password hash input the schema and the login path take.
 pub const MAX_NAME: usize = 32;
@@ -82,6 +83,26 @@ pub struct User {
     pub enabled: bool,
 }
 
+/// From `id, name, nick, departId, status`.
+impl FromRow for User {
+    fn from_row_opt(row: Row) -> std::result::Result<Self, FromRowError> {
+        Ok(user_from(&row))
+    }
+}
+
+/// The user in the first five columns (`id, name, nick, departId, status`). A NULL status
+/// (the original schema allows it) does not match db_proxy's `status = 0` login query, so
+/// it shows as disabled.
+fn user_from(row: &Row) -> User {
+    User {
+        id: col(row, 0),
+        name: col(row, 1),
+        nick: col(row, 2),
+        depart: col(row, 3),
+        enabled: nullable::<u32>(row, 4) == Some(ENABLED),
+    }
+}
+
 /// The editable part of a user's profile.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Profile {
@@ -119,31 +140,21 @@ impl Profile {
     }
 }
 
-/// id, name, nick, departId, status, sex, email, phone.
-type ProfileRow = (u32, String, String, u32, u32, u32, String, String);
-
 /// User `name` as listed, with its profile.
 pub fn find(conn: &mut impl Queryable, name: &str) -> Result<(User, Profile)> {
-    let row: Option<ProfileRow> = conn.exec_first(
+    let row: Option<Row> = conn.exec_first(
         "SELECT id, name, nick, departId, status, sex, email, phone FROM IMUser \
          WHERE name = ? LIMIT 1",
         (name,),
     )?;
-    let (id, name, nick, depart, status, sex, email, phone) =
-        row.ok_or_else(|| AdminError::NotFound(format!("user {name:?}")))?;
+    let row = row.ok_or_else(|| AdminError::NotFound(format!("user {name:?}")))?;
+    let user = user_from(&row);
     let profile = Profile {
-        nick: nick.clone(),
-        depart,
-        sex,
-        email,
-        phone,
-    };
-    let user = User {
-        id,
-        name,
-        nick,
-        depart,
-        enabled: status == ENABLED,
+        nick: user.nick.clone(),
+        depart: user.depart,
+        sex: col(&row, 5),
+        email: col(&row, 6),
+        phone: col(&row, 7),
     };
     Ok((user, profile))
 }
@@ -237,21 +248,11 @@ pub(crate) fn insert(tx: &mut mysql::Transaction<'_>, user: &NewUser) -> Result<
 /// Users whose name or nick contains `search` (all when empty), by id, at most `limit`.
 pub fn list(conn: &mut Conn, search: &str, limit: u32) -> Result<Vec<User>> {
     let pattern = format!("%{}%", escape_like(search));
-    let rows: Vec<(u32, String, String, u32, u32)> = conn.exec(
+    Ok(conn.exec(
         "SELECT id, name, nick, departId, status FROM IMUser \
          WHERE name LIKE ? OR nick LIKE ? ORDER BY id LIMIT ?",
         (&pattern, &pattern, limit),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, nick, depart, status)| User {
-            id,
-            name,
-            nick,
-            depart,
-            enabled: status == ENABLED,
-        })
-        .collect())
+    )?)
 }
 
 /// The users among `ids` that exist, by id (a group's member list shown with names).
@@ -261,22 +262,12 @@ pub fn by_ids(conn: &mut impl Queryable, ids: &[u32]) -> Result<Vec<User>> {
     }
     // Only `?` placeholders are spliced in; the ids are bound.
     let marks = vec!["?"; ids.len()].join(", ");
-    let rows: Vec<(u32, String, String, u32, u32)> = conn.exec(
+    Ok(conn.exec(
         format!(
             "SELECT id, name, nick, departId, status FROM IMUser WHERE id IN ({marks}) ORDER BY id"
         ),
         ids.to_vec(),
-    )?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, name, nick, depart, status)| User {
-            id,
-            name,
-            nick,
-            depart,
-            enabled: status == ENABLED,
-        })
-        .collect())
+    )?)
 }
 
 /// Sets a new password (and a new salt) for user `name`.

@@ -227,3 +227,40 @@ fn a_csv_import_is_all_or_nothing() {
     );
     clean(conn, &[&u1, &u2], &[dept]);
 }
+
+/// The original schema leaves `IMUser.status` and `avatar` nullable, and other tools (the
+/// original's PHP admin, hand-written SQL) leave such rows behind: they are listed, found and
+/// shown as disabled (db_proxy's login query does not match a NULL status), never a panic.
+#[test]
+fn rows_with_null_columns_are_read_as_disabled_users() {
+    let mut db = mysql::Conn::new(testkit::TestEnv::from_env().mysql_opts()).unwrap();
+    let conn = &mut db;
+    let dept = department::add(conn, ACTOR, &unique_name("nulls"), 0).unwrap();
+    let name = unique_name("nullstatus");
+    let new = NewUser {
+        name: name.clone(),
+        nick: "Null Status".into(),
+        password: "s3cret".into(),
+        depart: dept,
+        sex: 0,
+        email: String::new(),
+        phone: String::new(),
+    };
+    let id = user::add(conn, ACTOR, &new).unwrap();
+    conn.exec_drop(
+        "UPDATE IMUser SET status = NULL, avatar = NULL WHERE id = ?",
+        (id,),
+    )
+    .unwrap();
+
+    let listed = user::list(conn, &name, 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert!(!listed[0].enabled, "a NULL status cannot log in");
+    let (found, profile) = user::find(conn, &name).unwrap();
+    assert_eq!((found.id, found.enabled), (id, false));
+    assert_eq!(profile.nick, "Null Status");
+    assert_eq!(user::by_ids(conn, &[id]).unwrap(), listed);
+
+    clean(conn, &[&name], &[dept]);
+}
