@@ -530,11 +530,15 @@ main() {
         listening "$p" && die "port $p is in use (set TT_FAULTS_PORT)"
     done
     if [[ ${TT_FAULTS_NO_BUILD:-0} != 1 ]]; then
-        local release=()
-        [[ $profile == release ]] && release=(--release)
         log "building ($profile)"
-        (cd "$root_dir" && cargo build "${release[@]}" -q -p tt_bench -p db_proxy_server \
-            -p route_server -p login_server -p msg_server -p file_server -p push_server --bins)
+        if [[ $profile == release ]]; then
+            (cd "$root_dir" && cargo build --release -q -p tt_bench -p db_proxy_server \
+                -p route_server -p login_server -p msg_server -p file_server -p push_server --bins)
+        else
+            # As `cargo test --workspace` builds them (same feature unification), so after
+            # the test suite this finds nothing to compile.
+            (cd "$root_dir" && cargo build -q --workspace --tests)
+        fi
     fi
 
     trap cleanup EXIT
