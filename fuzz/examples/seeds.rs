@@ -374,6 +374,76 @@ fn file_server_seeds() {
     }
 }
 
+/// A masked client → server WebSocket frame (FIN set) of `opcode` carrying `payload`.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [0x37, 0xfa, 0x21, 0x3d];
+    let mut frame = vec![0x80 | opcode];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// Seeds for `transport_layers`: the first byte picks the stack (see the target) and the piece
+/// size; the rest is an upgrade and frames, a ClientHello, or an upgrade answer.
+fn transport_seeds() {
+    use std::sync::Arc;
+    use teamtalk_transport::rustls::pki_types::ServerName;
+    use teamtalk_transport::test_pki::Pki;
+    use teamtalk_transport::{Layers, client_config};
+
+    let upgrade = b"GET /ws HTTP/1.1\r\nHost: localhost:8000\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    let login = pdu(CommandId::LoginReqUserlogin, 1, &login_req());
+    let (first, rest) = login.split_at(10);
+    let mut frames = upgrade.to_vec();
+    frames.extend(ws_frame(0x2, first));
+    frames.extend(ws_frame(0x9, b"ping"));
+    frames.extend(ws_frame(0x2, rest));
+    frames.extend(ws_frame(0x8, &[0x03, 0xe8]));
+    let mut fragmented = upgrade.to_vec();
+    let mut start = ws_frame(0x2, first);
+    start[0] &= 0x7f; // not FIN: continued in the next frame
+    fragmented.extend(start);
+    fragmented.extend(ws_frame(0x0, rest));
+    let mut text = upgrade.to_vec();
+    text.extend(ws_frame(0x1, b"hello"));
+
+    let pki = Pki::new("seeds");
+    let config = client_config(Some(&pki.ca()), None).expect("test PKI client config");
+    let name = ServerName::try_from("localhost").expect("a valid name");
+    let mut hello = Vec::new();
+    Layers::client(Some((Arc::clone(&config), name)), None, &mut hello).expect("client layers");
+    let _ = std::fs::remove_dir_all(&pki.dir);
+
+    let answer = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+    // The first byte: the stack in its low two bits, the piece size above them
+    // (1 + (head >> 2) * 37 bytes; 0 feeds one byte at a time).
+    let whole = 60 << 2;
+    let seeds: [(&str, u8, &[u8]); 7] = [
+        ("ws-frames", whole, &frames),
+        ("ws-frames-bytewise", 0, &frames),
+        ("ws-fragmented", 1 << 2, &fragmented),
+        ("ws-text", whole, &text),
+        ("tls-client-hello", 1 | whole, &hello),
+        ("wss-frames", 2 | whole, &frames),
+        ("ws-client-answer", 3 | whole, answer),
+    ];
+    for (name, head, bytes) in seeds {
+        let mut seed = vec![head];
+        seed.extend_from_slice(bytes);
+        write("transport_layers", name, &seed);
+    }
+}
+
 fn main() {
     pdu_seeds();
     attach_seeds();
@@ -381,5 +451,6 @@ fn main() {
     http_seeds();
     msfs_seeds();
     file_server_seeds();
+    transport_seeds();
     println!("seed corpora written under {}", corpus("").display());
 }
