@@ -140,3 +140,27 @@ fn a_browser_logs_in_over_wss_and_chats_with_a_native_client() {
     // Nothing went wrong on the way.
     assert_eq!(browser.text("#error"), "");
 }
+
+#[test]
+fn a_page_loaded_over_plain_http_falls_back_to_ws() {
+    // As scripts/cluster.sh runs it: no certificates, the page and the msg_server in the
+    // clear (on loopback).
+    let cluster = TestCluster::start_with_confs(&[("WsListenPort", "0")], &[("WebClient", "1")]);
+    let alice = cluster.create_user("wa");
+    let bob = cluster.create_user("wb");
+    let native = cluster.login(1, &bob);
+    let browser = WebDriver::start();
+    let url = cluster.login_http_url().replace("/msg_server", "/web/");
+    browser.goto(&url);
+    browser.type_into("#user", &alice.name);
+    browser.type_into("#password", &alice.password);
+    browser.click("#login-button");
+    browser.wait_for_text("#contacts", &bob.nick);
+    assert!(browser.text("#status").contains("ws://"));
+    browser.click(&format!("[data-chat=\"u:{}\"]", bob.id));
+    native.send_text(alice.id, "over plain ws").unwrap();
+    browser.wait_for_text("#messages", "over plain ws");
+    browser.type_into("#text", "and back");
+    browser.click("#send");
+    assert_eq!(native.next_message(WAIT).unwrap().text, "and back");
+}
