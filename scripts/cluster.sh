@@ -20,6 +20,8 @@ readonly root_dir
 readonly conf_dir=$root_dir/conf
 readonly run_dir=$root_dir/run
 readonly bin_dir=$root_dir/target/release
+# msg_server's WebSocket port for the web client demo, unless its conf sets one.
+readonly WEB_WS_PORT=8002
 
 # Start order: storage first, then everything msg_server dials, then msg_server, then the
 # admin API that needs db_proxy and route_server, then the admin console over it. The
@@ -162,6 +164,15 @@ copy_conf() {
     fi
     printf '\n# Added by scripts/cluster.sh: the metrics endpoint of the local cluster.\n' >>"$dst"
     printf 'MetricsListenIP=127.0.0.1\nMetricsPort=%s\n' "$(metrics_port "$server")" >>"$dst"
+    # The browser demo (docs/WEB_CLIENT.md): login_server serves the page, msg_server a
+    # WebSocket port for it (plain ws:// on loopback here; wss:// needs a certificate).
+    if [[ $server == login_server && -z $(conf_value "$src" WebClient) ]]; then
+        printf '\n# Added by scripts/cluster.sh: the web client demo.\nWebClient=1\n' >>"$dst"
+    fi
+    if [[ $server == msg_server && -z $(conf_value "$src" WsListenPort) ]]; then
+        printf '\n# Added by scripts/cluster.sh: for the web client demo.\nWsListenPort=%s\n' \
+            "$WEB_WS_PORT" >>"$dst"
+    fi
 }
 
 # Creates the console's first administrator, `admin`, with a password the console generates
@@ -304,6 +315,7 @@ cmd_start() {
     http_port=$(conf_value "$conf_dir/loginserver.conf" HttpPort)
     echo
     echo "Discovery URL:  http://127.0.0.1:${http_port}/msg_server"
+    echo "Web client:     http://127.0.0.1:${http_port}/web/  (a demo; docs/WEB_CLIENT.md)"
     echo "Demo users:     alice bob carol dave erin frank grace heidi ivan judy"
     echo "Password:       tt123456 (every demo user; see sql/README.md)"
     echo "Logs:           run/<server>/server.log    Stop: scripts/cluster.sh stop"

@@ -19,6 +19,7 @@ const MSG_SERVER_PORT: &str = "MsgServerPort";
 const MSFS: &str = "msfs";
 const DISCOVERY: &str = "discovery";
 const ALLOWED_PEER_IPS: &str = "AllowedPeerIPs";
+const WEB_CLIENT: &str = "WebClient";
 
 /// Heartbeat sent on a msg_server link after this long without sending (PROTOCOL §6.1).
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -69,6 +70,9 @@ pub struct Config {
     /// An HTTPS port beside `HttpPort` (`HttpsPort`, `TlsCertFile`, `TlsKeyFile`), off when
     /// absent.
     pub https: Option<netlib::HttpsConf>,
+    /// Serve the browser demo client under `/web/` on the HTTP and HTTPS ports
+    /// (`WebClient=1`; off by default, docs/WEB_CLIENT.md).
+    pub web_client: bool,
     /// Mutual TLS on the links to and from other servers (`LinkTlsCertFile`,
     /// `LinkTlsKeyFile`, `LinkTlsCaFile`), off when absent.
     pub link_tls: Option<netlib::LinkTlsConf>,
@@ -100,6 +104,17 @@ impl Config {
             metrics: netlib::MetricsConf::from_conf(conf)?,
             https: netlib::HttpsConf::from_conf(conf)?,
             link_tls: netlib::LinkTlsConf::from_conf(conf)?,
+            web_client: match conf.get(WEB_CLIENT) {
+                None | Some("0") => false,
+                Some("1") => true,
+                Some(other) => {
+                    return Err(ConfError::Invalid {
+                        key: WEB_CLIENT.to_owned(),
+                        value: other.to_owned(),
+                        reason: "must be 0 or 1".to_owned(),
+                    });
+                }
+            },
         })
     }
 }

@@ -9,6 +9,7 @@
 //! - `discovery` — the `/msg_server` answer and its jsoncpp-styled JSON.
 //! - `handler` — one function per command, dispatched on the command id.
 //! - `peer` — the connection kinds: msg_server links, legacy clients, HTTP.
+//! - `web_client` — the browser demo client's files under `/web/` (`WebClient=1`).
 
 pub mod config;
 mod discovery;
@@ -17,6 +18,7 @@ mod peer;
 mod registry;
 pub mod server;
 mod socket_order;
+mod web_client;
 
 pub use config::Config;
 pub use server::{LocalAddrs, Server, ServerError, ServerHandle};

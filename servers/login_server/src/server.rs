@@ -12,7 +12,7 @@ use netlib::{EventLoop, NetError, StopHandle};
 
 use crate::config::Config;
 use crate::handler::LoginHandler;
-use crate::peer::{self, CLIENT_LISTENER, HTTP_LISTENER, MSG_SERVER_LISTENER};
+use crate::peer::{self, CLIENT_LISTENER, HTTP_LISTENER, HTTPS_LISTENER, MSG_SERVER_LISTENER};
 
 /// Name of the loop's thread.
 const THREAD_NAME: &str = "login_server";
@@ -111,7 +111,7 @@ impl Server {
                 Some(https) => event_loop.listen_all_with(
                     &config.http_listen_ips,
                     https.port,
-                    HTTP_LISTENER,
+                    HTTPS_LISTENER,
                     peer::http_options(&config),
                     None,
                     &https.transport()?,

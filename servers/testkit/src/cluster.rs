@@ -90,15 +90,27 @@ impl TestCluster {
         ];
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let push_extra: String = extra.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        Self::start_linked(&extra, &push_extra, &extra)
+        Self::start_linked(&extra, &push_extra, &extra, &[])
+    }
+
+    /// Like [`TestCluster::start_with_msg_conf`], with extra `key=value` lines in
+    /// login_server's conf too (e.g. `HttpsPort` with its certificate, `WebClient`).
+    pub fn start_with_confs(msg_extra: &[(&str, &str)], login_extra: &[(&str, &str)]) -> Self {
+        Self::start_linked(msg_extra, "", &[], login_extra)
     }
 
     fn start_with(extra: &[(&str, &str)], push_extra: &str) -> Self {
-        Self::start_linked(extra, push_extra, &[])
+        Self::start_linked(extra, push_extra, &[], &[])
     }
 
-    /// Boots the cluster; `every` is added to every server's conf.
-    fn start_linked(extra: &[(&str, &str)], push_extra: &str, every: &[(&str, &str)]) -> Self {
+    /// Boots the cluster; `every` is added to every server's conf, `login_extra` to
+    /// login_server's.
+    fn start_linked(
+        extra: &[(&str, &str)],
+        push_extra: &str,
+        every: &[(&str, &str)],
+        login_extra: &[(&str, &str)],
+    ) -> Self {
         netlib::logging::init_for_tests();
         let fixtures = Fixtures::new(TestEnv::from_env());
         let probe = fixtures.create_user("probe");
@@ -116,6 +128,9 @@ impl TestCluster {
              MsgServerListenIP=127.0.0.1\nMsgServerPort=0\nmsfs=http://127.0.0.1:8700/\n\
              discovery=http://127.0.0.1/api/discovery\n",
         ));
+        for (key, value) in login_extra {
+            login_conf.set(key, *value);
+        }
         let login = start_login(&mut login_conf);
         let mut db_conf = with_every(db_proxy_conf(fixtures.env()));
         let db = start_db(&mut db_conf);
@@ -300,6 +315,12 @@ impl TestCluster {
             "http://{}/msg_server",
             port_addr(&self.login.conf, "HttpPort")
         )
+    }
+
+    /// login_server's HTTPS address (the conf given to [`TestCluster::start_with_confs`] must
+    /// have set `HttpsPort`).
+    pub fn login_https_addr(&self) -> SocketAddr {
+        port_addr(&self.login.conf, "HttpsPort")
     }
 
     /// A client connection to msg_server `i`, not logged in.
@@ -588,6 +609,9 @@ fn start_login(conf: &mut Conf) -> login_server::ServerHandle {
     conf.set("ClientPort", addrs.client[0].port().to_string());
     conf.set("HttpPort", addrs.http[0].port().to_string());
     conf.set("MsgServerPort", addrs.msg_server[0].port().to_string());
+    if let Some(https) = addrs.https.first() {
+        conf.set("HttpsPort", https.port().to_string());
+    }
     server.spawn().expect("login_server spawn")
 }
 

@@ -28,6 +28,8 @@ pub(crate) struct LoginHandler {
     sockets: SocketOrder,
     msfs_url: String,
     discovery_url: String,
+    /// `WebClient`: whether `/web/` is served.
+    web_client: bool,
     stats_timer: Option<TimerId>,
     /// Connections by kind: client, http, msg_server (set before a scrape).
     connections: [Gauge; 3],
@@ -55,6 +57,7 @@ impl LoginHandler {
             sockets: SocketOrder::default(),
             msfs_url: config.msfs_url.clone(),
             discovery_url: config.discovery_url.clone(),
+            web_client: config.web_client,
             stats_timer: None,
         }
     }
@@ -138,6 +141,7 @@ impl Handler for LoginHandler {
             registry: &self.registry,
             msfs_url: &self.msfs_url,
             discovery_url: &self.discovery_url,
+            web_client: self.web_client,
         };
         http::on_data(state, ctx, h, input);
     }

@@ -7,14 +7,18 @@
 //! gets the answer; any other target closes the connection without a reply. Bytes that are not
 //! HTTP get no reply and no close: like the original, the connection waits for the size limit
 //! or the idle timeout.
+//!
+//! With `WebClient=1`, targets under `/web` are the browser demo client's files
+//! ([`crate::web_client`]), answered 200, 301, 404 or 405 like any web server.
 
 use log::debug;
 use netlib::http::Request;
 use netlib::{ConnHandle, Ctx};
 
-use super::Peer;
+use super::{HTTPS_LISTENER, Peer};
 use crate::discovery;
 use crate::registry::Registry;
+use crate::web_client;
 
 /// The path prefix clients ask.
 const MSG_SERVER_PATH: &[u8] = b"/msg_server";
@@ -28,6 +32,8 @@ pub(crate) struct HttpContext<'a> {
     pub(crate) msfs_url: &'a str,
     /// `discovery` conf value.
     pub(crate) discovery_url: &'a str,
+    /// `WebClient` conf value.
+    pub(crate) web_client: bool,
 }
 
 /// Handles the buffered bytes of an HTTP connection.
@@ -50,6 +56,16 @@ pub(crate) fn on_data(
     };
     // One request per connection: whatever follows it is never read.
     input.clear();
+    if state.web_client && web_client::is_web_target(&request.target) {
+        let secure = ctx.conn(h).and_then(netlib::Conn::listener) == Some(HTTPS_LISTENER);
+        debug!("web client file: handle={h} target={}", request.target);
+        ctx.send(
+            h,
+            &web_client::response(&request.method, &request.target, secure),
+        );
+        ctx.close_after_flush(h);
+        return;
+    }
     if !request.target.as_bytes().starts_with(MSG_SERVER_PATH) {
         debug!("closing http conn on unknown url: handle={h}");
         ctx.close(h);

@@ -13,9 +13,15 @@ pub(crate) const CLIENT_LISTENER: ListenerTag = ListenerTag(1);
 pub(crate) const HTTP_LISTENER: ListenerTag = ListenerTag(2);
 /// Listeners for msg_server links (`MsgServerPort`).
 pub(crate) const MSG_SERVER_LISTENER: ListenerTag = ListenerTag(3);
+/// Listeners for HTTPS clients (`HttpsPort`): the same requests as [`HTTP_LISTENER`]; the tag
+/// tells the web client's answers which transport the page came over.
+pub(crate) const HTTPS_LISTENER: ListenerTag = ListenerTag(4);
 
 /// Largest HTTP request accepted; more buffered bytes close the connection (PROTOCOL §8.1).
 const MAX_HTTP_REQUEST: usize = 1024;
+/// The same with `WebClient=1`: a browser's request head (user agent, client hints, accept
+/// lists, referrer) can exceed 1 KiB.
+const MAX_HTTP_REQUEST_WEB: usize = 8 * 1024;
 /// Largest PDU a legacy client may send: its only request has an empty body.
 const MAX_CLIENT_PDU: usize = 64 * 1024;
 
@@ -39,7 +45,7 @@ impl Peer {
         match tag {
             CLIENT_LISTENER => Self::Client,
             MSG_SERVER_LISTENER => Self::MsgServer,
-            HTTP_LISTENER => Self::Http,
+            HTTP_LISTENER | HTTPS_LISTENER => Self::Http,
             _ => Self::Unclassified,
         }
     }
@@ -63,11 +69,17 @@ pub(crate) fn msg_server_options(config: &Config) -> ConnOptions {
     }
 }
 
-/// Options of HTTP connections: raw bytes, 1 KiB per request, 60-s idle timeout, and the
-/// same 60 s for the whole request, so a caller trickling bytes is cut off too (slowloris).
+/// Options of HTTP connections: raw bytes, 1 KiB per request (8 KiB with the web client on),
+/// 60-s idle timeout, and the same 60 s for the whole request, so a caller trickling bytes is
+/// cut off too (slowloris).
 pub(crate) fn http_options(config: &Config) -> ConnOptions {
+    let max_request = if config.web_client {
+        MAX_HTTP_REQUEST_WEB
+    } else {
+        MAX_HTTP_REQUEST
+    };
     ConnOptions {
         lifetime: Some(config.http_timeout),
-        ..ConnOptions::raw(MAX_HTTP_REQUEST, config.http_timeout)
+        ..ConnOptions::raw(max_request, config.http_timeout)
     }
 }
