@@ -1,7 +1,9 @@
 //! The reactor every teamtalk-rs server runs on: a port of the original single-threaded netlib
 //! to mio, plus the pieces all servers share.
 //!
-//! - [`event_loop`]: `EventLoop`, the `Handler` callbacks, `Ctx`, stop handles.
+//! - [`event_loop`]: `EventLoop`, the reactor itself: listeners, readiness, framing, ticks.
+//! - [`handler`]: the `Handler` callbacks a server implements; [`ctx`]: `Ctx`, what they act
+//!   through; [`handle`]: stopping and joining a running loop from other threads.
 //! - [`conn`]: connection handles, the slab, per-connection options and close reasons.
 //! - [`timer`]: one-shot and repeating timers.
 //! - [`link`]: outbound server links with the reconnect back-off.
@@ -18,7 +20,10 @@
 pub mod cmdline;
 pub mod conf;
 pub mod conn;
+pub mod ctx;
 pub mod event_loop;
+pub mod handle;
+pub mod handler;
 pub mod http;
 pub mod link;
 pub mod logging;
@@ -32,7 +37,10 @@ pub mod worker;
 
 pub use conf::{Conf, ConfError};
 pub use conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnTable, Framing, ListenerTag};
-pub use event_loop::{Ctx, EventLoop, Handler, LoopHandle, NetError, ServerHandle, StopHandle};
+pub use ctx::Ctx;
+pub use event_loop::{EventLoop, NetError};
+pub use handle::{LoopHandle, ServerHandle, StopHandle};
+pub use handler::Handler;
 pub use link::{Dialer, Link, LinkState};
 pub use metrics::{LinkStates, Metrics, MetricsConf, Readiness};
 pub use peer_filter::{Cidr, CidrError, PeerFilter};

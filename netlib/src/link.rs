@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 
 use crate::conn::{ConnHandle, ConnOptions};
-use crate::event_loop::Ctx;
+use crate::ctx::Ctx;
 
 /// The reconnect delays, in order; the sequence wraps to the first after the last.
 pub const BACKOFF_SECS: [u64; 5] = [4, 8, 16, 32, 64];
