@@ -1,7 +1,7 @@
 //! A throw-away public key infrastructure for tests: a CA, a server certificate for
 //! `127.0.0.1` and `localhost`, and a client certificate, as PEM files in a directory of
 //! their own (feature `test-pki`; never in a release build).
-#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+#![allow(clippy::missing_panics_doc)]
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,23 +24,25 @@ impl Pki {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("tt-pki-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        std::fs::create_dir_all(&dir).expect("the temp directory is writable");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params
             .distinguished_name
             .push(rcgen::DnType::CommonName, "teamtalk-rs test CA");
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("a CA key"))
+            .expect("a self-signed CA");
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("ca.pem is writable");
         for (name, subject) in [("server", "127.0.0.1"), ("client", "teamtalk-peer")] {
-            let key = KeyPair::generate().unwrap();
+            let key = KeyPair::generate().expect("a key");
             let names = vec![subject.to_owned(), "localhost".to_owned()];
             let cert = CertificateParams::new(names)
-                .unwrap()
+                .expect("certificate parameters")
                 .signed_by(&key, &ca)
-                .unwrap();
-            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
+                .expect("a certificate signed by the CA");
+            std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("PEM is writable");
+            std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem())
+                .expect("key is writable");
         }
         Self { dir }
     }
@@ -62,7 +64,9 @@ impl Pki {
     /// Copies this PKI's server certificate and key over `other`'s files (a certificate
     /// renewal, for reload tests).
     pub fn install_server_files_into(&self, other: &Path) {
-        std::fs::copy(self.dir.join("server.pem"), other.join("server.pem")).unwrap();
-        std::fs::copy(self.dir.join("server.key"), other.join("server.key")).unwrap();
+        std::fs::copy(self.dir.join("server.pem"), other.join("server.pem"))
+            .expect("server.pem copies");
+        std::fs::copy(self.dir.join("server.key"), other.join("server.key"))
+            .expect("server.key copies");
     }
 }
