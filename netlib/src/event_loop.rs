@@ -42,7 +42,9 @@ use crate::http::Request;
 use crate::metrics::{self, METRICS_LISTENER, Metrics, MetricsConf, Probe, Readiness};
 use crate::peer_filter::{PeerFilter, RefusalLog};
 use crate::timer::{TimerId, Timers};
-use crate::transport::{DEFAULT_HANDSHAKE_TIMEOUT, LinkTls, LinkTlsConf, TlsError, Transport};
+use crate::transport::{
+    DEFAULT_HANDSHAKE_TIMEOUT, DialTransport, LinkTls, LinkTlsConf, TlsError, Transport,
+};
 use teamtalk_transport::Opened;
 
 /// Token of the cross-thread waker (stop requests and worker responses).
@@ -521,6 +523,20 @@ impl<D> Ctx<D> {
             Some(tls) => Some(tls.dial(host).map_err(io::Error::other)?),
             None => None,
         };
+        self.connect_layered(addr, options, data, layers)
+    }
+
+    /// Like [`Ctx::connect`], with the PDUs over `transport` (TLS, WebSocket, both, or plain
+    /// TCP): `Handler::on_connect` still reports the TCP connect, and what is sent before the
+    /// handshakes finish waits in the layers until they do.
+    pub fn connect_over(
+        &mut self,
+        addr: SocketAddr,
+        transport: &DialTransport,
+        options: ConnOptions,
+        data: D,
+    ) -> io::Result<ConnHandle> {
+        let layers = transport.layers(addr).map_err(io::Error::other)?;
         self.connect_layered(addr, options, data, layers)
     }
 
