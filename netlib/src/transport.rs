@@ -126,6 +126,10 @@ impl Transport {
     }
 }
 
+/// A dialled connection's layers and the bytes they send first (the TLS ClientHello, or the
+/// WebSocket upgrade request on a plain socket).
+pub(crate) type Dialled = (Box<Layers>, Vec<u8>);
+
 /// The transport of connections a loop opens to another program's client port (a load
 /// generator's connections to msg_server, say): what [`crate::Ctx::connect_over`] puts
 /// between the socket and the PDUs. Links between servers use [`LinkTlsConf`] instead.
@@ -203,10 +207,7 @@ impl DialTransport {
 
     /// The client layers of a connection to `addr` and the first bytes to send (`None` for
     /// plain TCP).
-    pub(crate) fn layers(
-        &self,
-        addr: SocketAddr,
-    ) -> Result<Option<(Box<Layers>, Vec<u8>)>, LayerError> {
+    pub(crate) fn layers(&self, addr: SocketAddr) -> Result<Option<Dialled>, LayerError> {
         if self.is_plain() {
             return Ok(None);
         }
