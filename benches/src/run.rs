@@ -66,8 +66,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         }
         let config = DriverConfig {
             concurrency: opts.concurrency.div_ceil(loops).max(1),
-            transport: Arc::clone(&dial),
-            ..driver_config(opts)
+            ..driver_config(opts, &dial)
         };
         let mut driver = Driver::new(Arc::clone(&shared), config, plans, tx.clone());
         if let Scenario::Group { members, .. } = opts.scenario {
@@ -208,7 +207,7 @@ fn merged_acks(reports: &[LoopReport]) -> HashMap<u32, Vec<u64>> {
     acked
 }
 
-fn driver_config(opts: &RunOptions) -> DriverConfig {
+fn driver_config(opts: &RunOptions, transport: &Arc<DialTransport>) -> DriverConfig {
     let (traffic, group_id) = match &opts.scenario {
         Scenario::Msg { traffic, .. } => (Some(traffic), None),
         Scenario::Group {
@@ -229,7 +228,7 @@ fn driver_config(opts: &RunOptions) -> DriverConfig {
         ack_timeout: Duration::from_secs_f64(traffic.map_or(5.0, |t| t.ack_timeout)),
         max_resends: traffic.map_or(0, |t| t.resends),
         reconnect: opts.reconnect.clone(),
-        transport: Arc::new(DialTransport::plain()),
+        transport: Arc::clone(transport),
         transport_kind: opts.transport.kind,
     }
 }

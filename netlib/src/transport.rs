@@ -2,6 +2,8 @@
 //! transport), TLS, WebSocket, or WebSocket over TLS. The layers themselves are
 //! `teamtalk_transport::Layers`, owned by each connection; the reactor feeds them the bytes it
 //! reads and writes what they seal, with the same output cap and back-pressure as plain TCP.
+//! [`DialTransport`] is the same for connections a loop opens to a client port itself (a load
+//! generator's, say).
 //!
 //! A certificate can be replaced while the server runs: the event loop rereads the PEM files
 //! at its next tick once its reload flag is set (by SIGHUP, say); connections already open
