@@ -26,6 +26,10 @@
 #   TT_BENCH_DB_THREADS  db_proxy ThreadNum (default 4)
 #   TT_BENCH_DB_CONNS    msg_server ConcurrentDBConnCnt per db_proxy entry (default 2, as
 #                        conf/msgserver.conf; the original's built-in default is 10)
+#   TT_BENCH_TLS    1: msg_server N also offers TLS on base+300+N, WebSocket on base+400+N and
+#                   WebSocket over TLS on base+500+N (path /ws), with a throw-away ECDSA P-256
+#                   CA and server certificate made by openssl in TT_BENCH_DIR/pki (tt-load
+#                   --ca TT_BENCH_DIR/pki/ca.pem)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,6 +41,8 @@ readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
 readonly redis_first=${TT_BENCH_REDIS:-6}
 readonly db_threads=${TT_BENCH_DB_THREADS:-4}
 readonly db_conns=${TT_BENCH_DB_CONNS:-2}
+readonly tls=${TT_BENCH_TLS:-0}
+readonly pki_dir=$work_dir/pki
 readonly aes_key=12345678901234567890123456789012
 
 readonly login_http=$((base + 80))
@@ -134,7 +140,35 @@ MaxConnCnt=100000
 aesKey=$aes_key
 MetricsPort=$((base + 910 + i))
 EOF
+        if [[ $tls == 1 ]]; then
+            cat >>"$dir/msgserver.conf" <<EOF
+TlsListenPort=$((base + 300 + i))
+WsListenPort=$((base + 400 + i))
+WssListenPort=$((base + 500 + i))
+WsPath=/ws
+TlsCertFile=$pki_dir/server.pem
+TlsKeyFile=$pki_dir/server.key
+EOF
+        fi
     done
+}
+
+# A CA and a server certificate for 127.0.0.1 and localhost, valid two days, made afresh at
+# every start in the run's own directory (never in the repository).
+write_pki() {
+    rm -rf "$pki_dir"
+    mkdir -p "$pki_dir"
+    (
+        cd "$pki_dir"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+            -subj "/CN=tt-bench CA" -keyout ca.key -out ca.pem
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature" "extendedKeyUsage=serverAuth" >server.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.pem
+    ) >"$work_dir/pki.log" 2>&1 || die "openssl failed; see $work_dir/pki.log"
 }
 
 # Starts $2 (a binary name) in directory $1 and waits until it listens on port $3.
@@ -169,6 +203,9 @@ cmd_start() {
     cmd_stop >/dev/null
     rm -rf "$work_dir"/msg_server*
     TT_DB_NAME=$db_name "$root_dir/scripts/services.sh" >/dev/null
+    if [[ $tls == 1 ]]; then
+        write_pki
+    fi
     write_confs "$n"
     start_one "$work_dir/db_proxy_server" db_proxy_server "$db_port"
     start_one "$work_dir/route_server" route_server "$route_port"
@@ -189,6 +226,12 @@ cmd_start() {
         echo "${servers[*]}"
     ) --pid $(cmd_pids)"
     echo "  or:    --login-url http://127.0.0.1:$login_http/msg_server"
+    if [[ $tls == 1 ]]; then
+        echo "  tls:   --transport tls --ca $pki_dir/ca.pem --msg-server 127.0.0.1:$((base + 300))"
+        echo "  ws:    --transport ws --msg-server 127.0.0.1:$((base + 400))"
+        echo "  wss:   --transport wss --ca $pki_dir/ca.pem --msg-server 127.0.0.1:$((base + 500))"
+        echo "         (or --login-url with --transport: login_server advertises every port)"
+    fi
 }
 
 cmd_stop() {
@@ -242,7 +285,7 @@ case ${1:-} in
     status) cmd_status ;;
     pids) cmd_pids ;;
     *)
-        sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+        sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
         exit 2
         ;;
 esac

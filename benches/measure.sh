@@ -2,20 +2,33 @@
 # Runs the benchmark matrix of benches/README.md against a private cluster (benches/cluster.sh)
 # and writes one JSON result per run plus report.md and the SVG charts.
 #
-# Usage: benches/measure.sh OUT_DIR [login|msg|msg-links|group|idle ...]
-#   With no scenario names every part runs (about 20 minutes). The cluster is (re)started by
-#   this script: one msg_server, and two for the two-server group runs.
+# Usage: benches/measure.sh OUT_DIR [login|msg|msg-links|group|idle|transports ...]
+#   With no scenario names every part but transports runs (about 20 minutes). The cluster is
+#   (re)started by this script: one msg_server, and two for the two-server group runs.
+#   transports (or one of its parts transport-login, transport-msg, transport-idle) runs
+#   mobile logins, 1:1 messages and idle connections over each transport of
+#   TT_BENCH_TRANSPORTS against a cluster with TLS, WS and WSS ports (cluster.sh TT_BENCH_TLS).
 #
 # Environment: as benches/cluster.sh (TT_BENCH_BIN selects the servers under test), plus
 #   TT_BENCH_SECONDS  sending time of each msg/group run (default 20)
 #   TT_BENCH_IDLE     idle connection counts (default "5000 10000 19500")
 #   TT_BENCH_LABEL    name of the servers under test in labels (default teamtalk-rs)
+#   TT_BENCH_LOAD     the tt-load binary (default target/release/tt-load)
+#   TT_BENCH_WAIT     longest wait, in seconds, for a 90 % idle machine before a run (300)
+#   TT_BENCH_TRANSPORTS        transports of the transports part (default "plain tls wss")
+#   TT_BENCH_TRANSPORT_PAIRS   its 1:1 pair counts, window 1 (default "100 1000")
+#   TT_BENCH_TRANSPORT_IDLE    its idle connection counts (default 19500)
 set -euo pipefail
 
 root_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly root_dir
 readonly cluster=$root_dir/benches/cluster.sh
-readonly load=$root_dir/target/release/tt-load
+readonly load=${TT_BENCH_LOAD:-$root_dir/target/release/tt-load}
+readonly quiet_wait=${TT_BENCH_WAIT:-300}
+readonly transports=${TT_BENCH_TRANSPORTS:-plain tls wss}
+readonly transport_pairs=${TT_BENCH_TRANSPORT_PAIRS:-100 1000}
+readonly transport_idle=${TT_BENCH_TRANSPORT_IDLE:-19500}
+readonly work_dir=${TT_BENCH_DIR:-/tmp/tt-bench}
 readonly seconds=${TT_BENCH_SECONDS:-20}
 readonly idle_counts=${TT_BENCH_IDLE:-5000 10000 19500}
 readonly impl_name=${TT_BENCH_LABEL:-teamtalk-rs}
@@ -24,7 +37,7 @@ readonly db_name=${TT_BENCH_DB:-teamtalk_bench}
 readonly redis_first=${TT_BENCH_REDIS:-6}
 
 [[ $# -ge 1 ]] || {
-    sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,22s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
     exit 2
 }
 out=$1
@@ -57,10 +70,10 @@ idle_percent() {
     echo $((total > 0 ? 100 * idle / total : 100))
 }
 
-# The machine may be shared (builds, other test runs): wait up to 5 minutes for it to be at
-# least 90 % idle before a run, so that the servers under test get the CPUs.
+# The machine may be shared (builds, other test runs): wait up to 5 minutes (TT_BENCH_WAIT)
+# for it to be at least 90 % idle before a run, so that the servers under test get the CPUs.
 wait_quiet() {
-    local deadline=$((SECONDS + 300)) idle
+    local deadline=$((SECONDS + quiet_wait)) idle
     while idle=$(idle_percent) && ((idle < 90)); do
         if ((SECONDS >= deadline)); then
             echo "   (machine only ${idle}% idle; measuring anyway)"
@@ -78,6 +91,31 @@ run() {
     echo "== $name"
     "$load" "$@" --msg-server "$servers" --pid "$pids" --quiet --out "$out/$name.json" ||
         echo "   (run reported failures; see $out/$name.json)"
+}
+
+# The msg_server address and tt-load flags of transport $1 on the TLS cluster (one
+# msg_server; ports as in cluster.sh).
+transport_flags() {
+    local ca=$work_dir/pki/ca.pem
+    case $1 in
+        plain) servers=127.0.0.1:$base flags=(--transport plain) ;;
+        tls) servers=127.0.0.1:$((base + 300)) flags=(--transport tls --ca "$ca") ;;
+        ws) servers=127.0.0.1:$((base + 400)) flags=(--transport ws) ;;
+        wss) servers=127.0.0.1:$((base + 500)) flags=(--transport wss --ca "$ca") ;;
+        *)
+            echo "unknown transport $1" >&2
+            exit 2
+            ;;
+    esac
+}
+
+# run_over TRANSPORT NAME ARGS...: run NAME on a fresh TLS cluster over TRANSPORT.
+run_over() {
+    local transport=$1 flags
+    shift
+    TT_BENCH_TLS=1 start_cluster 1
+    transport_flags "$transport"
+    run "$@" "${flags[@]}"
 }
 
 seed() {
@@ -143,6 +181,34 @@ for part in "${parts[@]}"; do
                 run "idle-$conns" idle --prefix idle --conns "$conns" --seconds 60 \
                     --concurrency 200 --label "$impl_name mobile"
             done
+            ;;
+        transports | transport-login | transport-msg | transport-idle)
+            seed --prefix load --users 2000
+            if [[ $part == transports || $part == transport-login ]]; then
+                for t in $transports; do
+                    run_over "$t" "transport-login-$t" login --count 2000 --concurrency 50 \
+                        --client-type mobile --label "$impl_name mobile $t"
+                done
+            fi
+            if [[ $part == transports || $part == transport-msg ]]; then
+                for pairs in $transport_pairs; do
+                    for t in $transports; do
+                        run_over "$t" "transport-msg-p$pairs-$t" msg --pairs "$pairs" \
+                            --window 1 --rate 15 --seconds "$seconds" --drain 20 \
+                            --concurrency 50 --label "$impl_name w=1 $t"
+                    done
+                done
+            fi
+            if [[ $part == transports || $part == transport-idle ]]; then
+                seed --prefix idle --users 19500
+                for conns in $transport_idle; do
+                    for t in $transports; do
+                        run_over "$t" "transport-idle-$conns-$t" idle --prefix idle \
+                            --conns "$conns" --seconds 60 --concurrency 200 \
+                            --label "$impl_name mobile $t"
+                    done
+                done
+            fi
             ;;
         *)
             echo "unknown part $part" >&2

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::transport::{TransportKind, TransportOptions};
+
 /// Default login_server discovery URL of the sample configuration.
 pub const DEFAULT_LOGIN_URL: &str = "http://127.0.0.1:8080/msg_server";
 /// Default MySQL URL: a database of its own, never the demo organisation's `teamtalk`
@@ -172,6 +174,8 @@ pub struct RunOptions {
     pub scenario: Scenario,
     /// Where to connect.
     pub target: Target,
+    /// What the client connections carry their PDUs over.
+    pub transport: TransportOptions,
     /// Which users.
     pub users: Users,
     /// Client type of every connection.
@@ -414,6 +418,19 @@ struct CommonArgs {
     /// client type [default: pc; idle: mobile, as PC logins broadcast presence to every PC]
     #[arg(long, value_enum, value_name = "TYPE")]
     client_type: Option<ClientKind>,
+    /// what the clients reach msg_server over; with --login-url the advertised port of that
+    /// transport is used, a --msg-server address is used as given
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = TransportKind::Plain)]
+    transport: TransportKind,
+    /// PEM file of the CA to trust for tls and wss [default: the public web roots]
+    #[arg(long, value_name = "PATH")]
+    ca: Option<PathBuf>,
+    /// name msg_server's certificate must carry [default: the IP address connected to]
+    #[arg(long, value_name = "NAME")]
+    tls_name: Option<String>,
+    /// WebSocket request path for ws and wss [default: login_server's wsPath, else /ws]
+    #[arg(long, value_name = "PATH")]
+    ws_path: Option<String>,
     /// logins in flight
     #[arg(long, value_name = "C", default_value_t = DEFAULT_CONCURRENCY,
           value_parser = positive_usize())]
@@ -688,9 +705,20 @@ fn run(scenario: Scenario, c: CommonArgs, extra: Option<TrafficExtra>) -> Result
     } else {
         Target::MsgServers(c.msg_server)
     };
-    let label = c.label.unwrap_or_else(|| default_label(&scenario, client));
+    let transport = TransportOptions {
+        kind: c.transport,
+        ca: c.ca,
+        tls_name: c.tls_name,
+        ws_path: c.ws_path,
+    };
+    let label = c.label.unwrap_or_else(|| match c.transport {
+        TransportKind::Plain => default_label(&scenario, client),
+        // Runs over different transports must not share a series in reports.
+        other => format!("{} {}", default_label(&scenario, client), other.name()),
+    });
     Ok(Command::Run(Box::new(RunOptions {
         target,
+        transport,
         users: Users {
             prefix: c.prefix,
             password: c.password,
@@ -812,6 +840,28 @@ mod tests {
         assert_eq!(o.loops, 1);
         assert_eq!(o.label, "msg w=1 r=15");
         assert!(!o.json && !o.quiet);
+        assert_eq!(o.transport, TransportOptions::default());
+    }
+
+    #[test]
+    fn transport_flags_are_parsed_and_name_the_default_label() {
+        let o = run("login --transport wss --ca /tmp/ca.pem --tls-name localhost --ws-path /im");
+        assert_eq!(
+            o.transport,
+            TransportOptions {
+                kind: TransportKind::Wss,
+                ca: Some("/tmp/ca.pem".into()),
+                tls_name: Some("localhost".into()),
+                ws_path: Some("/im".into()),
+            }
+        );
+        assert_eq!(o.label, "login pc wss");
+        assert_eq!(
+            run("idle --transport=tcp").transport.kind,
+            TransportKind::Plain
+        );
+        assert_eq!(run("msg --transport tls --label x").label, "x");
+        assert!(error("msg --transport quic").contains("--transport"));
     }
 
     #[test]

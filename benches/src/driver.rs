@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, warn};
-use netlib::{CloseReason, ConnHandle, ConnOptions, Ctx, Handler, TimerId};
+use netlib::{CloseReason, ConnHandle, ConnOptions, Ctx, DialTransport, Handler, TimerId};
 use teamtalk_proto::pb::base_define::{MsgType, SessionType, UserStatType};
 use teamtalk_proto::pb::login::{ImLoginReq, ImLoginRes};
 use teamtalk_proto::pb::message::{ImGetMsgListReq, ImGetMsgListRsp, ImMsgData, ImMsgDataAck};
@@ -35,6 +35,7 @@ use tt_client::crypto::{decrypt_text, encrypt_text};
 use crate::cli::ClientKind;
 use crate::stats::Latencies;
 use crate::tracker::{AckOutcome, Arrival, Payload, Pending, SendTracker, StreamTracker};
+use crate::transport::TransportKind;
 
 /// How often a loop looks at the shared phase, login deadlines and due senders.
 const TICK: Duration = Duration::from_millis(5);
@@ -212,6 +213,10 @@ pub struct DriverConfig {
     /// login_server discovery URL to reconnect through; `None`: a dropped client stays
     /// dropped.
     pub reconnect: Option<String>,
+    /// What every connection carries its PDUs over.
+    pub transport: Arc<DialTransport>,
+    /// Which of a discovered msg_server's ports a reconnecting client uses.
+    pub transport_kind: TransportKind,
 }
 
 /// What a loop measured, handed back when it finishes.
@@ -458,6 +463,16 @@ impl Driver {
         }
     }
 
+    /// Opens user `u`'s connection to `addr` over the run's transport.
+    fn connect(
+        &self,
+        ctx: &mut Ctx<Slot>,
+        addr: SocketAddr,
+        u: usize,
+    ) -> std::io::Result<ConnHandle> {
+        ctx.connect_over(addr, &self.config.transport, Self::options(), Slot(Some(u)))
+    }
+
     fn start_logins(&mut self, ctx: &mut Ctx<Slot>) {
         while self.logins_in_flight < self.config.concurrency && self.next_login < self.users.len()
         {
@@ -466,7 +481,7 @@ impl Driver {
             let now = Instant::now();
             self.report.login_first_start.get_or_insert(now);
             self.logins_in_flight += 1;
-            match ctx.connect(self.users[u].addr, Self::options(), Slot(Some(u))) {
+            match self.connect(ctx, self.users[u].addr, u) {
                 Ok(h) => {
                     let user = &mut self.users[u];
                     user.conn = Some(h);
@@ -819,7 +834,7 @@ impl Driver {
                 continue;
             }
             match found {
-                Ok(addr) => match ctx.connect(addr, Self::options(), Slot(Some(u))) {
+                Ok(addr) => match self.connect(ctx, addr, u) {
                     Ok(h) => {
                         let user = &mut self.users[u];
                         user.addr = addr;
@@ -847,11 +862,12 @@ impl Driver {
                     self.users[u].state = UserState::Discovering { started: now };
                     let tx = self.discovered_tx.clone();
                     let url = url.clone();
+                    let kind = self.config.transport_kind;
                     // Discovery is a blocking HTTP request: it runs beside the loop.
                     let spawned = std::thread::Builder::new()
                         .name("tt-load-discover".into())
                         .spawn(move || {
-                            let found = discover_addr(&url);
+                            let found = discover_addr(&url, kind);
                             let _ = tx.send((u, found));
                         });
                     if let Err(e) = spawned {
@@ -1231,15 +1247,19 @@ fn send_copy(
     send_deferred(ctx, h, &Pdu::new(CommandId::MsgData, header_seq, &msg))
 }
 
-/// Asks login_server at `url` for a msg_server, as clients do before connecting.
-fn discover_addr(url: &str) -> Result<SocketAddr, String> {
+/// Asks login_server at `url` for a msg_server, as clients do before connecting, and
+/// returns its port of transport `kind`.
+fn discover_addr(url: &str, kind: TransportKind) -> Result<SocketAddr, String> {
     let info =
         tt_client::discover_with_timeout(url, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    info.addr()
-        .to_socket_addrs()
+    let port = kind
+        .port(&info)
+        .ok_or_else(|| format!("{} advertises no {} port", info.addr(), kind.name()))?;
+    let host = format!("{}:{port}", info.prior_ip);
+    host.to_socket_addrs()
         .map_err(|e| e.to_string())?
         .next()
-        .ok_or_else(|| format!("{} resolves to nothing", info.addr()))
+        .ok_or_else(|| format!("{host} resolves to nothing"))
 }
 
 /// Queues a PDU to leave with everything else for that connection at the end of the loop
@@ -1323,6 +1343,8 @@ mod tests {
             ack_timeout: Duration::from_secs(5),
             max_resends: 3,
             reconnect: None,
+            transport: Arc::new(DialTransport::plain()),
+            transport_kind: TransportKind::Plain,
         };
         let mut d = Driver::new(Arc::new(Shared::new()), config, plans, tx);
         d.set_group_recipients(3);

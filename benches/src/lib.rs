@@ -10,6 +10,7 @@
 //! - [`result`]: the JSON result of a run and its text table.
 //! - [`report`]: markdown tables and SVG charts from results.
 //! - [`stats`]: latency samples and percentiles.
+//! - [`transport`]: plain TCP, TLS, WebSocket or WebSocket over TLS under the clients' PDUs.
 
 pub mod audit;
 pub mod cli;
@@ -20,3 +21,4 @@ pub mod run;
 pub mod seed;
 pub mod stats;
 pub mod tracker;
+pub mod transport;

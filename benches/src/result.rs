@@ -45,6 +45,10 @@ pub struct RunResult {
 pub struct Params {
     /// `pc` or `mobile`.
     pub client_type: String,
+    /// What the clients reached msg_server over: `plain`, `tls`, `ws` or `wss` (absent in
+    /// results from before transports could be chosen: plain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
     /// Users logged in.
     pub users: u32,
     /// Logins in flight.
@@ -195,6 +199,9 @@ impl RunResult {
         let mut out = String::new();
         let _ = writeln!(out, "{} ({})", self.label, self.scenario);
         let _ = writeln!(out, "  servers        {}", self.servers.join(" "));
+        if let Some(t) = &self.params.transport {
+            let _ = writeln!(out, "  transport      {t}");
+        }
         let l = &self.login;
         let _ = writeln!(
             out,

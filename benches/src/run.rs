@@ -16,7 +16,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use netlib::EventLoop;
+use netlib::{DialTransport, EventLoop};
 
 use crate::audit::{self, AuditQuery};
 use crate::cli::{RunOptions, Scenario, Target};
@@ -24,6 +24,7 @@ use crate::driver::{Driver, DriverConfig, LoopReport, Phase, Role, Shared, UserP
 use crate::result::{IdleMetrics, LoginMetrics, MessageMetrics, Params, RssSample, RunResult};
 use crate::stats::Latencies;
 use crate::tracker::DeliveryCounts;
+use crate::transport::TransportOptions;
 
 /// How often the controller checks the counters.
 const POLL: Duration = Duration::from_millis(20);
@@ -38,7 +39,12 @@ const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn execute(opts: &RunOptions) -> Result<RunResult> {
     let users = u64::from(opts.scenario.user_count());
     ensure_fd_limit(users + SPARE_FDS)?;
-    let servers = resolve_servers(&opts.target)?;
+    let (servers, ws_path) = resolve_servers(&opts.target, &opts.transport)?;
+    let dial = Arc::new(
+        opts.transport
+            .dial(&ws_path)
+            .context("setting up the client transport")?,
+    );
     let per_loop = plan(opts, &servers);
     let started_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -60,7 +66,7 @@ pub fn execute(opts: &RunOptions) -> Result<RunResult> {
         }
         let config = DriverConfig {
             concurrency: opts.concurrency.div_ceil(loops).max(1),
-            ..driver_config(opts)
+            ..driver_config(opts, &dial)
         };
         let mut driver = Driver::new(Arc::clone(&shared), config, plans, tx.clone());
         if let Scenario::Group { members, .. } = opts.scenario {
@@ -201,7 +207,7 @@ fn merged_acks(reports: &[LoopReport]) -> HashMap<u32, Vec<u64>> {
     acked
 }
 
-fn driver_config(opts: &RunOptions) -> DriverConfig {
+fn driver_config(opts: &RunOptions, transport: &Arc<DialTransport>) -> DriverConfig {
     let (traffic, group_id) = match &opts.scenario {
         Scenario::Msg { traffic, .. } => (Some(traffic), None),
         Scenario::Group {
@@ -222,6 +228,8 @@ fn driver_config(opts: &RunOptions) -> DriverConfig {
         ack_timeout: Duration::from_secs_f64(traffic.map_or(5.0, |t| t.ack_timeout)),
         max_resends: traffic.map_or(0, |t| t.resends),
         reconnect: opts.reconnect.clone(),
+        transport: Arc::clone(transport),
+        transport_kind: opts.transport.kind,
     }
 }
 
@@ -237,19 +245,23 @@ fn ensure_fd_limit(needed: u64) -> Result<()> {
     Ok(())
 }
 
-/// The msg_server addresses to use.
-pub fn resolve_servers(target: &Target) -> Result<Vec<SocketAddr>> {
+/// The msg_server addresses to use and the WebSocket path: a discovered msg_server's port of
+/// the run's transport, or the addresses given.
+pub fn resolve_servers(
+    target: &Target,
+    transport: &TransportOptions,
+) -> Result<(Vec<SocketAddr>, String)> {
     match target {
-        Target::MsgServers(list) => Ok(list.clone()),
+        Target::MsgServers(list) => Ok((list.clone(), transport.ws_path(None))),
         Target::LoginUrl(url) => {
             let info = tt_client::discover(url).with_context(|| format!("discovery at {url}"))?;
-            let addr = info
-                .addr()
+            let host = format!("{}:{}", info.prior_ip, transport.port(&info)?);
+            let addr = host
                 .to_socket_addrs()
-                .with_context(|| format!("resolving {}", info.addr()))?
+                .with_context(|| format!("resolving {host}"))?
                 .next()
-                .with_context(|| format!("{} resolves to nothing", info.addr()))?;
-            Ok(vec![addr])
+                .with_context(|| format!("{host} resolves to nothing"))?;
+            Ok((vec![addr], transport.ws_path(Some(&info))))
         }
     }
 }
@@ -541,6 +553,7 @@ fn min_some(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 fn params(opts: &RunOptions) -> Params {
     let mut p = Params {
         client_type: opts.client.name().to_owned(),
+        transport: Some(opts.transport.kind.name().to_owned()),
         users: opts.scenario.user_count(),
         concurrency: opts.concurrency as u32,
         ..Params::default()
@@ -663,6 +676,7 @@ mod tests {
         RunOptions {
             scenario,
             target: Target::MsgServers(vec![]),
+            transport: TransportOptions::default(),
             users: Users {
                 prefix: "p".into(),
                 password: "x".into(),

@@ -1,12 +1,14 @@
 //! Short runs of every tt-load scenario against an in-process TestCluster (route_server,
 //! login_server, db_proxy_server and two msg_servers): small numbers, a second or two of
-//! traffic, checks on correctness only (never on speed).
+//! traffic, checks on correctness only (never on speed); 1:1 runs over TLS and WebSocket
+//! over TLS too.
 //!
 //! Each test seeds its own uniquely prefixed users through `tt-load seed` and removes them
 //! (and whatever the servers stored for them) with `tt-load clean` when it ends.
 
 #![allow(clippy::unwrap_used)]
 
+use teamtalk_transport::test_pki::Pki;
 use testkit::{REDIS_DB_GROUP_MEMBER, REDIS_DB_UNREAD, TestCluster, unique_name};
 use tt_bench::cli::{self, CleanOptions, Command, RunOptions, SeedOptions, Storage};
 use tt_bench::result::RunResult;
@@ -168,6 +170,82 @@ fn msg_scenario_reconnects_through_discovery_when_a_msg_server_stops_and_loses_n
     let stored = m.stored.unwrap();
     assert_eq!(stored.rows, m.sent, "{stored:?}");
     assert_eq!((stored.extra_rows, stored.acked_missing), (0, 0));
+}
+
+/// A cluster whose msg_servers offer TLS, WebSocket and WebSocket over TLS ports beside the
+/// plain one, with `pki`'s server certificate.
+fn cluster_with_transports(pki: &Pki) -> TestCluster {
+    let files = pki.server_files();
+    TestCluster::start_with_msg_conf(&[
+        ("TlsListenPort", "0"),
+        ("WsListenPort", "0"),
+        ("WssListenPort", "0"),
+        ("TlsCertFile", &files.cert.display().to_string()),
+        ("TlsKeyFile", &files.key.display().to_string()),
+    ])
+}
+
+/// Checks that every message of a 1:1 run was acked and delivered once.
+fn assert_every_message_arrived(result: &RunResult) {
+    assert_passed(result);
+    let m = result.messages.as_ref().unwrap();
+    assert!(m.sent >= 2, "{m:?}");
+    assert_eq!(m.acked, m.sent);
+    assert_eq!(m.delivered, m.sent);
+    assert_eq!((m.lost, m.duplicated), (0, 0), "{m:?}");
+}
+
+#[test]
+fn msg_scenario_over_tls_finds_the_tls_port_through_discovery() {
+    let pki = Pki::new("tl-tls");
+    let cluster = cluster_with_transports(&pki);
+    let seeded = Seeded::new(4, 0, 1);
+    let line = format!(
+        "msg --pairs 2 --rate 10 --seconds 1 --drain 15 --transport tls --ca {} --login-url {}",
+        pki.ca().display(),
+        cluster.login_http_url()
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_every_message_arrived(&result);
+    assert_eq!(result.login.succeeded, 4);
+    // Discovery answered with the TLS port, not the plain one.
+    assert_eq!(
+        result.servers,
+        vec![cluster.msg_transport_addr(0, "tls").to_string()]
+    );
+    assert_eq!(result.params.transport.as_deref(), Some("tls"));
+}
+
+#[test]
+fn msg_scenario_over_wss_crosses_msg_servers() {
+    let pki = Pki::new("tl-wss");
+    let cluster = cluster_with_transports(&pki);
+    let seeded = Seeded::new(4, 0, 1);
+    let line = format!(
+        "msg --pairs 2 --rate 10 --seconds 1 --drain 15 --transport wss --ca {} \
+         --tls-name localhost --msg-server {},{}",
+        pki.ca().display(),
+        cluster.msg_transport_addr(0, "wss"),
+        cluster.msg_transport_addr(1, "wss")
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert_every_message_arrived(&result);
+    assert_eq!(result.login.succeeded, 4);
+    assert_eq!(result.label, "msg w=1 r=10 wss");
+}
+
+#[test]
+fn a_plain_client_on_a_tls_port_fails_its_logins() {
+    let pki = Pki::new("tl-mismatch");
+    let cluster = cluster_with_transports(&pki);
+    let seeded = Seeded::new(2, 0, 1);
+    let line = format!(
+        "login --count 2 --login-timeout 5 --msg-server {}",
+        cluster.msg_transport_addr(0, "tls")
+    );
+    let result = run::execute(&options(&line, &seeded)).unwrap();
+    assert!(!result.passed());
+    assert_eq!(result.login.failed, 2);
 }
 
 #[test]

@@ -18,7 +18,7 @@ use teamtalk_proto::Pdu;
 use crate::conn::{CloseReason, Conn, ConnHandle, ConnOptions, ConnState, ConnTable, Layered};
 use crate::handle::StopHandle;
 use crate::timer::{TimerId, Timers};
-use crate::transport::{DEFAULT_HANDSHAKE_TIMEOUT, LinkTls};
+use crate::transport::{DEFAULT_HANDSHAKE_TIMEOUT, DialTransport, LinkTls};
 
 /// What handlers act through: connections, timers, the waker.
 #[derive(Debug)]
@@ -256,6 +256,20 @@ impl<D> Ctx<D> {
             Some(tls) => Some(tls.dial(host).map_err(io::Error::other)?),
             None => None,
         };
+        self.connect_layered(addr, options, data, layers)
+    }
+
+    /// Like [`Ctx::connect`], with the PDUs over `transport` (TLS, WebSocket, both, or plain
+    /// TCP): `Handler::on_connect` still reports the TCP connect, and what is sent before the
+    /// handshakes finish waits in the layers until they do.
+    pub fn connect_over(
+        &mut self,
+        addr: SocketAddr,
+        transport: &DialTransport,
+        options: ConnOptions,
+        data: D,
+    ) -> io::Result<ConnHandle> {
+        let layers = transport.layers(addr).map_err(io::Error::other)?;
         self.connect_layered(addr, options, data, layers)
     }
 

@@ -46,5 +46,7 @@ pub use metrics::{LinkStates, Metrics, MetricsConf, Readiness};
 pub use peer_filter::{Cidr, CidrError, PeerFilter};
 
 pub use timer::TimerId;
-pub use transport::{ClientTransports, HttpsConf, LinkTlsConf, TlsFiles, Transport};
+pub use transport::{
+    ClientTransports, DialTransport, HttpsConf, LinkTlsConf, TlsError, TlsFiles, Transport,
+};
 pub use worker::{ResponseQueue, ResponseSender, WorkerPool};

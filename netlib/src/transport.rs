@@ -2,17 +2,22 @@
 //! transport), TLS, WebSocket, or WebSocket over TLS. The layers themselves are
 //! `teamtalk_transport::Layers`, owned by each connection; the reactor feeds them the bytes it
 //! reads and writes what they seal, with the same output cap and back-pressure as plain TCP.
+//! [`DialTransport`] is the same for connections a loop opens to a client port itself (a load
+//! generator's, say).
 //!
 //! A certificate can be replaced while the server runs: the event loop rereads the PEM files
 //! at its next tick once its reload flag is set (by SIGHUP, say); connections already open
 //! keep the session they negotiated, new ones get the new certificate.
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use log::{info, warn};
-use teamtalk_transport::rustls::ServerConfig;
-use teamtalk_transport::{LayerError, Layers, WsServer, server_config};
+use teamtalk_transport::rustls::pki_types::ServerName;
+use teamtalk_transport::rustls::{ClientConfig, ServerConfig};
+use teamtalk_transport::{LayerError, Layers, WsClient, WsServer, client_config, server_config};
 pub use teamtalk_transport::{TlsError, TlsFiles};
 
 /// Time a new connection has to finish its TLS handshake and WebSocket upgrade unless
@@ -120,6 +125,109 @@ impl Transport {
             }
             Err(e) => warn!("tls certificate reload failed, keeping the old one: {e}"),
         }
+    }
+}
+
+/// A dialled connection's layers and the bytes they send first (the TLS ClientHello, or the
+/// WebSocket upgrade request on a plain socket).
+pub(crate) type Dialled = (Box<Layers>, Vec<u8>);
+
+/// The transport of connections a loop opens to another program's client port (a load
+/// generator's connections to msg_server, say): what [`crate::Ctx::connect_over`] puts
+/// between the socket and the PDUs. Links between servers use [`LinkTlsConf`] instead.
+#[derive(Debug, Clone, Default)]
+pub struct DialTransport {
+    tls: Option<DialTls>,
+    ws: Option<DialWs>,
+}
+
+#[derive(Debug, Clone)]
+struct DialTls {
+    config: Arc<ClientConfig>,
+    /// The name the server's certificate must carry; `None`: the IP address dialled.
+    server_name: Option<ServerName<'static>>,
+}
+
+#[derive(Debug, Clone)]
+struct DialWs {
+    path: String,
+    max_message: usize,
+}
+
+impl DialTransport {
+    /// Plain TCP.
+    pub fn plain() -> Self {
+        Self::default()
+    }
+
+    /// TLS trusting the CAs in `ca` (PEM; the public web roots when `None`); the server's
+    /// certificate must name `server_name`, or the IP address dialled when `None`.
+    pub fn tls(ca: Option<&Path>, server_name: Option<&str>) -> Result<Self, TlsError> {
+        let config = client_config(ca, None)?;
+        let server_name = server_name
+            .map(|name| {
+                ServerName::try_from(name.to_owned()).map_err(|e| {
+                    TlsError::Config(teamtalk_transport::rustls::Error::General(format!(
+                        "server name {name}: {e}"
+                    )))
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            tls: Some(DialTls {
+                config,
+                server_name,
+            }),
+            ws: None,
+        })
+    }
+
+    /// Adds a WebSocket layer (inside TLS, if any) upgrading on `path`; a message from the
+    /// server may carry at most `max_message` bytes.
+    pub fn with_websocket(mut self, path: &str, max_message: usize) -> Self {
+        self.ws = Some(DialWs {
+            path: path.to_owned(),
+            max_message,
+        });
+        self
+    }
+
+    /// Whether this is plain TCP.
+    pub fn is_plain(&self) -> bool {
+        self.tls.is_none() && self.ws.is_none()
+    }
+
+    /// A short name for log lines and results: `tcp`, `tls`, `ws` or `wss`.
+    pub fn name(&self) -> &'static str {
+        match (self.tls.is_some(), self.ws.is_some()) {
+            (false, false) => "tcp",
+            (true, false) => "tls",
+            (false, true) => "ws",
+            (true, true) => "wss",
+        }
+    }
+
+    /// The client layers of a connection to `addr` and the first bytes to send (`None` for
+    /// plain TCP).
+    pub(crate) fn layers(&self, addr: SocketAddr) -> Result<Option<Dialled>, LayerError> {
+        if self.is_plain() {
+            return Ok(None);
+        }
+        let tls = self.tls.as_ref().map(|tls| {
+            let name = tls
+                .server_name
+                .clone()
+                .unwrap_or_else(|| ServerName::from(addr.ip()));
+            (Arc::clone(&tls.config), name)
+        });
+        let ws = self.ws.as_ref().map(|ws| WsClient {
+            host: addr.to_string(),
+            path: ws.path.clone(),
+            max_message: ws.max_message,
+        });
+        let mut first = Vec::new();
+        let layers = Layers::client(tls, ws, &mut first)?;
+        Ok(Some((Box::new(layers), first)))
     }
 }
 
@@ -281,14 +389,13 @@ impl LinkTlsConf {
 #[derive(Debug)]
 pub(crate) struct LinkTls {
     pub(crate) listener: Transport,
-    client: Arc<teamtalk_transport::rustls::ClientConfig>,
+    client: Arc<ClientConfig>,
 }
 
 impl LinkTls {
     pub(crate) fn load(conf: &LinkTlsConf) -> Result<Self, TlsError> {
         let listener = Transport::tls(conf.server_files())?;
-        let client =
-            teamtalk_transport::client_config(Some(&conf.ca), Some((&conf.cert, &conf.key)))?;
+        let client = client_config(Some(&conf.ca), Some((&conf.cert, &conf.key)))?;
         Ok(Self { listener, client })
     }
 
@@ -296,10 +403,9 @@ impl LinkTls {
     /// certificate must name) and the first bytes to send.
     pub(crate) fn dial(&self, host: &str) -> Result<(Box<Layers>, Vec<u8>), LayerError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let name = teamtalk_transport::rustls::pki_types::ServerName::try_from(host.to_owned())
-            .map_err(|e| {
-                LayerError::Tls(teamtalk_transport::rustls::Error::General(e.to_string()))
-            })?;
+        let name = ServerName::try_from(host.to_owned()).map_err(|e| {
+            LayerError::Tls(teamtalk_transport::rustls::Error::General(e.to_string()))
+        })?;
         let mut first = Vec::new();
         let layers = Layers::client(Some((Arc::clone(&self.client), name)), None, &mut first)?;
         Ok((Box::new(layers), first))

@@ -1,6 +1,7 @@
 //! The reactor's TLS and WebSocket listeners against real sockets on 127.0.0.1: PDUs echo
 //! over every transport (large ones through partial writes, deferred ones in order), bad
-//! input closes the one connection, overdue handshakes are cut, certificates reload.
+//! input closes the one connection, overdue handshakes are cut, certificates reload; the
+//! reactor's own outgoing connections (`Ctx::connect_over`) speak every transport too.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -11,7 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use netlib::{
-    CloseReason, ConnHandle, ConnOptions, Ctx, EventLoop, Handler, ListenerTag, Transport,
+    CloseReason, ConnHandle, ConnOptions, Ctx, DialTransport, EventLoop, Handler, ListenerTag,
+    Transport,
 };
 use teamtalk_proto::{CommandId, Pdu};
 use teamtalk_transport::rustls::pki_types::ServerName;
@@ -248,4 +250,118 @@ fn a_reloaded_certificate_serves_new_connections_and_keeps_old_ones() {
     before.write_all(&pdu(2, 10).encode()).unwrap();
     assert_eq!(read_pdu(&mut before, &mut buf).header.seq_num, 1);
     assert_eq!(read_pdu(&mut before, &mut buf).header.seq_num, 2);
+}
+
+/// A client loop: one connection over a [`DialTransport`] that sends PDUs at once on connect
+/// (before its handshakes can have finished) and reports the sequence numbers echoed back.
+struct Dialer {
+    target: SocketAddr,
+    transport: DialTransport,
+    sent: u16,
+    echoes: mpsc::Sender<Result<u16, String>>,
+}
+
+impl Dialer {
+    fn start(&mut self, ctx: &mut Ctx<()>) {
+        if let Err(e) = ctx.connect_over(self.target, &self.transport, ConnOptions::pdu(), ()) {
+            let _ = self.echoes.send(Err(e.to_string()));
+        }
+    }
+}
+
+impl Handler for Dialer {
+    type ConnData = ();
+
+    fn on_connect(&mut self, ctx: &mut Ctx<()>, conn: ConnHandle) {
+        for seq in 0..self.sent {
+            ctx.send_pdu(conn, &pdu(seq, 100 * usize::from(seq)));
+        }
+    }
+
+    fn on_pdu(&mut self, _: &mut Ctx<()>, _: ConnHandle, pdu: Pdu) {
+        let _ = self.echoes.send(Ok(pdu.header.seq_num));
+    }
+
+    fn on_close(&mut self, _: &mut Ctx<()>, _: ConnHandle, _: (), reason: CloseReason) {
+        let _ = self.echoes.send(Err(reason.to_string()));
+    }
+}
+
+/// Dials `server` over `transport`, sends three PDUs and returns what came back before the
+/// first error (or six echoes).
+fn dial_echo(server: &Server, transport: DialTransport) -> Vec<Result<u16, String>> {
+    let (tx, rx) = mpsc::channel();
+    let mut event_loop = EventLoop::new(Dialer {
+        target: server.addr,
+        transport,
+        sent: 3,
+        echoes: tx,
+    })
+    .unwrap();
+    let (handler, ctx) = event_loop.parts_mut();
+    handler.start(ctx);
+    let _handle = event_loop.spawn("transport-dialer").unwrap();
+    let mut got = Vec::new();
+    while got.len() < 6 {
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(seq)) => got.push(Ok(seq)),
+            Ok(Err(e)) => {
+                got.push(Err(e));
+                break;
+            }
+            Err(e) => panic!("no echo: {e}"),
+        }
+    }
+    got
+}
+
+#[test]
+fn outgoing_connections_speak_every_transport() {
+    let pki = Pki::new("dial");
+    let cases = [
+        (Transport::plain(), DialTransport::plain()),
+        (
+            Transport::tls(pki.server_files()).unwrap(),
+            DialTransport::tls(Some(&pki.ca()), None).unwrap(),
+        ),
+        (
+            Transport::plain().with_websocket("/ws", MAX_PDU),
+            DialTransport::plain().with_websocket("/ws", MAX_PDU),
+        ),
+        (
+            Transport::tls(pki.server_files())
+                .unwrap()
+                .with_websocket("/ws", MAX_PDU),
+            DialTransport::tls(Some(&pki.ca()), Some("localhost"))
+                .unwrap()
+                .with_websocket("/ws", MAX_PDU),
+        ),
+    ];
+    for (listener, dial) in cases {
+        let name = dial.name();
+        let server = server(&listener);
+        let got = dial_echo(&server, dial);
+        // Each PDU comes back twice (at once and deferred), in order.
+        let expected: Vec<Result<u16, String>> = [0, 0, 1, 1, 2, 2].map(Ok).to_vec();
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn an_outgoing_connection_refuses_an_untrusted_certificate() {
+    let server_pki = Pki::new("dial-server");
+    let other = Pki::new("dial-other");
+    let server = server(&Transport::tls(server_pki.server_files()).unwrap());
+    let got = dial_echo(
+        &server,
+        DialTransport::tls(Some(&other.ca()), None).unwrap(),
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Err(reason) = &got[0] else {
+        panic!("echoed over an untrusted certificate: {got:?}");
+    };
+    assert!(
+        reason.contains("tls") || reason.contains("certificate"),
+        "{reason}"
+    );
 }

@@ -39,9 +39,18 @@ pub struct TlsFiles {
 /// The crypto provider every configuration uses: ring, as push_server's, so the workspace
 /// builds without cmake or a second C crypto library. Its deprecation is about post-quantum
 /// key exchange (X25519MLKEM768), which TeamTalk's clients do not offer.
+///
+/// Key exchange prefers X25519: this provider's own order puts P-384 first, which ring computes
+/// with generic big-number code, so a rustls client (tt-load, `tt`) asked for P-384 and both
+/// ends spent about 1.3 ms of CPU per handshake in it (benches/README.md, "Transports"). A
+/// rustls server follows the client's order, so browsers, which list X25519 first, were not
+/// affected.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::crypto::ring::kx_group;
     #[allow(deprecated)]
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1];
+    Arc::new(provider)
 }
 
 /// A server configuration from `files`.
