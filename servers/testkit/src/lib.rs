@@ -8,7 +8,7 @@
 //! `redis://127.0.0.1:6379`); `scripts/services.sh` prepares them. Logging is initialised once
 //! per process with `netlib::logging::init_for_tests`.
 //!
-//! With the `browser` feature, [`webdriver`] drives a headless Chromium for browser tests.
+//! With the `browser` feature, the `webdriver` module drives a headless Chromium for browser tests.
 //!
 //! Everything here runs inside tests, so set-up failures panic with the reason instead of
 //! returning errors: a broken environment should fail the test that needed it, loudly.
