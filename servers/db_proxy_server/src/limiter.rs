@@ -52,13 +52,21 @@ impl Inner {
         let n = (newest.len() / 8).max(1);
         let (_, cutoff, _) = newest.select_nth_unstable(n - 1);
         let cutoff = *cutoff;
-        let mut left = n;
+        // Every name older than the cutoff goes, then as many at the cutoff as make up `n`:
+        // many names can share a second, and which of those go is arbitrary, never an older
+        // name kept for a newer one.
+        let older = newest.iter().filter(|&&t| t < cutoff).count();
+        let mut at_cutoff = n - older;
         self.failures.retain(|_, list| {
-            let old = left > 0 && list.front().copied().unwrap_or(0) <= cutoff;
-            if old {
-                left -= 1;
+            let newest = list.front().copied().unwrap_or(0);
+            if newest < cutoff {
+                return false;
             }
-            !old
+            if newest == cutoff && at_cutoff > 0 {
+                at_cutoff -= 1;
+                return false;
+            }
+            true
         });
     }
 }
