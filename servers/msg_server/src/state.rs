@@ -395,11 +395,13 @@ impl State {
     /// Sends a relay that must not be lost to the master route link; while there is none (or
     /// older relays are still held) it is held until one is up (see `peer::route`).
     pub(crate) fn relay_to_route(&mut self, ctx: &mut Ctx, pdu: &Pdu) {
+        let bytes = pdu.encode();
         match self.links.route.master() {
             Some(route) if !self.links.route.holding() => {
-                ctx.send_pdu_deferred(route, pdu);
+                ctx.send_deferred(route, &bytes);
+                self.links.route.sent(bytes, ctx.now());
             }
-            _ => self.links.route.hold(pdu.encode()),
+            _ => self.links.route.hold(bytes),
         }
     }
 
@@ -492,6 +494,7 @@ impl State {
             );
             for bytes in held {
                 ctx.send_deferred(route, &bytes);
+                self.links.route.sent(bytes, now);
             }
         }
         while let Some(&(at, r)) = self.login_deadlines.front() {

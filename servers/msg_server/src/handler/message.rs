@@ -344,8 +344,9 @@ pub(crate) fn fan_out(
 /// delivered to both parties' connections here (the sender's seq kept, the attach removed),
 /// unless this server delivered it already: route_server sends a recent message again to a
 /// link that reports a login of its addressee after the message went out, and a link that
-/// reconnected is a new link to it, so a copy may come twice. Group chat is fanned out here
-/// too, without a push round (D-PUSH-3).
+/// reconnected is a new link to it, so a copy may come twice; a msg_server whose route link
+/// closed also relays its last relays again (`peer::route`). Group chat is fanned out here
+/// too, without a push round (D-PUSH-3), once per message.
 pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
     let Ok(mut msg) = pdu.parse::<ImMsgData>() else {
         return;
@@ -354,6 +355,15 @@ pub(crate) fn handle_routed_msg_data(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
         return;
     }
     if is_group(msg.msg_type) {
+        let delivery = (msg.from_user_id, msg.to_session_id, true, msg.msg_id);
+        if st.delivered.contains(&delivery) {
+            debug!(
+                "routed group message fanned out before, dropped: from={} group={} msg_id={}",
+                msg.from_user_id, msg.to_session_id, msg.msg_id
+            );
+            return;
+        }
+        st.delivered.record(delivery);
         let fan_out = FanOut {
             group: msg.to_session_id,
             from: msg.from_user_id,
