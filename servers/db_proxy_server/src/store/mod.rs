@@ -11,13 +11,13 @@ pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ::mysql::Transaction;
 use ::redis::{Connection, RedisResult};
 
 use self::ids::IdCache;
-use self::mysql::{MysqlPool, build_pool as build_mysql_pool};
+use self::mysql::{MysqlPool, PoolUse, build_pool as build_mysql_pool};
 use self::redis::{RedisEpoch, RedisPool, build_pool as build_redis_pool};
 use crate::config::{Config, MASTER_POOL, Policy, SLAVE_POOL};
 use crate::limiter::LoginLimiter;
@@ -45,6 +45,15 @@ const MAX_CHECKED_SEQUENCES: usize = 400_000;
 const MAX_CHECKED_GROUPS: usize = 100_000;
 /// User ids known to exist kept in memory at most.
 const MAX_CACHED_USERS: usize = 200_000;
+
+/// How long after its last successful call a pooled Redis or read-pool MySQL connection is
+/// handed out without the round trip that checks it (PING, `COM_PING`). Under load every call
+/// used to pay that extra round trip (one per Redis call, several per stored message, one per
+/// login); a connection that just answered is almost surely alive, and one that died in the
+/// meantime fails its next call like a connection cut mid-call does: the error marks it broken
+/// and the caller's request fails and is answered as failed. So only an outage shorter than
+/// this (a network blip) can fail a request that the check would have saved.
+pub(crate) const CHECKED_BY_USE: Duration = Duration::from_secs(1);
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,7 +115,7 @@ pub struct Store {
     /// Login failure limiter.
     pub limiter: LoginLimiter,
     /// How long stored messages are recognised when sent again (`model::resend`).
-    pub resend_window: std::time::Duration,
+    pub resend_window: Duration,
     /// This process's random id, in its resend claims and its alive key (`model::resend`).
     pub instance: String,
     /// Relation ids by user pair (a relation's id never changes once it exists).
@@ -146,8 +155,8 @@ impl Store {
             .iter()
             .map(|cfg| build_redis_pool(cfg, &redis_epoch))
             .collect::<StoreResult<Vec<_>>>()?;
-        let master = build_mysql_pool(&config.master, MASTER_POOL)?;
-        let slave = build_mysql_pool(&config.slave, SLAVE_POOL)?;
+        let master = build_mysql_pool(&config.master, MASTER_POOL, PoolUse::Writes)?;
+        let slave = build_mysql_pool(&config.slave, SLAVE_POOL, PoolUse::Reads)?;
         let placeholder = teamtalk_proto::crypto::encrypt_text("[语音]", &config.aes_key);
         Ok(Self {
             master,

@@ -7,14 +7,14 @@
 //! `CLIENT_FOUND_ROWS`, so an UPDATE reports matched rows and an idempotent update counts as a
 //! success (KNOWN_DEFECTS D-DB-18).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use mysql::consts::CapabilityFlags;
 use mysql::{Conn, IsolationLevel, Opts, OptsBuilder, Transaction, TxOpts};
 
 use crate::config::MysqlConfig;
-use crate::store::StoreError;
+use crate::store::{CHECKED_BY_USE, StoreError};
 
 /// TCP connect timeout of a MySQL connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -43,6 +43,8 @@ const MAX_LIFETIME: Duration = Duration::from_secs(300);
 pub struct MysqlConn {
     conn: Conn,
     broken: bool,
+    /// When a call on it last succeeded.
+    last_ok: Instant,
 }
 
 impl MysqlConn {
@@ -85,24 +87,44 @@ impl MysqlConn {
     }
 
     fn check<T>(&mut self, result: mysql::Result<T>) -> Result<T, StoreError> {
-        result.map_err(|e| {
-            if !matches!(e, mysql::Error::MySqlError(_)) {
-                self.broken = true;
+        match result {
+            Ok(value) => {
+                self.last_ok = Instant::now();
+                Ok(value)
             }
-            StoreError::Mysql(e)
-        })
+            Err(e) => {
+                if !matches!(e, mysql::Error::MySqlError(_)) {
+                    self.broken = true;
+                }
+                Err(StoreError::Mysql(e))
+            }
+        }
     }
+}
+
+/// What a pool's connections are used for, which decides how a connection is checked before
+/// it is handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolUse {
+    /// Reads only: a connection that answered in the last [`CHECKED_BY_USE`] is handed out
+    /// without a ping; if it died since, the read fails and nothing is left in doubt.
+    Reads,
+    /// Writes: every connection is pinged first. A write on a dead connection can leave its
+    /// outcome unknown (a message then stays "in doubt" until a copy finds its row), so the
+    /// round trip is worth it; message writes come in batches, one check per batch.
+    Writes,
 }
 
 /// Opens MySQL connections for r2d2.
 #[derive(Debug)]
 pub struct MysqlManager {
     opts: Opts,
+    pool_use: PoolUse,
 }
 
 impl MysqlManager {
-    /// A manager for the pool described by `cfg`.
-    pub fn new(cfg: &MysqlConfig) -> Self {
+    /// A manager for the pool described by `cfg`, used for `pool_use`.
+    pub fn new(cfg: &MysqlConfig, pool_use: PoolUse) -> Self {
         let builder = OptsBuilder::new()
             .ip_or_hostname(Some(cfg.host.clone()))
             .tcp_port(cfg.port)
@@ -119,6 +141,7 @@ impl MysqlManager {
             .additional_capabilities(CapabilityFlags::CLIENT_FOUND_ROWS);
         Self {
             opts: builder.into(),
+            pool_use,
         }
     }
 }
@@ -131,11 +154,17 @@ impl r2d2::ManageConnection for MysqlManager {
         Ok(MysqlConn {
             conn: Conn::new(self.opts.clone())?,
             broken: false,
+            last_ok: Instant::now(),
         })
     }
 
     fn is_valid(&self, conn: &mut MysqlConn) -> Result<(), mysql::Error> {
-        conn.conn.ping()
+        if self.pool_use == PoolUse::Reads && conn.last_ok.elapsed() < CHECKED_BY_USE {
+            return Ok(());
+        }
+        conn.conn.ping()?;
+        conn.last_ok = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut MysqlConn) -> bool {
@@ -156,9 +185,13 @@ impl r2d2::HandleError<mysql::Error> for LogErrors {
 /// A pool of MySQL connections.
 pub type MysqlPool = r2d2::Pool<MysqlManager>;
 
-/// Builds the pool for `cfg`; fails when the first connections cannot be opened (the original
-/// refuses to start then).
-pub fn build_pool(cfg: &MysqlConfig, pool_name: &'static str) -> Result<MysqlPool, StoreError> {
+/// Builds the pool for `cfg`, used for `pool_use`; fails when the first connections cannot be
+/// opened (the original refuses to start then).
+pub fn build_pool(
+    cfg: &MysqlConfig,
+    pool_name: &'static str,
+    pool_use: PoolUse,
+) -> Result<MysqlPool, StoreError> {
     r2d2::Pool::builder()
         .max_size(cfg.max_conns)
         .min_idle(Some(MIN_IDLE.min(cfg.max_conns)))
@@ -166,6 +199,6 @@ pub fn build_pool(cfg: &MysqlConfig, pool_name: &'static str) -> Result<MysqlPoo
         .max_lifetime(Some(MAX_LIFETIME))
         .test_on_check_out(true)
         .error_handler(Box::new(LogErrors(pool_name)))
-        .build(MysqlManager::new(cfg))
+        .build(MysqlManager::new(cfg, pool_use))
         .map_err(|e| StoreError::Pool(pool_name.to_owned(), e))
 }

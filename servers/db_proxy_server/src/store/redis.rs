@@ -16,13 +16,13 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{info, warn};
 use redis::{Client, Connection, RedisError, RedisResult};
 
 use crate::config::RedisConfig;
-use crate::store::StoreError;
+use crate::store::{CHECKED_BY_USE, StoreError};
 
 /// TCP connect timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -37,6 +37,8 @@ const MIN_IDLE: u32 = 2;
 pub struct RedisConn {
     conn: Connection,
     broken: bool,
+    /// When a call on it last succeeded.
+    last_ok: Instant,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -53,10 +55,12 @@ impl RedisConn {
         &mut self,
         f: impl FnOnce(&mut Connection) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
-        f(&mut self.conn).map_err(|e| {
+        let value = f(&mut self.conn).map_err(|e| {
             self.broken = true;
             StoreError::Redis(e)
-        })
+        })?;
+        self.last_ok = Instant::now();
+        Ok(value)
     }
 }
 
@@ -135,11 +139,17 @@ impl r2d2::ManageConnection for RedisManager {
         Ok(RedisConn {
             conn,
             broken: false,
+            last_ok: Instant::now(),
         })
     }
 
     fn is_valid(&self, conn: &mut RedisConn) -> RedisResult<()> {
-        redis::cmd("PING").query::<()>(&mut conn.conn)
+        if conn.last_ok.elapsed() < CHECKED_BY_USE {
+            return Ok(());
+        }
+        redis::cmd("PING").query::<()>(&mut conn.conn)?;
+        conn.last_ok = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut RedisConn) -> bool {
