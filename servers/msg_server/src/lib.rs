@@ -10,7 +10,8 @@
 //! `state` holds what the loop owns; `pending` the requests waiting for a back end's answer;
 //! `peer` the connection kinds and links; `handler` one module per `.proto` package with the
 //! dispatch tables; `users` the logged-in users; `push` the notification text; `wire` raw
-//! protobuf field access; `delivered` the stored messages delivered lately; `limits` every
+//! protobuf field access; `delivered` the stored messages delivered lately; `presence` the
+//! presence notifications waiting to be broadcast; `limits` every
 //! bound on client input and the rate limiters;
 //! `counters` what those refused, readable while the server runs; `metrics` the rest of what
 //! the metrics endpoint exports.
@@ -23,6 +24,7 @@ pub mod limits;
 mod metrics;
 mod peer;
 mod pending;
+mod presence;
 mod push;
 mod server;
 mod state;

@@ -33,6 +33,7 @@ use crate::metrics::MsgMetrics;
 use crate::peer::client::{ClientConn, ClientRef, ClientState, Generations, UNACKED_TIMEOUT};
 use crate::peer::{ConnData, Links};
 use crate::pending::{Continuation, Pending, PendingStats, PendingTable};
+use crate::presence::PresenceBatch;
 use crate::users::Users;
 
 /// The reactor context as msg_server uses it.
@@ -164,6 +165,8 @@ pub(crate) struct State {
     pub(crate) pending: PendingTable,
     /// Stored messages delivered from here lately (for copies sent again).
     pub(crate) delivered: RecentDeliveries,
+    /// Presence notifications waiting to be broadcast to the PC clients.
+    pub(crate) presence: PresenceBatch,
     pub(crate) clients: usize,
     pub(crate) logged_in: u32,
     /// Seconds since start (the 1-s tick count); rate-limit windows are keyed by it.
@@ -223,6 +226,7 @@ impl State {
             generations: Generations::default(),
             pending: PendingTable::new(PendingStats::new(metrics)),
             delivered: RecentDeliveries::default(),
+            presence: PresenceBatch::default(),
             clients: 0,
             logged_in: 0,
             second: 0,

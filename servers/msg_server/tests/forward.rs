@@ -536,6 +536,43 @@ fn presence_notifications_reach_pc_connections_only() {
 }
 
 #[test]
+fn a_burst_of_presence_notifications_reaches_every_pc_connection_whole_and_in_order() {
+    let h = Harness::ready();
+    let mut pcs = [
+        h.login("carol", 110, WINDOWS),
+        h.login("dave", 111, WINDOWS),
+    ];
+    let mut phone = h.login("erin", 112, ANDROID);
+    // More than one batch's worth of bytes (64 KiB) and many route reads: some go out when the
+    // batch is full, the rest when its timer fires.
+    let count = 5_000u32;
+    let status = |i: u32| if i % 2 == 0 { 1 } else { 2 };
+    for i in 0..count {
+        let notify = ImUserStatNotify {
+            user_stat: UserStat {
+                user_id: 1_000 + i,
+                status: status(i),
+            },
+        };
+        h.fakes
+            .route
+            .send(0, &Pdu::new(CommandId::BuddyListStatusNotify, 0, &notify));
+    }
+    for pc in &mut pcs {
+        for i in 0..count {
+            let got: ImUserStatNotify =
+                pc.expect(CommandId::BuddyListStatusNotify).parse().unwrap();
+            assert_eq!(
+                (got.user_stat.user_id, got.user_stat.status),
+                (1_000 + i, status(i))
+            );
+        }
+        pc.sync();
+    }
+    phone.sync();
+}
+
+#[test]
 fn sign_info_change_is_announced_through_route_and_broadcast_when_reflected() {
     let h = Harness::ready();
     let mut alice = h.login("alice", 108, WINDOWS);

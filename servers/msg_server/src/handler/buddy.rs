@@ -19,6 +19,7 @@ use super::{
 use crate::limits::Violation;
 use crate::peer::client::ClientConn;
 use crate::pending::Continuation;
+use crate::presence::PRESENCE_DELAY;
 use crate::state::{Caller, Ctx, State};
 use crate::wire;
 
@@ -133,9 +134,26 @@ pub(crate) fn handle_users_stat_rsp(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
 }
 
 /// 0x0203 from route_server: a user's presence changed; every PC connection here is told
-/// (phones never get presence).
+/// (phones never get presence), in a batch with the other notifications of the next few
+/// milliseconds (see `presence`).
 pub(crate) fn handle_user_stat_notify(st: &mut State, ctx: &mut Ctx, pdu: &Pdu) {
-    st.broadcast(ctx, &pdu.encode(), |c: &ClientConn| !c.is_mobile());
+    if st.presence.push(&pdu.encode()) {
+        send_presence(st, ctx);
+    } else if st.presence.needs_timer() {
+        let timer = ctx.add_timer(PRESENCE_DELAY, false);
+        st.presence.armed(timer);
+    }
+}
+
+/// Broadcasts the waiting presence notifications to every PC connection.
+pub(crate) fn send_presence(st: &mut State, ctx: &mut Ctx) {
+    let (bytes, timer) = st.presence.take();
+    if let Some(timer) = timer {
+        ctx.cancel_timer(timer);
+    }
+    if !bytes.is_empty() {
+        st.broadcast(ctx, &bytes, |c: &ClientConn| !c.is_mobile());
+    }
 }
 
 /// Takes one of the user's profile changes (signature, avatar) this minute: each is broadcast

@@ -115,7 +115,11 @@ impl Handler for State {
         self.required_links()
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, _timer: TimerId) {
+    fn on_timer(&mut self, ctx: &mut Ctx, timer: TimerId) {
+        if self.presence.is_timer(timer) {
+            buddy::send_presence(self, ctx);
+            return;
+        }
         self.tick(ctx);
         let now = ctx.now();
         let expired = self.pending.expire(now);
