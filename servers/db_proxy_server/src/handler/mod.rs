@@ -96,7 +96,11 @@ pub fn handle_batch(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
 fn handle_batch_unchecked(store: &Store, pdus: &[Pdu], admin: bool) -> Vec<Pdu> {
     if pdus.len() > 1 {
         let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
-        let mut answers = message::handle_msg_data_batch(store, pdus.iter().filter(is_msg));
+        let mut answers = if pdus.iter().any(|p| is_msg(&p)) {
+            message::handle_msg_data_batch(store, pdus.iter().filter(is_msg))
+        } else {
+            Vec::new()
+        };
         // The rest of a run are device-token queries (`peer::server_link` admits nothing else).
         answers.extend(server::handle_get_device_token_batch(
             store,
