@@ -533,11 +533,9 @@ fn allocate_ids(store: &Store, items: &mut [(&Pdu, Item)]) {
     }
     let batch: StoreResult<Vec<Option<u64>>> = store.redis(Cache::Unread, |c| {
         let mut pipe = redis::pipe();
+        counter::INCR_IF_EXISTS.load_into(&mut pipe);
         for (_, key) in &keys {
-            pipe.cmd("EVAL")
-                .arg(counter::INCR_IF_EXISTS)
-                .arg(1)
-                .arg(key);
+            counter::INCR_IF_EXISTS.call(&mut pipe).arg(1).arg(key);
         }
         pipe.query(c)
     });
@@ -857,11 +855,14 @@ fn count_unread(store: &Store, items: &[(&Pdu, Item)]) {
     }
     let result = store.redis(Cache::Unread, |c| {
         let mut pipe = redis::pipe();
+        if stored.iter().any(|it| it.group) {
+            counter::GROUP_COUNT_AND_MARK.load_into(&mut pipe);
+        }
         for item in &stored {
             let (from, to) = (item.data.from_user_id, item.data.to_session_id);
             if item.group {
-                pipe.cmd("EVAL")
-                    .arg(counter::GROUP_COUNT_AND_MARK)
+                counter::GROUP_COUNT_AND_MARK
+                    .call(&mut pipe)
                     .arg(2)
                     .arg(counter::group_count_key(to))
                     .arg(counter::user_group_key(from, to))

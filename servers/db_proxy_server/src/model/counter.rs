@@ -12,18 +12,23 @@
 
 use redis::{Script, cmd};
 
+use crate::store::redis::PipelineScript;
 use crate::store::{Cache, Store, StoreError, StoreResult};
 
 /// Increments a sequence only if it exists; answers nil when the key is missing.
-pub const INCR_IF_EXISTS: &str = "if redis.call('EXISTS', KEYS[1]) == 1 then \
-     return redis.call('INCR', KEYS[1]) end return false";
+pub static INCR_IF_EXISTS: PipelineScript = PipelineScript::new(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then \
+     return redis.call('INCR', KEYS[1]) end return false",
+);
 /// Raises a sequence to at least ARGV[1] (creating it when missing); never lowers it.
 const RAISE_TO: &str = "local v = tonumber(redis.call('GET', KEYS[1])) \
      local m = tonumber(ARGV[1]) if v == nil or v < m then redis.call('SET', KEYS[1], m) end \
      return 1";
 /// Bumps a group's message counter and copies the new value to the sender's read mark.
-pub const GROUP_COUNT_AND_MARK: &str = "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
-     redis.call('HSET', KEYS[2], 'count', c) return c";
+pub static GROUP_COUNT_AND_MARK: PipelineScript = PipelineScript::new(
+    "local c = redis.call('HINCRBY', KEYS[1], 'count', 1) \
+     redis.call('HSET', KEYS[2], 'count', c) return c",
+);
 /// Copies a group's counter hash into a user's read-mark hash.
 const COPY_HASH: &str = "local h = redis.call('HGETALL', KEYS[1]) \
      if #h > 0 then redis.call('HSET', KEYS[2], unpack(h)) end return #h";
@@ -66,7 +71,7 @@ pub fn next_msg_id(
     key: &str,
     seed: impl FnOnce() -> StoreResult<u32>,
 ) -> StoreResult<u32> {
-    let script = Script::new(INCR_IF_EXISTS);
+    let script = INCR_IF_EXISTS.script();
     let first: Option<u64> = store.redis(Cache::Unread, |c| script.key(key).invoke(c))?;
     let id = match first {
         Some(id) => id,

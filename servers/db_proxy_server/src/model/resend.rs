@@ -39,6 +39,7 @@ use md5::{Digest, Md5};
 use redis::{Value, cmd};
 
 use crate::handler::error_chain;
+use crate::store::redis::PipelineScript;
 use crate::store::{Cache, Store, StoreResult};
 
 /// How long a claim of a live process keeps another copy of its message waiting; longer than
@@ -57,7 +58,8 @@ const ALIVE_REFRESH: Duration = Duration::from_secs(5);
 /// claim lifetime ARGV[4] s). Answers nil when claimed afresh, the value found when it is a
 /// record or a live claim, and `t` followed by the old value when a stale claim (too old, or
 /// its process gone) was taken over.
-const CLAIM: &str = "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
+static CLAIM: PipelineScript = PipelineScript::new(
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
      local now = tonumber(ARGV[2]) \
      if v then \
        local t = tonumber(string.match(v, '^[cp](%d+)')) \
@@ -69,7 +71,8 @@ const CLAIM: &str = "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
      redis.call('HSET', KEYS[1], ARGV[1], 'c' .. ARGV[2] .. '@' .. ARGV[5]) \
      redis.call('EXPIRE', KEYS[1], ARGV[3]) \
      if v then return 't' .. v end \
-     return false";
+     return false",
+);
 
 /// The key that says process `instance` is alive.
 fn alive_key(instance: &str) -> String {
@@ -231,9 +234,10 @@ pub fn claim_all(
     }
     let values: Vec<Value> = store.redis(Cache::Unread, |c| {
         let mut pipe = redis::pipe();
+        CLAIM.load_into(&mut pipe);
         for r in records {
-            pipe.cmd("EVAL")
-                .arg(CLAIM)
+            CLAIM
+                .call(&mut pipe)
                 .arg(1)
                 .arg(&r.key)
                 .arg(&r.field)

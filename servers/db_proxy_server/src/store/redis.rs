@@ -15,11 +15,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use redis::{Client, Connection, RedisError, RedisResult};
+use redis::{Client, Connection, Pipeline, RedisError, RedisResult, Script};
 
 use crate::config::RedisConfig;
 use crate::store::{CHECKED_BY_USE, StoreError};
@@ -61,6 +61,42 @@ impl RedisConn {
         })?;
         self.last_ok = Instant::now();
         Ok(value)
+    }
+}
+
+/// A Lua script called many times in one pipeline. The pipeline starts with one `SCRIPT LOAD`
+/// of its text and each call is an `EVALSHA` of its SHA1: `EVAL` would send and hash the whole
+/// text again for every call (twice per stored message). The load precedes the calls on the
+/// same connection, so they find the script even on a Redis that restarted a moment ago.
+#[derive(Debug)]
+pub struct PipelineScript {
+    code: &'static str,
+    script: OnceLock<Script>,
+}
+
+impl PipelineScript {
+    /// The script with Lua source `code`.
+    pub const fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            script: OnceLock::new(),
+        }
+    }
+
+    /// The script for a call of its own (`EVALSHA`, loading it when Redis lacks it).
+    pub fn script(&self) -> &Script {
+        self.script.get_or_init(|| Script::new(self.code))
+    }
+
+    /// Adds the script's load to `pipe` (its answer, the SHA1, is not returned).
+    pub fn load_into(&self, pipe: &mut Pipeline) {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(self.code).ignore();
+    }
+
+    /// Adds one call to `pipe` and returns it for the call's keys and arguments: the key
+    /// count, then as `EVAL` takes them.
+    pub fn call<'a>(&self, pipe: &'a mut Pipeline) -> &'a mut Pipeline {
+        pipe.cmd("EVALSHA").arg(self.script().get_hash())
     }
 }
 
