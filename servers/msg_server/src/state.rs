@@ -136,8 +136,20 @@ impl Caller {
 
     /// Key spreading this client's back-end requests over links (stable per connection).
     pub(crate) fn spread(&self) -> usize {
-        self.handle.0
+        spread_of(self.handle)
     }
+}
+
+/// Key spreading the back-end requests of client connection `h` over links: the same for
+/// every request of the connection (so db_proxy sees them in order), and mixed, so that
+/// connection slots with a common stride do not share links. Slots taken in turn by two
+/// kinds of client (a load generator's senders and receivers, or any pairing pattern) are
+/// all even for one kind: `slot % links` sent every message of 1,000 senders down one of two
+/// db_proxy links while the other idled (benches/README.md, "One-to-one messages").
+pub(crate) fn spread_of(h: ConnHandle) -> usize {
+    // Fibonacci hashing: the high half of the product depends on every bit of the slot.
+    let mixed = (h.0 as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    usize::try_from(mixed).unwrap_or(h.0)
 }
 
 /// The client ports beside `ListenPort`, as bound, by transport (PROTOCOL §2.4).
@@ -650,4 +662,28 @@ fn host_name() -> String {
         .filter(|s| !s.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_slots_with_a_common_stride_spread_evenly_over_links() {
+        for stride in [1, 2, 4] {
+            for links in [2, 3, 4, 10] {
+                let mut per_link = vec![0u32; links];
+                for slot in (0..4000).step_by(stride) {
+                    per_link[spread_of(ConnHandle(slot)) % links] += 1;
+                }
+                let (min, max) = (per_link.iter().min(), per_link.iter().max());
+                let (min, max) = (*min.unwrap(), *max.unwrap());
+                assert!(
+                    max - min <= max / 5,
+                    "stride {stride}, {links} links: {per_link:?}"
+                );
+            }
+        }
+        assert_eq!(spread_of(ConnHandle(7)), spread_of(ConnHandle(7)));
+    }
 }

@@ -27,7 +27,7 @@ use crate::peer::client::{
     ClientRef, ClientState, is_mobile, login_status, same_kind, valid_client_type,
 };
 use crate::pending::{Continuation, Failure};
-use crate::state::{Caller, Ctx, State, client, client_mut, unix_now};
+use crate::state::{Caller, Ctx, State, client, client_mut, spread_of, unix_now};
 
 /// `result_string` of the refusals decided by msg_server itself: "server exception".
 pub(crate) const SERVER_ERROR_TEXT: &str = "服务端异常";
@@ -132,7 +132,7 @@ pub(crate) fn handle_login_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pdu
         );
         return;
     }
-    let Some(link) = st.links.db.for_login(h.0) else {
+    let Some(link) = st.links.db.for_login(spread_of(h)) else {
         return;
     };
     let id = st.track(
@@ -390,7 +390,7 @@ pub(crate) fn handle_regist_req(st: &mut State, ctx: &mut Ctx, h: ConnHandle, pd
         user_id: None,
         attach_data: None,
     };
-    let Some(link) = st.links.db.for_login(h.0) else {
+    let Some(link) = st.links.db.for_login(spread_of(h)) else {
         reply(ctx, h, pdu, CommandId::LoginResRegist, &no_db);
         return;
     };
