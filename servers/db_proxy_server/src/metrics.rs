@@ -122,9 +122,10 @@ impl StoreMetrics {
         }
     }
 
-    /// Records a worker's time on a task whose first request is `first`.
-    pub fn request_done(&self, first: Option<&Pdu>, start: Instant) {
-        let i = first.map_or(SERVICES.len() - 1, |p| service_index(p.header.command_id));
+    /// Records a worker's time on a task, under the service of `kind` (its request, or for a
+    /// run its message).
+    pub fn request_done(&self, kind: Option<&Pdu>, start: Instant) {
+        let i = kind.map_or(SERVICES.len() - 1, |p| service_index(p.header.command_id));
         self.requests[i].observe(start.elapsed().as_secs_f64());
     }
 

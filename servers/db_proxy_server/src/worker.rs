@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use log::error;
 use netlib::{ConnHandle, ResponseSender, WorkerPool};
-use teamtalk_proto::Pdu;
+use teamtalk_proto::{CommandId, Pdu};
 
 use crate::handler;
 use crate::store::Store;
@@ -73,7 +73,10 @@ fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
         );
         Vec::new()
     });
-    store.metrics.request_done(task.pdus.first(), start);
+    // A run that stores messages counts as message work, even when token queries lead it.
+    let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
+    let kind = task.pdus.iter().find(is_msg).or(task.pdus.first());
+    store.metrics.request_done(kind, start);
     answers.send(Answer {
         link: task.link,
         pdus,
