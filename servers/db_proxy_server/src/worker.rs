@@ -75,7 +75,7 @@ fn run(store: &Store, task: Task, answers: &ResponseSender<Answer>) {
     });
     // A run that stores messages counts as message work, even when token queries lead it.
     let is_msg = |p: &&Pdu| p.header.command_id == CommandId::MsgData as u16;
-    let kind = task.pdus.iter().find(is_msg).or(task.pdus.first());
+    let kind = task.pdus.iter().find(is_msg).or_else(|| task.pdus.first());
     store.metrics.request_done(kind, start);
     answers.send(Answer {
         link: task.link,
