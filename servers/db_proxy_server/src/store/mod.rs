@@ -53,7 +53,7 @@ const MAX_CACHED_USERS: usize = 200_000;
 /// meantime fails its next call like a connection cut mid-call does: the error marks it broken
 /// and the caller's request fails and is answered as failed. So only an outage shorter than
 /// this (a network blip) can fail a request that the check would have saved.
-pub(crate) const CHECKED_BY_USE: Duration = Duration::from_secs(1);
+pub const CHECKED_BY_USE: Duration = Duration::from_secs(1);
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]
