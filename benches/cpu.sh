@@ -8,10 +8,13 @@
 # database is dropped and the five dbs flushed before the cluster starts, so a run never pays
 # for the rows earlier runs left (see "A bench database that grows skews every run").
 #
-# Usage: benches/cpu.sh MSG_SERVERS USERS TT-LOAD-ARGS...
-#   e.g. benches/cpu.sh 1 2000 msg --pairs 1000 --rate 15 --seconds 20 --window 1
-#        benches/cpu.sh 1 2000 login --count 2000 --concurrency 50 --client-type pc
-# Seeds USERS users with tt-load's default prefix, runs `tt-load ARGS --msg-server <all>`,
+# Usage: benches/cpu.sh MSG_SERVERS SEED-ARGS TT-LOAD-ARGS...
+#   e.g. benches/cpu.sh 1 "--users 2000" msg --pairs 1000 --rate 15 --seconds 20 --window 1
+#        benches/cpu.sh 1 "--users 2000" login --count 2000 --concurrency 50 --client-type pc
+#        benches/cpu.sh 2 "--prefix g --users 500 --groups 1 --group-size 500" \
+#            group --prefix g --group-id 1 --members 500 --senders 15 --rate 15 --seconds 20
+#        (the database is new, so the first seeded group has id 1)
+# Seeds with `tt-load seed SEED-ARGS` (split on spaces), runs `tt-load ARGS --msg-server <all>`,
 # writes its JSON to TT_CPU_OUT (default /tmp/tt-cpu.json) and prints one line per process.
 # Environment: as benches/cluster.sh (TT_BENCH_BIN, TT_BENCH_DB, TT_BENCH_REDIS, ...).
 set -euo pipefail
@@ -30,11 +33,11 @@ die() {
     exit 1
 }
 
-(($# >= 3)) || die "usage: benches/cpu.sh MSG_SERVERS USERS TT-LOAD-ARGS..."
-readonly msg_servers=$1 users=$2
+(($# >= 3)) || die "usage: benches/cpu.sh MSG_SERVERS SEED-ARGS TT-LOAD-ARGS..."
+readonly msg_servers=$1
+read -ra seed_args <<<"$2"
 shift 2
-[[ $msg_servers =~ ^[1-9][0-9]*$ && $users =~ ^[1-9][0-9]*$ ]] ||
-    die "MSG_SERVERS and USERS must be positive integers"
+[[ $msg_servers =~ ^[1-9][0-9]*$ ]] || die "MSG_SERVERS must be a positive integer"
 [[ $db_name =~ ^[A-Za-z0-9_]+$ ]] || die "TT_BENCH_DB must be a plain name"
 for tool in mysql redis-cli; do
     command -v "$tool" >/dev/null || die "$tool is needed"
@@ -52,7 +55,7 @@ for ((db = redis_first; db < redis_first + 5; db++)); do
     redis-cli -n "$db" FLUSHDB >/dev/null
 done
 cluster start "$msg_servers" >/dev/null
-"$load" seed --users "$users" --mysql-url "mysql://root@127.0.0.1:3306/$db_name" \
+"$load" seed "${seed_args[@]}" --mysql-url "mysql://root@127.0.0.1:3306/$db_name" \
     --group-member-db $((redis_first + 4)) --unread-db "$redis_first" --json >/dev/null
 
 # Measured processes: name → pid.
