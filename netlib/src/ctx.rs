@@ -79,12 +79,7 @@ impl<D> Ctx<D> {
 
     /// Encodes and sends a PDU. Returns `false` if the connection is gone or was closed.
     pub fn send_pdu(&mut self, h: ConnHandle, pdu: &Pdu) -> bool {
-        if !self.conns.contains(h) {
-            return false;
-        }
-        let mut bytes = Vec::with_capacity(pdu.len());
-        pdu.encode_into(&mut bytes);
-        self.send(h, &bytes)
+        self.conns.contains(h) && self.send(h, &pdu.encode())
     }
 
     /// Sends bytes: written now as far as the socket takes them, the rest queued and flushed
@@ -187,12 +182,7 @@ impl<D> Ctx<D> {
 
     /// Encodes a PDU and sends it with [`Ctx::send_deferred`].
     pub fn send_pdu_deferred(&mut self, h: ConnHandle, pdu: &Pdu) -> bool {
-        if !self.conns.contains(h) {
-            return false;
-        }
-        let mut bytes = Vec::with_capacity(pdu.len());
-        pdu.encode_into(&mut bytes);
-        self.send_deferred(h, &bytes)
+        self.conns.contains(h) && self.send_deferred(h, &pdu.encode())
     }
 
     /// Closes a connection after the current event; the handler's `on_close` follows.

@@ -25,6 +25,19 @@ pub use teamtalk_transport::{TlsError, TlsFiles};
 /// never completes them is closed after it.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The name of a connection without TLS or WebSocket layers.
+const PLAIN: &str = "tcp";
+
+/// The short name of a stack of layers: `tcp`, `tls`, `ws` or `wss`.
+fn layers_name(tls: bool, ws: bool) -> &'static str {
+    match (tls, ws) {
+        (false, false) => PLAIN,
+        (true, false) => "tls",
+        (false, true) => "ws",
+        (true, true) => "wss",
+    }
+}
+
 /// The transport of a listener.
 #[derive(Debug, Clone)]
 pub struct Transport {
@@ -87,17 +100,12 @@ impl Transport {
 
     /// Whether this is plain TCP.
     pub fn is_plain(&self) -> bool {
-        self.tls.is_none() && self.ws.is_none()
+        self.name() == PLAIN
     }
 
     /// A short name for log lines and metrics: `tcp`, `tls`, `ws` or `wss`.
     pub fn name(&self) -> &'static str {
-        match (self.tls.is_some(), self.ws.is_some()) {
-            (false, false) => "tcp",
-            (true, false) => "tls",
-            (false, true) => "ws",
-            (true, true) => "wss",
-        }
+        layers_name(self.tls.is_some(), self.ws.is_some())
     }
 
     /// The layers of a connection just accepted (`None` for plain TCP).
@@ -194,17 +202,12 @@ impl DialTransport {
 
     /// Whether this is plain TCP.
     pub fn is_plain(&self) -> bool {
-        self.tls.is_none() && self.ws.is_none()
+        self.name() == PLAIN
     }
 
     /// A short name for log lines and results: `tcp`, `tls`, `ws` or `wss`.
     pub fn name(&self) -> &'static str {
-        match (self.tls.is_some(), self.ws.is_some()) {
-            (false, false) => "tcp",
-            (true, false) => "tls",
-            (false, true) => "ws",
-            (true, true) => "wss",
-        }
+        layers_name(self.tls.is_some(), self.ws.is_some())
     }
 
     /// The client layers of a connection to `addr` and the first bytes to send (`None` for
