@@ -3,10 +3,12 @@
 # more msg_servers on their own ports, with their own MySQL database and Redis dbs, so that a
 # benchmark never touches the demo cluster of scripts/cluster.sh (or a test run).
 #
-# Usage: benches/cluster.sh start [MSG_SERVERS] | stop | status | pids
+# Usage: benches/cluster.sh start [MSG_SERVERS] | stop | reset | status | pids
 #   start [N]  write the confs, create the database (scripts/services.sh) and start the
 #              servers with N msg_servers (default 1); prints the flags for tt-load
 #   stop       stop them (SIGTERM, then SIGKILL after 10 s)
+#   reset      stop them, drop the database and empty the five Redis dbs, so the next start
+#              begins from empty storage (rows earlier runs left make later runs slower)
 #   status     show each server's pid and whether it is alive
 #   pids       print the msg_server pids, comma-separated (for tt-load --pid)
 #
@@ -279,13 +281,24 @@ cmd_pids() {
     )
 }
 
+cmd_reset() {
+    local db
+    [[ $db_name =~ ^[A-Za-z0-9_]+$ ]] || die "TT_BENCH_DB must be a plain name"
+    cmd_stop >/dev/null
+    mysql -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$db_name\`"
+    for ((db = redis_first; db < redis_first + 5; db++)); do
+        redis-cli -n "$db" FLUSHDB >/dev/null
+    done
+}
+
 case ${1:-} in
     start) cmd_start "${2:-1}" ;;
     stop) cmd_stop ;;
+    reset) cmd_reset ;;
     status) cmd_status ;;
     pids) cmd_pids ;;
     *)
-        sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
+        sed -n '2,34s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2
         exit 2
         ;;
 esac

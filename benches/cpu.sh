@@ -4,9 +4,9 @@
 # throughput number alone does not say (benches/README.md, "Link spread, presence batches and
 # pool checks").
 #
-# Unlike measure.sh, every run starts from an empty bench database and empty Redis dbs: the
-# database is dropped and the five dbs flushed before the cluster starts, so a run never pays
-# for the rows earlier runs left (see "A bench database that grows skews every run").
+# Every run starts from an empty bench database and empty Redis dbs (`cluster.sh reset`), so
+# a run never pays for the rows earlier runs left (see "A bench database that grows skews
+# every run").
 #
 # Usage: benches/cpu.sh MSG_SERVERS SEED-ARGS TT-LOAD-ARGS...
 #   e.g. benches/cpu.sh 1 "--users 2000" msg --pairs 1000 --rate 15 --seconds 20 --window 1
@@ -38,10 +38,6 @@ readonly msg_servers=$1
 read -ra seed_args <<<"$2"
 shift 2
 [[ $msg_servers =~ ^[1-9][0-9]*$ ]] || die "MSG_SERVERS must be a positive integer"
-[[ $db_name =~ ^[A-Za-z0-9_]+$ ]] || die "TT_BENCH_DB must be a plain name"
-for tool in mysql redis-cli; do
-    command -v "$tool" >/dev/null || die "$tool is needed"
-done
 [[ -x $load ]] || (cd "$root_dir" && cargo build --release -q -p tt_bench --bin tt-load)
 
 cluster() {
@@ -49,11 +45,7 @@ cluster() {
 }
 trap 'cluster stop >/dev/null 2>&1 || true' EXIT
 
-cluster stop >/dev/null 2>&1 || true
-mysql -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS \`$db_name\`"
-for ((db = redis_first; db < redis_first + 5; db++)); do
-    redis-cli -n "$db" FLUSHDB >/dev/null
-done
+cluster reset
 cluster start "$msg_servers" >/dev/null
 "$load" seed "${seed_args[@]}" --mysql-url "mysql://root@127.0.0.1:3306/$db_name" \
     --group-member-db $((redis_first + 4)) --unread-db "$redis_first" --json >/dev/null

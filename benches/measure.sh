@@ -4,7 +4,8 @@
 #
 # Usage: benches/measure.sh OUT_DIR [login|msg|msg-links|group|idle|transports ...]
 #   With no scenario names every part but transports runs (about 20 minutes). The cluster is
-#   (re)started by this script: one msg_server, and two for the two-server group runs.
+#   (re)started by this script for every run, from empty storage (cluster.sh reset) with the
+#   part's users and groups seeded again: one msg_server, two for the two-server group runs.
 #   transports (or one of its parts transport-login, transport-msg, transport-idle) runs
 #   mobile logins, 1:1 messages and idle connections over each transport of
 #   TT_BENCH_TRANSPORTS against a cluster with TLS, WS and WSS ports (cluster.sh TT_BENCH_TLS).
@@ -50,8 +51,23 @@ mkdir -p "$out"
 storage=(--mysql-url "mysql://root@127.0.0.1:3306/$db_name"
     --group-member-db $((redis_first + 4)) --unread-db "$redis_first")
 
+# The seeds of the current part: every run starts from empty storage (cluster.sh reset) and
+# seeds them again, so no run pays for the rows earlier runs left.
+seeds=()
+
+# seed ARGS...: adds `tt-load seed ARGS` to the current part's seeds.
+seed() {
+    seeds+=("$*")
+}
+
 start_cluster() {
+    local args s
+    "$cluster" reset
     "$cluster" start "$1" >/dev/null
+    for s in "${seeds[@]}"; do
+        read -ra args <<<"$s"
+        "$load" seed "${storage[@]}" "${args[@]}" --json >/dev/null
+    done
     servers=$(for ((i = 0; i < $1; i++)); do printf '127.0.0.1:%d,' $((base + i)); done)
     servers=${servers%,}
     pids=$("$cluster" pids)
@@ -118,16 +134,13 @@ run_over() {
     run "$@" "${flags[@]}"
 }
 
-seed() {
-    "$load" seed "${storage[@]}" "$@" --json >/dev/null
-}
-
 group_id() {
     mysql -h127.0.0.1 -uroot -N -e "SELECT id FROM IMGroup WHERE name = '$1' ORDER BY id DESC
         LIMIT 1" "$db_name"
 }
 
 for part in "${parts[@]}"; do
+    seeds=()
     case $part in
         login)
             seed --prefix load --users 2000
