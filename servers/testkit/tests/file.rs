@@ -7,8 +7,10 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use prost::Message;
 use testkit::{READY_TIMEOUT, TestCluster};
-use tt_client::pb::base_define::{ClientType, TransferFileType};
+use tt_client::pb::base_define::{ClientType, TransferFileType, UserStatType};
+use tt_client::pb::buddy::ImUserStatNotify;
 use tt_client::pb::file::{ImFileNotify, ImFileRsp};
 use tt_client::{Client, CommandId};
 
@@ -34,6 +36,17 @@ fn online_transfer_gets_a_task_and_the_recipient_on_another_msg_server_is_told()
     let bob = cluster.create_user("b");
     let a = cluster.login(0, &alice);
     let b = cluster.login_as(1, &bob, ClientType::Mac);
+    // msg_server asks route_server whether bob is online; route_server learns it from bob's
+    // msg_server a moment after his login answer. Alice (a PC client) hears of his login
+    // through route_server, so once she has, the question gets "online".
+    a.wait_for_matching("bob online", WAIT, |p| {
+        p.command() == Some(CommandId::BuddyListStatusNotify)
+            && ImUserStatNotify::decode(p.body.as_slice()).is_ok_and(|n| {
+                n.user_stat.user_id == bob.id
+                    && n.user_stat.status == UserStatType::UserStatusOnline as i32
+            })
+    })
+    .unwrap();
     let rsp = request(&a, bob.id, "notes.txt", TransferFileType::FileTypeOnline);
     assert_eq!((rsp.from_user_id, rsp.to_user_id), (alice.id, bob.id));
     assert_eq!(rsp.trans_mode, TransferFileType::FileTypeOnline as i32);
